@@ -1,0 +1,2 @@
+//! Placeholder until the AWS adapter issue lands.
+#![forbid(unsafe_code)]

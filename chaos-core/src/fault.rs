@@ -1,0 +1,246 @@
+//! What a rule does when it fires: add latency, fail, hang, or replace a response.
+//!
+//! Faults are data. Adapters map an [`ErrorKind`] to the concrete error of their world (the
+//! simulator counts it, the tower layer returns an [`InjectedError`], the AWS adapter answers
+//! with the exact response the service would send).
+//!
+//! ```toml
+//! fault = { latency = { log_normal = { p50 = "50ms", p99 = "400ms" } } }
+//! fault = { error = "throttle" }                 # also "timeout", "connection_reset"
+//! fault = { error = { server_error = 503 } }
+//! fault = { error = { custom = { name = "InventoryUnavailable", message = "no stock service" } } }
+//! fault = { hang = { buffer = "100ms" } }       # until the caller's deadline minus the buffer
+//! fault = { status = 503 }                       # replace a handler's response
+//! ```
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::serde_duration;
+use crate::latency::LatencyDist;
+
+/// How long a [`Fault::Hang`] lasts when the caller has no deadline: Lambda's maximum timeout
+/// (900 s, FACTS.md), the longest any serverless caller would wait.
+pub const HANG_WITHOUT_DEADLINE: Duration = Duration::from_secs(900);
+
+/// The failure a fault stands for. Adapters turn it into their concrete error.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ErrorKindRepr", into = "ErrorKindRepr")]
+pub enum ErrorKind {
+    /// The service is throttling (DynamoDB `ProvisionedThroughputExceededException`, Lambda 429).
+    Throttle,
+    /// The service failed with an HTTP 5xx status.
+    ServerError {
+        /// The status code, 500 to 599.
+        status: u16,
+    },
+    /// The call timed out.
+    Timeout,
+    /// The connection was reset before a response arrived.
+    ConnectionReset,
+    /// An application-specific error.
+    Custom {
+        /// The error's type name, such as `"InventoryUnavailable"`.
+        name: String,
+        /// A human-readable message.
+        message: String,
+    },
+}
+
+impl ErrorKind {
+    /// A short stable label, used in metrics and traces: `throttle`, `server_error`, ...
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Throttle => "throttle",
+            Self::ServerError { .. } => "server_error",
+            Self::Timeout => "timeout",
+            Self::ConnectionReset => "connection_reset",
+            Self::Custom { .. } => "custom",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Throttle => f.write_str("throttled"),
+            Self::ServerError { status } => write!(f, "server error (HTTP {status})"),
+            Self::Timeout => f.write_str("timed out"),
+            Self::ConnectionReset => f.write_str("connection reset"),
+            Self::Custom { name, message } => write!(f, "{name}: {message}"),
+        }
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+enum ErrorKindRepr {
+    Throttle,
+    ServerError(u16),
+    Timeout,
+    ConnectionReset,
+    Custom { name: String, message: String },
+}
+
+impl TryFrom<ErrorKindRepr> for ErrorKind {
+    type Error = String;
+
+    fn try_from(repr: ErrorKindRepr) -> Result<Self, String> {
+        Ok(match repr {
+            ErrorKindRepr::Throttle => Self::Throttle,
+            ErrorKindRepr::ServerError(status) if (500..=599).contains(&status) => {
+                Self::ServerError { status }
+            }
+            ErrorKindRepr::ServerError(status) => {
+                return Err(format!(
+                    "server_error status {status} is not a server error; expected 500 to 599 \
+                     (use `status = {status}` to replace a response with any status)"
+                ));
+            }
+            ErrorKindRepr::Timeout => Self::Timeout,
+            ErrorKindRepr::ConnectionReset => Self::ConnectionReset,
+            ErrorKindRepr::Custom { name, message } => Self::Custom { name, message },
+        })
+    }
+}
+
+impl From<ErrorKind> for ErrorKindRepr {
+    fn from(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Throttle => Self::Throttle,
+            ErrorKind::ServerError { status } => Self::ServerError(status),
+            ErrorKind::Timeout => Self::Timeout,
+            ErrorKind::ConnectionReset => Self::ConnectionReset,
+            ErrorKind::Custom { name, message } => Self::Custom { name, message },
+        }
+    }
+}
+
+/// What a firing rule does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Fault {
+    /// Delay the call by a latency drawn from the distribution, then let it proceed.
+    Latency(LatencyDist),
+    /// Fail the call with an error instead of making it.
+    Error(ErrorKind),
+    /// Hang until the caller's deadline minus `buffer`, then fail with a timeout. Without a
+    /// deadline the hang lasts [`HANG_WITHOUT_DEADLINE`].
+    Hang {
+        /// Time left to the caller when the hang ends.
+        #[serde(with = "serde_duration")]
+        buffer: Duration,
+    },
+    /// Replace a handler's response with this HTTP status code (100 to 599).
+    Status(u16),
+}
+
+impl Fault {
+    /// A short stable label: `latency`, `error`, `hang` or `status`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Latency(_) => "latency",
+            Self::Error(_) => "error",
+            Self::Hang { .. } => "hang",
+            Self::Status(_) => "status",
+        }
+    }
+
+    /// Whether the call fails (rather than only being delayed).
+    pub fn is_failure(&self) -> bool {
+        !matches!(self, Self::Latency(_))
+    }
+}
+
+/// The error a caller sees when a rule failed its call. Kept apart from the service's own
+/// errors, so code (and tests) can tell an injected fault from a real one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("chaos: rule {rule:?} injected {kind}")]
+pub struct InjectedError {
+    /// The rule's name, or `#index` for an unnamed rule.
+    pub rule: String,
+    /// What was injected.
+    pub kind: InjectedKind,
+}
+
+/// The kind of failure an [`InjectedError`] carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InjectedKind {
+    /// An error of this kind.
+    Error(ErrorKind),
+    /// The call hung until near its deadline, then timed out.
+    Hang,
+    /// The response is to be replaced by this HTTP status.
+    Status(u16),
+}
+
+impl fmt::Display for InjectedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Error(kind) => write!(f, "an error ({kind})"),
+            Self::Hang => f.write_str("a hang until the deadline"),
+            Self::Status(status) => write!(f, "HTTP status {status}"),
+        }
+    }
+}
+
+impl InjectedError {
+    /// The HTTP status to answer with, for a status fault or a server error.
+    pub fn status(&self) -> Option<u16> {
+        match &self.kind {
+            InjectedKind::Status(status) | InjectedKind::Error(ErrorKind::ServerError { status }) => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, Serialize, PartialEq)]
+    struct Doc {
+        fault: Fault,
+    }
+
+    fn parse(text: &str) -> Result<Fault, String> {
+        toml::from_str::<Doc>(text).map(|d| d.fault).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn every_form_parses_and_round_trips() {
+        let forms = [
+            r#"fault = { error = "throttle" }"#,
+            r#"fault = { error = "timeout" }"#,
+            r#"fault = { error = "connection_reset" }"#,
+            r#"fault = { error = { server_error = 503 } }"#,
+            r#"fault = { error = { custom = { name = "X", message = "y" } } }"#,
+            r#"fault = { hang = { buffer = "100ms" } }"#,
+            r#"fault = { status = 418 }"#,
+            r#"fault = { latency = "20ms" }"#,
+        ];
+        for text in forms {
+            let fault = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            let again: Doc = toml::from_str(&toml::to_string(&Doc { fault: fault.clone() }).unwrap()).unwrap();
+            assert_eq!(again.fault, fault, "{text}");
+        }
+        assert_eq!(
+            parse(r#"fault = { error = { server_error = 503 } }"#).unwrap(),
+            Fault::Error(ErrorKind::ServerError { status: 503 })
+        );
+    }
+
+    #[test]
+    fn bad_forms_explain_the_fix() {
+        let err = parse(r#"fault = { error = { server_error = 404 } }"#).unwrap_err();
+        assert!(err.contains("expected 500 to 599"), "{err}");
+        let err = parse(r#"fault = { error = "throtle" }"#).unwrap_err();
+        assert!(err.contains("throttle"), "{err}");
+        let err = parse(r#"fault = { hang = { buffer = "-1s" } }"#).unwrap_err();
+        assert!(err.contains("negative"), "{err}");
+    }
+}

@@ -1,0 +1,702 @@
+//! The serverless model: the Rust form of everything a scenario file can say.
+//!
+//! Build a [`Scenario`] with [`ScenarioBuilder`]; scenario files produce the same values
+//! (see [`crate::scenario`]). Defaults come from `FACTS.md` and are cited where they are set.
+
+use crate::core::{LatencyDist, Rule};
+use std::time::Duration;
+
+/// The default region for elements that name none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// A complete, validated experiment: system, load, faults and hypothesis.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// A name for reports.
+    pub name: String,
+    /// The seed every random stream of a run is derived from.
+    pub seed: u64,
+    /// When arrivals stop (simulated time). At least one of `duration` and `requests` is set.
+    pub duration: Option<Duration>,
+    /// Stop arriving after this many requests.
+    pub requests: Option<u64>,
+    /// How long in-flight work may run after arrivals stop; what is left is "in flight".
+    pub drain: Duration,
+    /// Account-level Lambda settings (per region).
+    pub account: Account,
+    /// The load applied to the entry point.
+    pub load: Load,
+    /// Lambda-like functions.
+    pub functions: Vec<Function>,
+    /// Downstream dependencies (tables, services, databases).
+    pub dependencies: Vec<Dependency>,
+    /// Queues that trigger functions.
+    pub queues: Vec<Queue>,
+    /// chaos-core rules injected in the experiment run (not in the control run).
+    pub faults: Vec<Rule>,
+    /// The steady state the experiment must keep.
+    pub hypothesis: Hypothesis,
+}
+
+/// Account concurrency, shared by the functions of a region.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Account {
+    /// Concurrent executions per region (FACTS.md: 1,000 by default).
+    pub concurrency: u32,
+    /// Concurrency that reservations may not take (FACTS.md: at least 100 stays unreserved).
+    pub unreserved_minimum: u32,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self {
+            concurrency: 1000,
+            unreserved_minimum: 100,
+        }
+    }
+}
+
+/// Where requests enter the system and how they are generated.
+#[derive(Clone, Debug)]
+pub struct Load {
+    /// The function or queue requests go to.
+    pub target: String,
+    /// How the target is invoked.
+    pub invocation: Invocation,
+    /// Open or closed loop.
+    pub shape: LoadShape,
+}
+
+/// How a request reaches its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Synchronous invoke (API Gateway style): throttles answer 429 at once.
+    Sync,
+    /// Asynchronous invoke: the platform queues, retries and dead-letters the event.
+    Async,
+    /// A message on a queue, consumed in batches by the queue's consumer function.
+    Queue,
+}
+
+/// Open loop (arrivals regardless of completions) or closed loop (clients that wait).
+#[derive(Clone, Debug)]
+pub enum LoadShape {
+    /// Arrivals at a rate.
+    Open(OpenLoop),
+    /// A fixed population of clients.
+    Closed(ClosedLoop),
+}
+
+/// How open-loop arrivals are spaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrivals {
+    /// Exponential inter-arrival times (a Poisson process).
+    Poisson,
+    /// Evenly spaced arrivals.
+    Constant,
+}
+
+/// An open-loop load: a rate that can step and ramp over time, plus bursts.
+#[derive(Clone, Debug)]
+pub struct OpenLoop {
+    /// Poisson or constant spacing.
+    pub arrivals: Arrivals,
+    /// The rate at t = 0, per simulated second.
+    pub rate_per_s: f64,
+    /// Instant rate changes.
+    pub steps: Vec<RateStep>,
+    /// Linear rate changes.
+    pub ramps: Vec<RateRamp>,
+    /// Extra requests all arriving at one instant.
+    pub bursts: Vec<Burst>,
+}
+
+impl OpenLoop {
+    /// A Poisson load at `rate_per_s`.
+    pub fn poisson(rate_per_s: f64) -> Self {
+        Self {
+            arrivals: Arrivals::Poisson,
+            rate_per_s,
+            steps: Vec::new(),
+            ramps: Vec::new(),
+            bursts: Vec::new(),
+        }
+    }
+    /// Evenly spaced arrivals at `rate_per_s`.
+    pub fn constant(rate_per_s: f64) -> Self {
+        Self {
+            arrivals: Arrivals::Constant,
+            ..Self::poisson(rate_per_s)
+        }
+    }
+}
+
+/// From `at` on, the rate is `rate_per_s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateStep {
+    /// When the step happens.
+    pub at: Duration,
+    /// The new rate.
+    pub rate_per_s: f64,
+}
+
+/// From `start`, the rate moves linearly to `to_rate_per_s` over `duration`, then stays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateRamp {
+    /// When the ramp starts.
+    pub start: Duration,
+    /// How long it lasts.
+    pub duration: Duration,
+    /// The rate at its end.
+    pub to_rate_per_s: f64,
+}
+
+/// `count` requests arriving together at `at`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Burst {
+    /// When the burst arrives.
+    pub at: Duration,
+    /// How many requests it has.
+    pub count: u32,
+}
+
+/// A closed loop: clients that send a request, wait for its answer, think, and repeat.
+#[derive(Clone, Debug)]
+pub struct ClosedLoop {
+    /// How many clients.
+    pub clients: u32,
+    /// Pause between an answer and the client's next request.
+    pub think_time: LatencyDist,
+    /// Client start times are spread uniformly over this span; zero means every client starts
+    /// at t = 0 (the thundering herd).
+    pub start_spread: Duration,
+}
+
+/// Prices used for cost (FACTS.md, us-east-1, secondary sources).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Price {
+    /// Dollars per GB-second of billed duration.
+    pub per_gb_second: f64,
+    /// Dollars per request.
+    pub per_request: f64,
+}
+
+impl Price {
+    /// x86_64: $0.0000166667 per GB-s, $0.20 per 1M requests.
+    pub const X86_64: Price = Price {
+        per_gb_second: 0.000_016_666_7,
+        per_request: 0.000_000_2,
+    };
+    /// arm64: $0.0000133334 per GB-s, $0.20 per 1M requests.
+    pub const ARM64: Price = Price {
+        per_gb_second: 0.000_013_333_4,
+        per_request: 0.000_000_2,
+    };
+}
+
+/// The per-function limit on creating new execution environments (a token bucket).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScalingLimit {
+    /// Environments that can be created at once (FACTS.md: 1,000).
+    pub burst: u32,
+    /// Environments added back per second (FACTS.md: 1,000 per 10 s = 100/s).
+    pub per_second: f64,
+}
+
+impl Default for ScalingLimit {
+    fn default() -> Self {
+        Self {
+            burst: 1000,
+            per_second: 100.0,
+        }
+    }
+}
+
+/// Platform behaviour for asynchronous invokes of a function.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AsyncConfig {
+    /// Retries after a function error, 0 to 2 (FACTS.md: 2 by default, 1 min then 2 min later).
+    pub max_retry_attempts: u32,
+    /// Events older than this are dropped to the dead-letter count (FACTS.md: 60 s to 6 h).
+    pub max_event_age: Duration,
+}
+
+impl Default for AsyncConfig {
+    fn default() -> Self {
+        Self {
+            max_retry_attempts: 2,
+            max_event_age: Duration::from_secs(6 * 3600),
+        }
+    }
+}
+
+/// A Lambda-like function.
+#[derive(Clone, Debug)]
+pub struct Function {
+    /// Its name, used by invoke steps, queues and the load.
+    pub name: String,
+    /// Its region ([`DEFAULT_REGION`] when `None`).
+    pub region: Option<String>,
+    /// Memory, for cost (128 MB by default).
+    pub memory_mb: u32,
+    /// Handler time limit (FACTS.md: 3 s by default).
+    pub timeout: Duration,
+    /// Reserved concurrency: guarantees and caps the function; 0 throttles it.
+    pub reserved_concurrency: Option<u32>,
+    /// Time to create an environment (cold start, billed).
+    pub cold_start: LatencyDist,
+    /// How long an idle environment stays warm (FACTS.md: about 10 minutes).
+    pub keep_alive: Duration,
+    /// Limit on new environments.
+    pub scaling: ScalingLimit,
+    /// Prices for cost.
+    pub price: Price,
+    /// Asynchronous invoke behaviour.
+    pub async_config: AsyncConfig,
+    /// The handler: steps run in sequence.
+    pub handler: Vec<Step>,
+}
+
+impl Function {
+    /// A function with default settings and the given handler.
+    pub fn new(name: impl Into<String>, handler: Vec<Step>) -> Self {
+        Self {
+            name: name.into(),
+            region: None,
+            memory_mb: 128,
+            timeout: Duration::from_secs(3),
+            reserved_concurrency: None,
+            cold_start: default_cold_start(),
+            keep_alive: Duration::from_secs(600),
+            scaling: ScalingLimit::default(),
+            price: Price::X86_64,
+            async_config: AsyncConfig::default(),
+            handler,
+        }
+    }
+}
+
+/// Default cold start: log-normal, p50 250 ms, p99 900 ms (FACTS.md: real functions with SDK
+/// clients take hundreds of ms).
+pub fn default_cold_start() -> LatencyDist {
+    LatencyDist::log_normal_p50_p99(Duration::from_millis(250), Duration::from_millis(900))
+        .unwrap_or_else(|_| LatencyDist::constant(Duration::from_millis(250)))
+}
+
+/// A downstream dependency, possibly replicated in several regions.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// Its name, used by call steps.
+    pub name: String,
+    /// Regions with a replica (each has its own capacity); empty means [`DEFAULT_REGION`].
+    pub regions: Vec<String>,
+    /// Latency of one request (service time for a queueing server).
+    pub latency: LatencyDist,
+    /// Capacity model.
+    pub capacity: Capacity,
+}
+
+impl Dependency {
+    /// An unlimited dependency with the given latency.
+    pub fn new(name: impl Into<String>, latency: LatencyDist) -> Self {
+        Self {
+            name: name.into(),
+            regions: Vec::new(),
+            latency,
+            capacity: Capacity::Unlimited,
+        }
+    }
+}
+
+/// How a dependency limits work.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Capacity {
+    /// No limit: every request takes a latency sample.
+    Unlimited,
+    /// DynamoDB-style: a token per request, refilled at `rate_per_s` up to `burst`; an empty
+    /// bucket answers with a throttling error.
+    TokenBucket {
+        /// Tokens added per second.
+        rate_per_s: f64,
+        /// Bucket size (DynamoDB keeps up to 300 s of unused capacity).
+        burst: f64,
+    },
+    /// A server with `workers` parallel workers and a waiting line.
+    Server {
+        /// Parallel workers.
+        workers: u32,
+        /// Which waiting request is served next.
+        discipline: Discipline,
+        /// What happens to work its caller has given up on.
+        abandoned: Abandoned,
+    },
+    /// A single item under optimistic concurrency: a request reads the version, and its
+    /// conditional write at the end fails if another write landed in between.
+    OptimisticItem,
+}
+
+/// Queue discipline of a [`Capacity::Server`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discipline {
+    /// Oldest first.
+    Fifo,
+    /// Newest first.
+    Lifo,
+}
+
+/// What a [`Capacity::Server`] does with work its caller abandoned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandoned {
+    /// Serve it anyway (how retry storms become metastable).
+    Serve,
+    /// Drop it when it reaches a worker after the caller's deadline.
+    Drop,
+}
+
+/// A queue whose messages trigger a consumer function in batches.
+#[derive(Clone, Debug)]
+pub struct Queue {
+    /// Its name, used by publish steps and the load.
+    pub name: String,
+    /// The function that consumes batches.
+    pub consumer: String,
+    /// Messages per batch (SQS default 10).
+    pub batch_size: u32,
+    /// Most concurrent batches (FACTS.md: 2 to 1,000; starts at 5, +300 per minute).
+    pub max_concurrency: u32,
+    /// A failed batch's messages come back after this long (SQS default 30 s).
+    pub visibility_timeout: Duration,
+    /// After this many receives a message goes to the dead-letter count.
+    pub max_receives: u32,
+}
+
+impl Queue {
+    /// A queue with SQS-like defaults.
+    pub fn new(name: impl Into<String>, consumer: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            consumer: consumer.into(),
+            batch_size: 10,
+            max_concurrency: 1000,
+            visibility_timeout: Duration::from_secs(30),
+            max_receives: 3,
+        }
+    }
+}
+
+/// One node of a handler's step tree.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// CPU work for a sampled time.
+    Compute(LatencyDist),
+    /// A call to a dependency, with client resilience.
+    Call(CallStep),
+    /// `count` copies of a step run in parallel, joined.
+    FanOut(FanOut),
+    /// Invoke another function.
+    Invoke(InvokeStep),
+    /// Publish a message to a queue (completes at once).
+    Publish(String),
+    /// Steps in order; the first failure fails the sequence.
+    Sequence(Vec<Step>),
+}
+
+impl Step {
+    /// A plain call to `dependency` (no timeout, no retries).
+    pub fn call(dependency: impl Into<String>) -> CallStep {
+        CallStep::new(dependency)
+    }
+    /// Fan out `count` copies of `step`, joined by `join`.
+    pub fn fan_out(count: u32, join: Join, step: Step) -> Step {
+        Step::FanOut(FanOut {
+            count,
+            join,
+            step: Box::new(step),
+        })
+    }
+}
+
+/// How a fan-out's results are joined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Join {
+    /// Wait for every branch; any failure fails the fan-out.
+    All,
+    /// The first success wins; fails only when every branch failed.
+    Any,
+    /// Succeeds when `k` branches succeeded; fails as soon as that is impossible.
+    Quorum(u32),
+}
+
+/// A fan-out step.
+#[derive(Clone, Debug)]
+pub struct FanOut {
+    /// Parallel branches.
+    pub count: u32,
+    /// Join rule.
+    pub join: Join,
+    /// What each branch runs.
+    pub step: Box<Step>,
+}
+
+/// Invoke mode of an [`InvokeStep`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InvokeMode {
+    /// Wait for the result; 429 when the callee has no concurrency left.
+    Sync,
+    /// Hand the event to the platform and continue at once.
+    Async,
+}
+
+/// Invoke another function.
+#[derive(Clone, Debug)]
+pub struct InvokeStep {
+    /// The callee.
+    pub function: String,
+    /// Sync or async.
+    pub mode: InvokeMode,
+}
+
+/// Backoff between retries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backoff {
+    /// Wait `base` every time.
+    None,
+    /// `min(cap, base * 2^n)`.
+    Exponential,
+    /// `random(0, min(cap, base * 2^n))`.
+    FullJitter,
+    /// `v/2 + random(0, v/2)` with `v = min(cap, base * 2^n)`.
+    EqualJitter,
+    /// `min(cap, random(base, previous * 3))`.
+    DecorrelatedJitter,
+}
+
+/// Retry policy of a call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Retry {
+    /// One attempt only.
+    None,
+    /// Up to `max_attempts` attempts (the first included) with `backoff` between them.
+    Backoff {
+        /// Attempts including the first.
+        max_attempts: u32,
+        /// Backoff shape.
+        backoff: Backoff,
+        /// Base delay.
+        base: Duration,
+        /// Largest delay.
+        cap: Duration,
+    },
+    /// The AWS SDK standard mode (FACTS.md): 3 attempts, full jitter with a 1 s base and a
+    /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10, a
+    /// first-try success gives 1 back).
+    SdkStandard,
+}
+
+/// A second (or further) attempt sent when the first has not answered after `after`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hedge {
+    /// Delay before hedging.
+    pub after: Duration,
+    /// Hedged attempts at most (1 by default).
+    pub max_extra: u32,
+}
+
+/// A circuit breaker per call site.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBreaker {
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long it stays open before letting probes through.
+    pub open_for: Duration,
+    /// Probe calls allowed while half-open; all must succeed to close.
+    pub half_open_probes: u32,
+}
+
+/// A dependency call with its client resilience.
+#[derive(Clone, Debug)]
+pub struct CallStep {
+    /// The dependency called.
+    pub dependency: String,
+    /// Operation name (used by fault selectors), `"call"` by default.
+    pub operation: String,
+    /// Per-attempt timeout.
+    pub timeout: Option<Duration>,
+    /// Retry policy.
+    pub retry: Retry,
+    /// Hedging.
+    pub hedge: Option<Hedge>,
+    /// Circuit breaker.
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// On final failure, succeed with a fallback value instead (counted as "fallback served").
+    pub fallback: bool,
+    /// On final failure, try the same dependency in this region (with a fresh retry budget).
+    pub failover: Option<String>,
+}
+
+impl CallStep {
+    /// A call with no resilience.
+    pub fn new(dependency: impl Into<String>) -> Self {
+        Self {
+            dependency: dependency.into(),
+            operation: "call".into(),
+            timeout: None,
+            retry: Retry::None,
+            hedge: None,
+            circuit_breaker: None,
+            fallback: false,
+            failover: None,
+        }
+    }
+    /// Sets the per-attempt timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Sets the retry policy.
+    pub fn retry(mut self, retry: Retry) -> Self {
+        self.retry = retry;
+        self
+    }
+    /// Hedges once after `after`.
+    pub fn hedge_after(mut self, after: Duration) -> Self {
+        self.hedge = Some(Hedge {
+            after,
+            max_extra: 1,
+        });
+        self
+    }
+    /// Serves a fallback on final failure.
+    pub fn with_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
+    }
+    /// The finished step.
+    pub fn step(self) -> Step {
+        Step::Call(self)
+    }
+}
+
+impl From<CallStep> for Step {
+    fn from(call: CallStep) -> Self {
+        Step::Call(call)
+    }
+}
+
+/// The steady-state hypothesis. Every bound set must hold in the experiment run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hypothesis {
+    /// Successes (fallbacks included) over requests, at least.
+    pub success_rate_at_least: Option<f64>,
+    /// Latency quantiles of successful requests, at most: (quantile in (0,1), bound).
+    pub latency_at_most: Vec<(f64, Duration)>,
+    /// Requests failed by a throttle over requests, at most.
+    pub throttle_rate_at_most: Option<f64>,
+    /// Total cost in dollars, at most.
+    pub cost_at_most_usd: Option<f64>,
+}
+
+impl Hypothesis {
+    /// True when no bound is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// Builds a [`Scenario`] in Rust; `build` validates it like a scenario file.
+#[derive(Clone, Debug)]
+pub struct ScenarioBuilder {
+    scenario: Scenario,
+}
+
+impl ScenarioBuilder {
+    /// A scenario named `name` with seed 0, a Poisson load of 100/s on `entry`, running 60 s.
+    pub fn new(name: impl Into<String>, entry: impl Into<String>) -> Self {
+        Self {
+            scenario: Scenario {
+                name: name.into(),
+                seed: 0,
+                duration: Some(Duration::from_secs(60)),
+                requests: None,
+                drain: Duration::from_secs(900),
+                account: Account::default(),
+                load: Load {
+                    target: entry.into(),
+                    invocation: Invocation::Sync,
+                    shape: LoadShape::Open(OpenLoop::poisson(100.0)),
+                },
+                functions: Vec::new(),
+                dependencies: Vec::new(),
+                queues: Vec::new(),
+                faults: Vec::new(),
+                hypothesis: Hypothesis::default(),
+            },
+        }
+    }
+    /// Sets the seed.
+    pub fn seed(&mut self, seed: u64) -> &mut Self {
+        self.scenario.seed = seed;
+        self
+    }
+    /// Arrivals stop after this much simulated time.
+    pub fn duration(&mut self, duration: Duration) -> &mut Self {
+        self.scenario.duration = Some(duration);
+        self
+    }
+    /// Arrivals stop after this many requests (and no time limit unless `duration` is set again).
+    pub fn requests(&mut self, requests: u64) -> &mut Self {
+        self.scenario.requests = Some(requests);
+        self.scenario.duration = None;
+        self
+    }
+    /// Sets how long work may drain after arrivals stop.
+    pub fn drain(&mut self, drain: Duration) -> &mut Self {
+        self.scenario.drain = drain;
+        self
+    }
+    /// Sets account concurrency settings.
+    pub fn account(&mut self, account: Account) -> &mut Self {
+        self.scenario.account = account;
+        self
+    }
+    /// Sets the load shape.
+    pub fn load(&mut self, shape: LoadShape) -> &mut Self {
+        self.scenario.load.shape = shape;
+        self
+    }
+    /// Sets how the entry point is invoked.
+    pub fn invocation(&mut self, invocation: Invocation) -> &mut Self {
+        self.scenario.load.invocation = invocation;
+        self
+    }
+    /// Adds a function.
+    pub fn function(&mut self, function: Function) -> &mut Self {
+        self.scenario.functions.push(function);
+        self
+    }
+    /// Adds a dependency.
+    pub fn dependency(&mut self, dependency: Dependency) -> &mut Self {
+        self.scenario.dependencies.push(dependency);
+        self
+    }
+    /// Adds a queue.
+    pub fn queue(&mut self, queue: Queue) -> &mut Self {
+        self.scenario.queues.push(queue);
+        self
+    }
+    /// Adds a fault rule (experiment run only).
+    pub fn fault(&mut self, rule: Rule) -> &mut Self {
+        self.scenario.faults.push(rule);
+        self
+    }
+    /// Sets the hypothesis.
+    pub fn hypothesis(&mut self, hypothesis: Hypothesis) -> &mut Self {
+        self.scenario.hypothesis = hypothesis;
+        self
+    }
+    /// Validates and returns the scenario.
+    pub fn build(&self) -> Result<Scenario, crate::ModelError> {
+        crate::program::Program::compile(&self.scenario)?;
+        Ok(self.scenario.clone())
+    }
+}

@@ -1,0 +1,761 @@
+//! Validation of a [`Scenario`] and its compilation to the flat, index-based form the engine runs.
+
+use crate::core::LatencyDist;
+use crate::model::*;
+use crate::rng::stream_seed;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A scenario that cannot run, with the path of the offending field.
+///
+/// Paths look like `function.checkout.handler.1.fan_out.call`; the scenario parser turns them
+/// into file, line and column.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// A name that is not defined.
+    #[error("`{path}`: no {kind} named `{name}` is defined{}", suggestion_text(suggestion))]
+    Undefined {
+        /// Field path.
+        path: String,
+        /// What kind of element was expected (`function`, `dependency`, `queue`, `region`).
+        kind: &'static str,
+        /// The name used.
+        name: String,
+        /// A defined name close to it, if any.
+        suggestion: Option<String>,
+    },
+    /// Two elements with one name.
+    #[error("`{path}`: {kind} `{name}` is defined twice; give each a unique name")]
+    Duplicate {
+        /// Field path.
+        path: String,
+        /// Element kind.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Functions that invoke each other in a loop.
+    #[error("`{path}`: invocation cycle {cycle}; a function may not (indirectly) invoke itself")]
+    Cycle {
+        /// Field path of the step that closes the cycle.
+        path: String,
+        /// The cycle, e.g. `a -> b -> a`.
+        cycle: String,
+    },
+    /// A value out of range.
+    #[error("`{path}`: {message}")]
+    Invalid {
+        /// Field path.
+        path: String,
+        /// What was wrong and what is expected.
+        message: String,
+    },
+}
+
+impl ModelError {
+    /// The field path the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            ModelError::Undefined { path, .. }
+            | ModelError::Duplicate { path, .. }
+            | ModelError::Cycle { path, .. }
+            | ModelError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+fn suggestion_text(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    }
+}
+
+/// The defined name closest to `name`, if close enough to be a likely typo.
+pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ModelError {
+    ModelError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How a function's concurrency is limited.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Limit {
+    Reserved(u32),
+    Unreserved,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FnDef {
+    pub name: String,
+    pub region: usize,
+    pub memory_mb: u64,
+    pub timeout_ns: u64,
+    pub limit: Limit,
+    pub cold_start: LatencyDist,
+    pub cold_stream: u64,
+    pub keep_alive_ns: u64,
+    pub scaling: ScalingLimit,
+    pub price: Price,
+    pub async_config: AsyncConfig,
+    pub root: u32,
+    pub site: String,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ReplicaDef {
+    pub dep: usize,
+    pub region: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct DepDef {
+    pub name: String,
+    pub latency: LatencyDist,
+    pub capacity: Capacity,
+    pub service_stream: u64,
+    /// (region, replica index).
+    pub replicas: Vec<(usize, usize)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CallNode {
+    pub dep: usize,
+    pub function: usize,
+    pub primary: usize,
+    pub failover: Option<usize>,
+    pub site_primary: String,
+    pub site_failover: String,
+    pub operation: String,
+    pub timeout_ns: Option<u64>,
+    pub retry: Retry,
+    pub hedge: Option<(u64, u32)>,
+    pub breaker: Option<(usize, CircuitBreaker)>,
+    pub quota: Option<usize>,
+    pub fallback: bool,
+    pub backoff_stream: u64,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Compute { dist: LatencyDist, stream: u64 },
+    Call(Box<CallNode>),
+    FanOut { count: u32, join: Join, child: u32 },
+    Sequence { children: Vec<u32> },
+    Invoke { function: usize, mode: InvokeMode },
+    Publish { queue: usize },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct QueueDef {
+    pub name: String,
+    pub consumer: usize,
+    pub batch_size: u32,
+    pub max_concurrency: u32,
+    pub visibility_timeout_ns: u64,
+    pub max_receives: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Entry {
+    Function(usize, Invocation),
+    Queue(usize),
+}
+
+/// The compiled, index-based form of a scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    pub regions: Vec<String>,
+    pub functions: Vec<FnDef>,
+    pub deps: Vec<DepDef>,
+    pub replicas: Vec<ReplicaDef>,
+    pub nodes: Vec<Node>,
+    pub queues: Vec<QueueDef>,
+    pub breakers: usize,
+    pub quotas: usize,
+    pub entry: Entry,
+    /// Unreserved pool size per region.
+    pub unreserved_pool: Vec<u32>,
+    pub account: Account,
+}
+
+struct Compiler<'s> {
+    scenario: &'s Scenario,
+    fn_index: BTreeMap<&'s str, usize>,
+    dep_index: BTreeMap<&'s str, usize>,
+    queue_index: BTreeMap<&'s str, usize>,
+    regions: Vec<String>,
+    nodes: Vec<Node>,
+    replicas: Vec<ReplicaDef>,
+    deps: Vec<DepDef>,
+    breakers: usize,
+    quotas: BTreeMap<(usize, usize), usize>,
+    /// Invocation edges: (caller, callee, path of the step).
+    edges: Vec<(usize, usize, String)>,
+}
+
+impl Compiler<'_> {
+    fn region(&mut self, name: &str) -> usize {
+        match self.regions.iter().position(|r| r == name) {
+            Some(i) => i,
+            None => {
+                self.regions.push(name.to_string());
+                self.regions.len() - 1
+            }
+        }
+    }
+}
+
+fn check_rate(path: &str, rate: f64) -> Result<(), ModelError> {
+    if !(rate.is_finite() && rate >= 0.0) {
+        return Err(invalid(
+            path,
+            format!("expected a rate of at least 0 per second, found {rate}"),
+        ));
+    }
+    Ok(())
+}
+
+fn function_region(f: &Function) -> &str {
+    f.region.as_deref().unwrap_or(DEFAULT_REGION)
+}
+
+impl Program {
+    /// Validates `scenario` and compiles it.
+    pub(crate) fn compile(scenario: &Scenario) -> Result<Program, ModelError> {
+        let mut c = Compiler {
+            scenario,
+            fn_index: BTreeMap::new(),
+            dep_index: BTreeMap::new(),
+            queue_index: BTreeMap::new(),
+            regions: Vec::new(),
+            nodes: Vec::new(),
+            replicas: Vec::new(),
+            deps: Vec::new(),
+            breakers: 0,
+            quotas: BTreeMap::new(),
+            edges: Vec::new(),
+        };
+        if scenario.duration.is_none() && scenario.requests.is_none() {
+            return Err(invalid(
+                "simulation.duration",
+                "set `duration` (e.g. \"10m\") or `requests` so the run ends",
+            ));
+        }
+        for (i, f) in scenario.functions.iter().enumerate() {
+            if c.fn_index.insert(&f.name, i).is_some() {
+                return Err(ModelError::Duplicate {
+                    path: format!("function.{}.name", f.name),
+                    kind: "function",
+                    name: f.name.clone(),
+                });
+            }
+        }
+        for (i, d) in scenario.dependencies.iter().enumerate() {
+            if c.dep_index.insert(&d.name, i).is_some() {
+                return Err(ModelError::Duplicate {
+                    path: format!("dependency.{}.name", d.name),
+                    kind: "dependency",
+                    name: d.name.clone(),
+                });
+            }
+        }
+        for (i, q) in scenario.queues.iter().enumerate() {
+            if c.queue_index.insert(&q.name, i).is_some() {
+                return Err(ModelError::Duplicate {
+                    path: format!("queue.{}.name", q.name),
+                    kind: "queue",
+                    name: q.name.clone(),
+                });
+            }
+        }
+        // Regions: every function region and dependency replica region, in definition order.
+        for f in &scenario.functions {
+            c.region(function_region(f));
+        }
+        for (i, d) in scenario.dependencies.iter().enumerate() {
+            let path = format!("dependency.{}", d.name);
+            validate_capacity(&path, &d.capacity)?;
+            let names: Vec<String> = if d.regions.is_empty() {
+                vec![DEFAULT_REGION.to_string()]
+            } else {
+                d.regions.clone()
+            };
+            let mut replicas = Vec::new();
+            for r in &names {
+                let region = c.region(r);
+                if replicas.iter().any(|&(reg, _)| reg == region) {
+                    return Err(invalid(
+                        format!("{path}.regions"),
+                        format!("region `{r}` is listed twice"),
+                    ));
+                }
+                c.replicas.push(ReplicaDef { dep: i, region });
+                replicas.push((region, c.replicas.len() - 1));
+            }
+            c.deps.push(DepDef {
+                name: d.name.clone(),
+                latency: d.latency.clone(),
+                capacity: d.capacity.clone(),
+                service_stream: stream_seed(scenario.seed, &format!("service/{}", d.name)),
+                replicas,
+            });
+        }
+        let mut functions = Vec::new();
+        let account = scenario.account.clone();
+        if account.unreserved_minimum > account.concurrency {
+            return Err(invalid(
+                "account.unreserved_minimum",
+                "must not exceed account.concurrency",
+            ));
+        }
+        let mut reserved_by_region: BTreeMap<usize, u64> = BTreeMap::new();
+        for (i, f) in scenario.functions.iter().enumerate() {
+            let path = format!("function.{}", f.name);
+            if !(128..=10240).contains(&f.memory_mb) {
+                return Err(invalid(
+                    format!("{path}.memory_mb"),
+                    format!(
+                        "expected 128 to 10240 MB (the Lambda range), found {}",
+                        f.memory_mb
+                    ),
+                ));
+            }
+            if f.timeout.is_zero() || f.timeout > Duration::from_secs(900) {
+                return Err(invalid(
+                    format!("{path}.timeout"),
+                    "expected a timeout between 1ms and 15m (the Lambda maximum)",
+                ));
+            }
+            if f.async_config.max_retry_attempts > 2 {
+                return Err(invalid(
+                    format!("{path}.async.max_retry_attempts"),
+                    "expected 0, 1 or 2 (the Lambda range)",
+                ));
+            }
+            check_rate(&format!("{path}.scaling.per_second"), f.scaling.per_second)?;
+            if f.handler.is_empty() {
+                return Err(invalid(
+                    format!("{path}.handler"),
+                    "a handler needs at least one step, e.g. [{ compute = \"5ms\" }]",
+                ));
+            }
+            let region = c.region(function_region(f));
+            if let Some(r) = f.reserved_concurrency {
+                *reserved_by_region.entry(region).or_default() += u64::from(r);
+            }
+            let handler_path = format!("{path}.handler");
+            let root = c.sequence(i, &handler_path, &f.handler)?;
+            functions.push(FnDef {
+                name: f.name.clone(),
+                region,
+                memory_mb: u64::from(f.memory_mb),
+                timeout_ns: nanos(f.timeout),
+                limit: match f.reserved_concurrency {
+                    Some(r) => Limit::Reserved(r),
+                    None => Limit::Unreserved,
+                },
+                cold_start: f.cold_start.clone(),
+                cold_stream: stream_seed(scenario.seed, &format!("cold_start/{}", f.name)),
+                keep_alive_ns: nanos(f.keep_alive),
+                scaling: f.scaling,
+                price: f.price,
+                async_config: f.async_config,
+                root,
+                site: format!("{}/{}", function_region(f), f.name),
+            });
+        }
+        let mut unreserved_pool = vec![account.concurrency; c.regions.len()];
+        for (region, reserved) in &reserved_by_region {
+            let limit = u64::from(account.concurrency - account.unreserved_minimum);
+            if *reserved > limit {
+                return Err(invalid(
+                    "function.reserved_concurrency",
+                    format!(
+                        "functions in {} reserve {reserved}, more than account.concurrency minus \
+                         account.unreserved_minimum ({limit})",
+                        c.regions[*region]
+                    ),
+                ));
+            }
+            unreserved_pool[*region] = account.concurrency - *reserved as u32;
+        }
+        let mut queues = Vec::new();
+        for q in &scenario.queues {
+            let path = format!("queue.{}", q.name);
+            let consumer = c.lookup_function(&format!("{path}.consumer"), &q.consumer)?;
+            if q.batch_size == 0 || q.max_concurrency == 0 || q.max_receives == 0 {
+                return Err(invalid(
+                    path,
+                    "batch_size, max_concurrency and max_receives must be at least 1",
+                ));
+            }
+            queues.push(QueueDef {
+                name: q.name.clone(),
+                consumer,
+                batch_size: q.batch_size,
+                max_concurrency: q.max_concurrency,
+                visibility_timeout_ns: nanos(q.visibility_timeout),
+                max_receives: q.max_receives,
+            });
+        }
+        // Publish edges go to the queue's consumer.
+        let publish_edges: Vec<(usize, usize, String)> = c
+            .edges
+            .iter()
+            .filter(|e| e.1 >= functions.len())
+            .map(|e| (e.0, queues[e.1 - functions.len()].consumer, e.2.clone()))
+            .collect();
+        c.edges.retain(|e| e.1 < functions.len());
+        c.edges.extend(publish_edges);
+        c.check_cycles()?;
+        let entry = c.entry()?;
+        validate_load(&scenario.load.shape)?;
+        Ok(Program {
+            regions: c.regions,
+            functions,
+            deps: c.deps,
+            replicas: c.replicas,
+            nodes: c.nodes,
+            queues,
+            breakers: c.breakers,
+            quotas: c.quotas.len(),
+            entry,
+            unreserved_pool,
+            account,
+        })
+    }
+}
+
+fn validate_capacity(path: &str, capacity: &Capacity) -> Result<(), ModelError> {
+    match capacity {
+        Capacity::TokenBucket { rate_per_s, burst } => {
+            check_rate(&format!("{path}.capacity.rate_per_s"), *rate_per_s)?;
+            if !(burst.is_finite() && *burst >= 1.0) {
+                return Err(invalid(
+                    format!("{path}.capacity.burst"),
+                    "expected a bucket size of at least 1",
+                ));
+            }
+        }
+        Capacity::Server { workers, .. } if *workers == 0 => {
+            return Err(invalid(
+                format!("{path}.capacity.workers"),
+                "expected at least 1 worker",
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn validate_load(shape: &LoadShape) -> Result<(), ModelError> {
+    match shape {
+        LoadShape::Open(open) => {
+            check_rate("load.rate_per_s", open.rate_per_s)?;
+            for s in &open.steps {
+                check_rate("load.steps.rate_per_s", s.rate_per_s)?;
+            }
+            for r in &open.ramps {
+                check_rate("load.ramps.to_rate_per_s", r.to_rate_per_s)?;
+            }
+        }
+        LoadShape::Closed(closed) => {
+            if closed.clients == 0 {
+                return Err(invalid("load.clients", "expected at least 1 client"));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<'s> Compiler<'s> {
+    fn lookup_function(&self, path: &str, name: &str) -> Result<usize, ModelError> {
+        self.fn_index
+            .get(name)
+            .copied()
+            .ok_or_else(|| ModelError::Undefined {
+                path: path.to_string(),
+                kind: "function",
+                name: name.to_string(),
+                suggestion: closest(name, self.fn_index.keys().copied()),
+            })
+    }
+
+    fn push(&mut self, node: Node) -> u32 {
+        self.nodes.push(node);
+        (self.nodes.len() - 1) as u32
+    }
+
+    fn sequence(&mut self, function: usize, path: &str, steps: &[Step]) -> Result<u32, ModelError> {
+        if steps.len() == 1 {
+            return self.step(function, &format!("{path}.0"), &steps[0]);
+        }
+        let mut children = Vec::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            children.push(self.step(function, &format!("{path}.{i}"), s)?);
+        }
+        Ok(self.push(Node::Sequence { children }))
+    }
+
+    fn step(&mut self, function: usize, path: &str, step: &Step) -> Result<u32, ModelError> {
+        let scenario = self.scenario;
+        let fname = &scenario.functions[function].name;
+        match step {
+            Step::Compute(dist) => {
+                let stream = stream_seed(scenario.seed, &format!("compute/{fname}/{path}"));
+                Ok(self.push(Node::Compute {
+                    dist: dist.clone(),
+                    stream,
+                }))
+            }
+            Step::Sequence(steps) => {
+                if steps.is_empty() {
+                    return Err(invalid(
+                        format!("{path}.sequence"),
+                        "a sequence needs at least one step",
+                    ));
+                }
+                self.sequence(function, &format!("{path}.sequence"), steps)
+            }
+            Step::FanOut(f) => {
+                let p = format!("{path}.fan_out");
+                if f.count == 0 {
+                    return Err(invalid(format!("{p}.count"), "expected a count of at least 1"));
+                }
+                if let Join::Quorum(k) = f.join {
+                    if k == 0 || k > f.count {
+                        return Err(invalid(
+                            format!("{p}.join"),
+                            format!("quorum must be between 1 and count ({})", f.count),
+                        ));
+                    }
+                }
+                let child = self.step(function, &p, &f.step)?;
+                Ok(self.push(Node::FanOut {
+                    count: f.count,
+                    join: f.join,
+                    child,
+                }))
+            }
+            Step::Invoke(inv) => {
+                let callee = self.lookup_function(&format!("{path}.invoke"), &inv.function)?;
+                self.edges.push((function, callee, format!("{path}.invoke")));
+                Ok(self.push(Node::Invoke {
+                    function: callee,
+                    mode: inv.mode,
+                }))
+            }
+            Step::Publish(queue) => {
+                let q = self.queue_index.get(queue.as_str()).copied().ok_or_else(|| {
+                    ModelError::Undefined {
+                        path: format!("{path}.publish"),
+                        kind: "queue",
+                        name: queue.clone(),
+                        suggestion: closest(queue, self.queue_index.keys().copied()),
+                    }
+                })?;
+                // Resolved to the consumer once queues are compiled.
+                self.edges.push((
+                    function,
+                    scenario.functions.len() + q,
+                    format!("{path}.publish"),
+                ));
+                Ok(self.push(Node::Publish { queue: q }))
+            }
+            Step::Call(call) => self.call(function, path, call),
+        }
+    }
+
+    fn call(&mut self, function: usize, path: &str, call: &CallStep) -> Result<u32, ModelError> {
+        let scenario = self.scenario;
+        let f = &scenario.functions[function];
+        let dep = self
+            .dep_index
+            .get(call.dependency.as_str())
+            .copied()
+            .ok_or_else(|| ModelError::Undefined {
+                path: format!("{path}.call"),
+                kind: "dependency",
+                name: call.dependency.clone(),
+                suggestion: closest(&call.dependency, self.dep_index.keys().copied()),
+            })?;
+        let home = self.region(function_region(f));
+        let replicas = self.deps[dep].replicas.clone();
+        // Same-region replica if there is one, else the dependency's first region.
+        let (primary_region, primary) = replicas
+            .iter()
+            .copied()
+            .find(|(r, _)| *r == home)
+            .unwrap_or(replicas[0]);
+        let failover = match &call.failover {
+            None => None,
+            Some(region_name) => {
+                let found = replicas
+                    .iter()
+                    .find(|(r, _)| self.regions[*r] == *region_name)
+                    .copied();
+                match found {
+                    Some((_, replica)) => Some((region_name.clone(), replica)),
+                    None => {
+                        let names: Vec<&str> =
+                            replicas.iter().map(|(r, _)| self.regions[*r].as_str()).collect();
+                        return Err(ModelError::Undefined {
+                            path: format!("{path}.failover"),
+                            kind: "region of this dependency",
+                            name: region_name.clone(),
+                            suggestion: closest(region_name, names.into_iter()),
+                        });
+                    }
+                }
+            }
+        };
+        if let Some(t) = call.timeout {
+            if t.is_zero() {
+                return Err(invalid(format!("{path}.timeout"), "expected a timeout above 0"));
+            }
+        }
+        let max_attempts = match &call.retry {
+            Retry::None => 1,
+            Retry::SdkStandard => 3,
+            Retry::Backoff { max_attempts, .. } => *max_attempts,
+        };
+        if max_attempts == 0 {
+            return Err(invalid(
+                format!("{path}.retry.attempts"),
+                "expected at least 1 attempt (the first try counts)",
+            ));
+        }
+        let hedges = call.hedge.as_ref().map_or(0, |h| h.max_extra);
+        if (max_attempts + hedges) * 2 > 63 {
+            return Err(invalid(
+                format!("{path}.retry.attempts"),
+                "at most 31 attempts and hedges per call (with failover)",
+            ));
+        }
+        let breaker = match &call.circuit_breaker {
+            Some(b) => {
+                if b.failure_threshold == 0 || b.half_open_probes == 0 {
+                    return Err(invalid(
+                        format!("{path}.circuit_breaker"),
+                        "failure_threshold and half_open_probes must be at least 1",
+                    ));
+                }
+                self.breakers += 1;
+                Some((self.breakers - 1, b.clone()))
+            }
+            None => None,
+        };
+        let quota = if call.retry == Retry::SdkStandard {
+            let next = self.quotas.len();
+            Some(*self.quotas.entry((function, dep)).or_insert(next))
+        } else {
+            None
+        };
+        let dep_name = &scenario.dependencies[dep].name;
+        let node = CallNode {
+            dep,
+            function,
+            primary,
+            site_primary: format!("{}/{}/{}", self.regions[primary_region], f.name, dep_name),
+            site_failover: failover
+                .as_ref()
+                .map(|(r, _)| format!("{r}/{}/{}", f.name, dep_name))
+                .unwrap_or_default(),
+            failover: failover.map(|(_, replica)| replica),
+            operation: call.operation.clone(),
+            timeout_ns: call.timeout.map(nanos),
+            retry: call.retry.clone(),
+            hedge: call.hedge.as_ref().map(|h| (nanos(h.after), h.max_extra)),
+            breaker,
+            quota,
+            fallback: call.fallback,
+            backoff_stream: stream_seed(scenario.seed, &format!("backoff/{}/{path}", f.name)),
+        };
+        Ok(self.push(Node::Call(Box::new(node))))
+    }
+
+    fn check_cycles(&self) -> Result<(), ModelError> {
+        let n = self.scenario.functions.len();
+        let mut adjacency: Vec<Vec<(usize, &str)>> = vec![Vec::new(); n];
+        for (from, to, path) in &self.edges {
+            adjacency[*from].push((*to, path));
+        }
+        // 0 = unvisited, 1 = on the stack, 2 = done.
+        let mut color = vec![0u8; n];
+        let mut stack: Vec<usize> = Vec::new();
+        for start in 0..n {
+            if color[start] == 0 {
+                self.visit(start, &adjacency, &mut color, &mut stack)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit(
+        &self,
+        node: usize,
+        adjacency: &[Vec<(usize, &str)>],
+        color: &mut [u8],
+        stack: &mut Vec<usize>,
+    ) -> Result<(), ModelError> {
+        color[node] = 1;
+        stack.push(node);
+        for &(next, path) in &adjacency[node] {
+            if color[next] == 1 {
+                let begin = stack.iter().position(|&s| s == next).unwrap_or(0);
+                let mut names: Vec<&str> = stack[begin..]
+                    .iter()
+                    .map(|&i| self.scenario.functions[i].name.as_str())
+                    .collect();
+                names.push(&self.scenario.functions[next].name);
+                return Err(ModelError::Cycle {
+                    path: path.to_string(),
+                    cycle: names.join(" -> "),
+                });
+            }
+            if color[next] == 0 {
+                self.visit(next, adjacency, color, stack)?;
+            }
+        }
+        stack.pop();
+        color[node] = 2;
+        Ok(())
+    }
+
+    fn entry(&self) -> Result<Entry, ModelError> {
+        let load = &self.scenario.load;
+        match load.invocation {
+            Invocation::Queue => self
+                .queue_index
+                .get(load.target.as_str())
+                .map(|&q| Entry::Queue(q))
+                .ok_or_else(|| ModelError::Undefined {
+                    path: "load.target".into(),
+                    kind: "queue",
+                    name: load.target.clone(),
+                    suggestion: closest(&load.target, self.queue_index.keys().copied()),
+                }),
+            mode => Ok(Entry::Function(
+                self.lookup_function("load.target", &load.target)?,
+                mode,
+            )),
+        }
+    }
+}
