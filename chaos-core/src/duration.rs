@@ -8,7 +8,9 @@ use std::time::Duration;
 
 /// A duration string could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason}; expected a number with a unit, such as \"250ms\", \"2s\", \"1m 30s\"")]
+#[error(
+    "invalid duration {input:?}: {reason}; expected a number with a unit, such as \"250ms\", \"2s\", \"1m 30s\""
+)]
 pub struct DurationError {
     /// The text that was given.
     pub input: String,
@@ -103,7 +105,10 @@ mod tests {
     #[test]
     fn rejects_missing_unit_and_negative() {
         let err = parse_duration("5").unwrap_err();
-        assert!(err.to_string().contains("expected a number with a unit"), "{err}");
+        assert!(
+            err.to_string().contains("expected a number with a unit"),
+            "{err}"
+        );
         assert!(parse_duration("-5ms").is_err());
         assert!(parse_duration("5 parsecs").is_err());
     }

@@ -190,9 +190,8 @@ impl InjectedError {
     /// The HTTP status to answer with, for a status fault or a server error.
     pub fn status(&self) -> Option<u16> {
         match &self.kind {
-            InjectedKind::Status(status) | InjectedKind::Error(ErrorKind::ServerError { status }) => {
-                Some(*status)
-            }
+            InjectedKind::Status(status)
+            | InjectedKind::Error(ErrorKind::ServerError { status }) => Some(*status),
             _ => None,
         }
     }
@@ -208,7 +207,9 @@ mod tests {
     }
 
     fn parse(text: &str) -> Result<Fault, String> {
-        toml::from_str::<Doc>(text).map(|d| d.fault).map_err(|e| e.to_string())
+        toml::from_str::<Doc>(text)
+            .map(|d| d.fault)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -225,7 +226,13 @@ mod tests {
         ];
         for text in forms {
             let fault = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
-            let again: Doc = toml::from_str(&toml::to_string(&Doc { fault: fault.clone() }).unwrap()).unwrap();
+            let again: Doc = toml::from_str(
+                &toml::to_string(&Doc {
+                    fault: fault.clone(),
+                })
+                .unwrap(),
+            )
+            .unwrap();
             assert_eq!(again.fault, fault, "{text}");
         }
         assert_eq!(

@@ -92,11 +92,25 @@ pub struct LatencyDist {
 #[derive(Clone, Debug, PartialEq)]
 enum Sampler {
     Constant(u64),
-    Uniform { low: f64, high: f64 },
+    Uniform {
+        low: f64,
+        high: f64,
+    },
     Normal(Normal<f64>),
-    LogNormal { dist: LogNormal<f64>, mu: f64, sigma: f64 },
-    Exponential { dist: Exp<f64>, mean: f64 },
-    Pareto { dist: Pareto<f64>, scale: f64, shape: f64 },
+    LogNormal {
+        dist: LogNormal<f64>,
+        mu: f64,
+        sigma: f64,
+    },
+    Exponential {
+        dist: Exp<f64>,
+        mean: f64,
+    },
+    Pareto {
+        dist: Pareto<f64>,
+        scale: f64,
+        shape: f64,
+    },
     Empirical(Vec<(f64, f64)>),
     Mixture(Vec<(f64, LatencyDist)>),
 }
@@ -116,9 +130,18 @@ fn nanos_to_duration(nanos: u64) -> Duration {
     Duration::from_nanos(nanos)
 }
 
-fn positive(distribution: &'static str, parameter: &'static str, d: Duration) -> Result<f64, LatencyError> {
+fn positive(
+    distribution: &'static str,
+    parameter: &'static str,
+    d: Duration,
+) -> Result<f64, LatencyError> {
     if d.is_zero() {
-        Err(invalid(distribution, parameter, d, "a duration greater than zero"))
+        Err(invalid(
+            distribution,
+            parameter,
+            d,
+            "a duration greater than zero",
+        ))
     } else {
         Ok(d.as_secs_f64())
     }
@@ -136,7 +159,12 @@ impl LatencyDist {
     /// Uniform between `low` and `high` (inclusive of `low`).
     pub fn uniform(low: Duration, high: Duration) -> Result<Self, LatencyError> {
         if high < low {
-            return Err(invalid("uniform", "high", high, "a duration at least `low`"));
+            return Err(invalid(
+                "uniform",
+                "high",
+                high,
+                "a duration at least `low`",
+            ));
         }
         Ok(Self {
             sampler: Sampler::Uniform {
@@ -162,7 +190,12 @@ impl LatencyDist {
     pub fn log_normal_p50_p99(p50: Duration, p99: Duration) -> Result<Self, LatencyError> {
         let median = positive("log_normal", "p50", p50)?;
         if p99 <= p50 {
-            return Err(invalid("log_normal", "p99", p99, "a duration greater than `p50`"));
+            return Err(invalid(
+                "log_normal",
+                "p99",
+                p99,
+                "a duration greater than `p50`",
+            ));
         }
         let sigma = (p99.as_secs_f64() / median).ln() / Z_99;
         let mut dist = Self::log_normal(median.ln(), sigma)?;
@@ -190,10 +223,20 @@ impl LatencyDist {
     /// standard deviation `sigma`.
     pub fn log_normal(mu: f64, sigma: f64) -> Result<Self, LatencyError> {
         if !mu.is_finite() {
-            return Err(invalid("log_normal", "mu", mu, "a finite number (ln of seconds)"));
+            return Err(invalid(
+                "log_normal",
+                "mu",
+                mu,
+                "a finite number (ln of seconds)",
+            ));
         }
         if !(sigma.is_finite() && sigma >= 0.0) {
-            return Err(invalid("log_normal", "sigma", sigma, "a finite number >= 0"));
+            return Err(invalid(
+                "log_normal",
+                "sigma",
+                sigma,
+                "a finite number >= 0",
+            ));
         }
         let dist = LogNormal::new(mu, sigma)
             .map_err(|_| invalid("log_normal", "sigma", sigma, "a finite number >= 0"))?;
@@ -213,7 +256,10 @@ impl LatencyDist {
         let dist = Exp::new(1.0 / mean_secs)
             .map_err(|_| invalid("exponential", "mean", mean, "a duration greater than zero"))?;
         Ok(Self {
-            sampler: Sampler::Exponential { dist, mean: mean_secs },
+            sampler: Sampler::Exponential {
+                dist,
+                mean: mean_secs,
+            },
             spec: Spec::Exponential { mean },
         })
     }
@@ -244,15 +290,30 @@ impl LatencyDist {
     pub fn empirical(points: Vec<(f64, Duration)>) -> Result<Self, LatencyError> {
         const E: &str = "empirical";
         if points.len() < 2 {
-            return Err(invalid(E, "points", points.len(), "at least two points, at q = 0 and q = 1"));
+            return Err(invalid(
+                E,
+                "points",
+                points.len(),
+                "at least two points, at q = 0 and q = 1",
+            ));
         }
         for (index, window) in points.windows(2).enumerate() {
             let ((q0, v0), (q1, v1)) = (window[0], window[1]);
             if !(q1 > q0) {
-                return Err(invalid(E, "q", (index + 1, q1), "quantiles in strictly increasing order"));
+                return Err(invalid(
+                    E,
+                    "q",
+                    (index + 1, q1),
+                    "quantiles in strictly increasing order",
+                ));
             }
             if v1 < v0 {
-                return Err(invalid(E, "value", (index + 1, v1), "values that do not decrease as q grows"));
+                return Err(invalid(
+                    E,
+                    "value",
+                    (index + 1, v1),
+                    "values that do not decrease as q grows",
+                ));
             }
         }
         let first_q = points[0].0;
@@ -261,7 +322,12 @@ impl LatencyDist {
             return Err(invalid(E, "q", (0, first_q), "the first point at q = 0"));
         }
         if last_q != 1.0 {
-            return Err(invalid(E, "q", (points.len() - 1, last_q), "the last point at q = 1"));
+            return Err(invalid(
+                E,
+                "q",
+                (points.len() - 1, last_q),
+                "the last point at q = 1",
+            ));
         }
         let table = points.iter().map(|(q, v)| (*q, v.as_secs_f64())).collect();
         Ok(Self {
@@ -280,17 +346,32 @@ impl LatencyDist {
     pub fn mixture(components: Vec<(f64, LatencyDist)>) -> Result<Self, LatencyError> {
         const M: &str = "mixture";
         if components.is_empty() {
-            return Err(invalid(M, "components", 0, "at least one weighted component"));
+            return Err(invalid(
+                M,
+                "components",
+                0,
+                "at least one weighted component",
+            ));
         }
         let mut total = 0.0;
         for (index, (weight, _)) in components.iter().enumerate() {
             if !(weight.is_finite() && *weight >= 0.0) {
-                return Err(invalid(M, "weight", (index, weight), "a finite weight >= 0"));
+                return Err(invalid(
+                    M,
+                    "weight",
+                    (index, weight),
+                    "a finite weight >= 0",
+                ));
             }
             total += weight;
         }
         if total <= 0.0 {
-            return Err(invalid(M, "weight", total, "weights with a sum greater than zero"));
+            return Err(invalid(
+                M,
+                "weight",
+                total,
+                "weights with a sum greater than zero",
+            ));
         }
         let spec = Spec::Mixture(
             components
@@ -466,7 +547,11 @@ impl LatencyDist {
                 low = mid;
             }
         }
-        nanos_to_duration(if self.cdf(nanos_to_duration(low)) >= q { low } else { high })
+        nanos_to_duration(if self.cdf(nanos_to_duration(low)) >= q {
+            low
+        } else {
+            high
+        })
     }
 }
 
@@ -579,9 +664,17 @@ enum Spec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LogNormalSpec {
-    #[serde(default, with = "crate::duration::serde_duration_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::duration::serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     p50: Option<Duration>,
-    #[serde(default, with = "crate::duration::serde_duration_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "crate::duration::serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     p99: Option<Duration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mu: Option<f64>,
@@ -679,7 +772,10 @@ impl<'de> Deserialize<'de> for LatencyDist {
                     .map_err(E::custom)
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<LatencyDist, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<LatencyDist, A::Error> {
                 let spec = Spec::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 LatencyDist::try_from(spec).map_err(serde::de::Error::custom)
             }
@@ -722,21 +818,46 @@ mod tests {
         let err = LatencyDist::log_normal_p50_p99(ms(10), ms(5)).unwrap_err();
         assert_eq!(err.parameter, "p99");
         assert!(err.to_string().contains("greater than `p50`"), "{err}");
-        assert_eq!(LatencyDist::uniform(ms(5), ms(1)).unwrap_err().parameter, "high");
-        assert_eq!(LatencyDist::pareto(ms(1), -1.0).unwrap_err().parameter, "shape");
-        assert_eq!(LatencyDist::exponential(Duration::ZERO).unwrap_err().parameter, "mean");
-        assert_eq!(LatencyDist::log_normal(0.0, f64::NAN).unwrap_err().parameter, "sigma");
-        assert_eq!(LatencyDist::mixture(vec![]).unwrap_err().parameter, "components");
         assert_eq!(
-            LatencyDist::mixture(vec![(-1.0, LatencyDist::constant(ms(1)))]).unwrap_err().parameter,
+            LatencyDist::uniform(ms(5), ms(1)).unwrap_err().parameter,
+            "high"
+        );
+        assert_eq!(
+            LatencyDist::pareto(ms(1), -1.0).unwrap_err().parameter,
+            "shape"
+        );
+        assert_eq!(
+            LatencyDist::exponential(Duration::ZERO)
+                .unwrap_err()
+                .parameter,
+            "mean"
+        );
+        assert_eq!(
+            LatencyDist::log_normal(0.0, f64::NAN)
+                .unwrap_err()
+                .parameter,
+            "sigma"
+        );
+        assert_eq!(
+            LatencyDist::mixture(vec![]).unwrap_err().parameter,
+            "components"
+        );
+        assert_eq!(
+            LatencyDist::mixture(vec![(-1.0, LatencyDist::constant(ms(1)))])
+                .unwrap_err()
+                .parameter,
             "weight"
         );
         assert_eq!(
-            LatencyDist::empirical(vec![(0.0, ms(1)), (0.5, ms(2))]).unwrap_err().parameter,
+            LatencyDist::empirical(vec![(0.0, ms(1)), (0.5, ms(2))])
+                .unwrap_err()
+                .parameter,
             "q"
         );
         assert_eq!(
-            LatencyDist::empirical(vec![(0.0, ms(3)), (1.0, ms(2))]).unwrap_err().parameter,
+            LatencyDist::empirical(vec![(0.0, ms(3)), (1.0, ms(2))])
+                .unwrap_err()
+                .parameter,
             "value"
         );
     }
@@ -746,7 +867,9 @@ mod tests {
         // Mean 0: half the raw draws are negative. Clamping would put ~50% of samples at 0.
         let d = LatencyDist::normal(Duration::ZERO, ms(10)).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
-        let zeros = (0..10_000).filter(|_| d.sample_nanos(&mut rng) == 0).count();
+        let zeros = (0..10_000)
+            .filter(|_| d.sample_nanos(&mut rng) == 0)
+            .count();
         assert_eq!(zeros, 0);
     }
 
@@ -792,7 +915,10 @@ mod tests {
         "#;
         let doc: Doc = toml::from_str(text).unwrap();
         assert_eq!(doc.a, LatencyDist::constant(ms(10)));
-        assert_eq!(doc.e, LatencyDist::log_normal_p50_p99(ms(6), ms(25)).unwrap());
+        assert_eq!(
+            doc.e,
+            LatencyDist::log_normal_p50_p99(ms(6), ms(25)).unwrap()
+        );
         let again: Doc = toml::from_str(&toml::to_string(&doc).unwrap()).unwrap();
         assert_eq!(again.i, doc.i);
         assert_eq!(again.h, doc.h);
@@ -807,17 +933,26 @@ mod tests {
         struct Doc {
             latency: LatencyDist,
         }
-        let err = toml::from_str::<Doc>(r#"latency = { log_normal = { p50 = "6ms", p90 = "9ms" } }"#)
-            .unwrap_err()
-            .to_string();
+        let err =
+            toml::from_str::<Doc>(r#"latency = { log_normal = { p50 = "6ms", p90 = "9ms" } }"#)
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("p90"), "{err}");
-        let err = toml::from_str::<Doc>(r#"latency = { log_normal = { p50 = "9ms", p99 = "6ms" } }"#)
+        let err =
+            toml::from_str::<Doc>(r#"latency = { log_normal = { p50 = "9ms", p99 = "6ms" } }"#)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("p99") && err.contains("greater than `p50`"),
+            "{err}"
+        );
+        let err = toml::from_str::<Doc>(r#"latency = "10""#)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("p99") && err.contains("greater than `p50`"), "{err}");
-        let err = toml::from_str::<Doc>(r#"latency = "10""#).unwrap_err().to_string();
         assert!(err.contains("expected a number with a unit"), "{err}");
-        let err = toml::from_str::<Doc>(r#"latency = { gamma = 3 }"#).unwrap_err().to_string();
+        let err = toml::from_str::<Doc>(r#"latency = { gamma = 3 }"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("log_normal"), "{err}");
     }
 }

@@ -399,6 +399,11 @@ impl CompiledPlan {
         self.rules.iter().map(|r| r.label.as_str())
     }
 
+    /// The label (name, or `#index`) of rule `index`.
+    pub fn label(&self, index: usize) -> Option<&str> {
+        self.rules.get(index).map(|r| r.label.as_str())
+    }
+
     /// The fault of rule `index`.
     pub fn fault(&self, index: usize) -> Option<&Fault> {
         self.rules.get(index).map(|r| &r.fault)
@@ -416,7 +421,12 @@ impl CompiledPlan {
 
     /// Decides a call at `elapsed` since the start (the simulator passes virtual time).
     /// Absolute expiries are ignored: there is no wall clock here.
-    pub fn evaluate(&self, call: &Call<'_>, elapsed: Duration, counter: &dyn MatchCounter) -> Verdict {
+    pub fn evaluate(
+        &self,
+        call: &Call<'_>,
+        elapsed: Duration,
+        counter: &dyn MatchCounter,
+    ) -> Verdict {
         self.evaluate_observed(call, elapsed, None, counter, &mut NoObserver)
     }
 
@@ -448,7 +458,11 @@ impl CompiledPlan {
             if !rule.selects(call) {
                 continue;
             }
-            let intensity = if rule.timed { rule.schedule_intensity(elapsed) } else { 1.0 };
+            let intensity = if rule.timed {
+                rule.schedule_intensity(elapsed)
+            } else {
+                1.0
+            };
             if intensity <= 0.0 || rule.expired(now) {
                 continue;
             }
@@ -461,7 +475,8 @@ impl CompiledPlan {
             let fires = if intensity >= 1.0 {
                 rule.probability.admits(word)
             } else {
-                Probability::new(rule.trigger.probability * intensity).is_some_and(|p| p.admits(word))
+                Probability::new(rule.trigger.probability * intensity)
+                    .is_some_and(|p| p.admits(word))
             };
             if !fires || !observer.permit(index) {
                 continue;
@@ -546,12 +561,18 @@ impl CompiledRule {
         }
         if let Fault::Status(status) = rule.fault {
             if !(100..=599).contains(&status) {
-                return Err(fail("fault.status", format!("{status} is not an HTTP status; expected 100 to 599")));
+                return Err(fail(
+                    "fault.status",
+                    format!("{status} is not an HTTP status; expected 100 to 599"),
+                ));
             }
         }
         if let Some(name) = &rule.name {
             if name.trim().is_empty() {
-                return Err(fail("name", "is empty; give the rule a name or omit the field".to_owned()));
+                return Err(fail(
+                    "name",
+                    "is empty; give the rule a name or omit the field".to_owned(),
+                ));
             }
         }
         let mut event = Vec::with_capacity(rule.selector.event.len());
@@ -571,9 +592,11 @@ impl CompiledRule {
                 EventTest::Equals(value) => CompiledTest::Equals(value.clone()),
                 EventTest::Exists(flag) => CompiledTest::Exists(*flag),
                 EventTest::Prefix(prefix) => CompiledTest::Prefix(prefix.clone()),
-                EventTest::Regex(pattern) => CompiledTest::Regex(
-                    Regex::new(pattern).map_err(|e| fail(&format!("{field}.regex"), format!("invalid regex: {e}")))?,
-                ),
+                EventTest::Regex(pattern) => {
+                    CompiledTest::Regex(Regex::new(pattern).map_err(|e| {
+                        fail(&format!("{field}.regex"), format!("invalid regex: {e}"))
+                    })?)
+                }
             };
             event.push((condition.path.clone(), test));
         }
@@ -585,8 +608,10 @@ impl CompiledRule {
             label: rule.label(index),
             key: DecisionKey::new(seed, rule_id),
             fault: rule.fault.clone(),
-            site: Pattern::compile(rule.selector.site.as_deref()).map_err(|m| fail("match.site", m))?,
-            service: Pattern::compile(rule.selector.service.as_deref()).map_err(|m| fail("match.service", m))?,
+            site: Pattern::compile(rule.selector.site.as_deref())
+                .map_err(|m| fail("match.site", m))?,
+            service: Pattern::compile(rule.selector.service.as_deref())
+                .map_err(|m| fail("match.service", m))?,
             operation: Pattern::compile(rule.selector.operation.as_deref())
                 .map_err(|m| fail("match.operation", m))?,
             event,
@@ -618,7 +643,9 @@ impl CompiledRule {
                 CompiledTest::Prefix(prefix) => field
                     .and_then(|f| f.as_str())
                     .is_some_and(|s| s.starts_with(prefix.as_str())),
-                CompiledTest::Regex(regex) => field.and_then(|f| f.as_str()).is_some_and(|s| regex.is_match(s)),
+                CompiledTest::Regex(regex) => field
+                    .and_then(|f| f.as_str())
+                    .is_some_and(|s| regex.is_match(s)),
             }
         })
     }
@@ -722,8 +749,13 @@ mod tests {
         "#;
         let err = Plan::from_toml_str(text).unwrap_err();
         match &err {
-            PlanError::Rule { index, name, field, .. } => {
-                assert_eq!((*index, name.as_deref(), field.as_str()), (1, Some("too-likely"), "probability"));
+            PlanError::Rule {
+                index, name, field, ..
+            } => {
+                assert_eq!(
+                    (*index, name.as_deref(), field.as_str()),
+                    (1, Some("too-likely"), "probability")
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -732,9 +764,14 @@ mod tests {
 
     #[test]
     fn parse_errors_carry_location_and_unknown_fields() {
-        let err = Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\nprobablity = 0.5\n").unwrap_err();
+        let err =
+            Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\nprobablity = 0.5\n")
+                .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("probablity") && text.contains("line 3"), "{text}");
+        assert!(
+            text.contains("probablity") && text.contains("line 3"),
+            "{text}"
+        );
         let err = Plan::from_toml_str("[[rules]]\nfault = { latency = \"-5ms\" }\n").unwrap_err();
         assert!(err.to_string().contains("negative"), "{err}");
     }
@@ -743,9 +780,18 @@ mod tests {
     fn empty_window_bad_regex_bad_glob() {
         let base = "[[rules]]\nfault = { error = \"timeout\" }\n";
         let cases = [
-            ("window = { start = \"1s\", duration = \"0s\" }", "window.duration"),
-            ("match.event = [{ path = \"/a\", regex = \"(\" }]", "match.event[0].regex"),
-            ("match.event = [{ path = \"a.b\", exists = true }]", "match.event[0].path"),
+            (
+                "window = { start = \"1s\", duration = \"0s\" }",
+                "window.duration",
+            ),
+            (
+                "match.event = [{ path = \"/a\", regex = \"(\" }]",
+                "match.event[0].regex",
+            ),
+            (
+                "match.event = [{ path = \"a.b\", exists = true }]",
+                "match.event[0].path",
+            ),
             ("match = { site = \"a[\" }", "match.site"),
             ("every = 0", "every"),
         ];
@@ -761,9 +807,13 @@ mod tests {
     #[test]
     fn first_failure_wins_and_latencies_add() {
         let plan = Plan::new(1)
-            .with_rule(Rule::latency(crate::latency::LatencyDist::constant(Duration::from_millis(5))))
+            .with_rule(Rule::latency(crate::latency::LatencyDist::constant(
+                Duration::from_millis(5),
+            )))
             .with_rule(Rule::error(ErrorKind::Throttle).named("a"))
-            .with_rule(Rule::latency(crate::latency::LatencyDist::constant(Duration::from_millis(7))))
+            .with_rule(Rule::latency(crate::latency::LatencyDist::constant(
+                Duration::from_millis(7),
+            )))
             .with_rule(Rule::error(ErrorKind::Timeout).named("b"));
         let compiled = plan.compile().unwrap();
         let counter = LocalMatchCounter::new(compiled.rule_count());
@@ -795,9 +845,18 @@ mod tests {
         let call = Call::new(1, "eu-west-1/checkout/orders").service("dynamodb");
         let at = Duration::ZERO;
         assert!(!compiled.evaluate(&call.event(&hit), at, &counter).is_pass());
-        assert!(compiled.evaluate(&call.event(&miss), at, &counter).is_pass());
-        assert!(compiled.evaluate(&call, at, &counter).is_pass(), "no event: conditions fail");
-        let other_region = Call::new(1, "us-east-1/checkout/orders").service("dynamodb").event(&hit);
+        assert!(
+            compiled
+                .evaluate(&call.event(&miss), at, &counter)
+                .is_pass()
+        );
+        assert!(
+            compiled.evaluate(&call, at, &counter).is_pass(),
+            "no event: conditions fail"
+        );
+        let other_region = Call::new(1, "us-east-1/checkout/orders")
+            .service("dynamodb")
+            .event(&hit);
         assert!(compiled.evaluate(&other_region, at, &counter).is_pass());
     }
 
@@ -811,8 +870,16 @@ mod tests {
         let counter = LocalMatchCounter::new(1);
         let call = Call::new(1, "s");
         let before = at - Duration::from_secs(1);
-        assert!(!compiled.evaluate_at(&call, Duration::ZERO, before, &counter).is_pass());
-        assert!(compiled.evaluate_at(&call, Duration::ZERO, at, &counter).is_pass());
+        assert!(
+            !compiled
+                .evaluate_at(&call, Duration::ZERO, before, &counter)
+                .is_pass()
+        );
+        assert!(
+            compiled
+                .evaluate_at(&call, Duration::ZERO, at, &counter)
+                .is_pass()
+        );
         assert!(compiled.needs_wall_clock());
     }
 }

@@ -213,7 +213,11 @@ pub struct Window {
     #[serde(with = "serde_duration", default = "zero")]
     pub start: Duration,
     /// How long it stays open; `None`: until the end.
-    #[serde(with = "serde_duration_opt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        with = "serde_duration_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub duration: Option<Duration>,
 }
 
@@ -234,7 +238,9 @@ impl Schedule {
             None => Duration::ZERO,
         };
         match self.ramp_up {
-            Some(ramp) if !ramp.is_zero() => ((elapsed - start).as_secs_f64() / ramp.as_secs_f64()).min(1.0),
+            Some(ramp) if !ramp.is_zero() => {
+                ((elapsed - start).as_secs_f64() / ramp.as_secs_f64()).min(1.0)
+            }
             _ => 1.0,
         }
     }
@@ -391,7 +397,11 @@ struct RuleRepr {
     after: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     window: Option<Window>,
-    #[serde(default, with = "serde_duration_opt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
     ramp_up: Option<Duration>,
     #[serde(default, with = "rfc3339_opt", skip_serializing_if = "Option::is_none")]
     expires_at: Option<SystemTime>,

@@ -1,0 +1,641 @@
+//! The runtime injector: what an application holds.
+//!
+//! * **Lock-free reads** of the current plan (an [`arc_swap::ArcSwap`]); [`Injector::reload`]
+//!   swaps in a new plan while requests are in flight, and a reload that fails leaves the
+//!   previous plan in force and says why.
+//! * A **kill switch**: [`Injector::disable`], or the `CHAOS_DISABLED` environment variable
+//!   (any value but empty, `0` or `false`) read when the injector is built.
+//! * **Guardrails**: at most N injections per interval, and an expiry after which nothing is
+//!   injected.
+//! * **Counters** per rule (evaluated, injected), striped per thread so the hot path writes no
+//!   cache line another thread writes; [`Injector::snapshot`] adds them up.
+//! * A `tracing` event (target `chaos`) for every injection.
+//! * Async application of faults on tokio's timer, so tests under `tokio::time::pause` run in
+//!   virtual time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use chaos_core::{Call, Injector, Plan, Rule, fault::ErrorKind};
+//!
+//! let plan = Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("throttle").with_probability(0.5));
+//! let injector = Injector::new(plan)?;
+//! let failed = (0..1000u64)
+//!     .filter(|&key| injector.decide(&Call::new(key, "orders")).failure.is_some())
+//!     .count();
+//! assert!((400..600).contains(&failed));
+//! assert_eq!(injector.snapshot().rules[0].injected, failed as u64);
+//! injector.disable();
+//! assert!(injector.decide(&Call::new(1, "orders")).is_pass());
+//! # Ok::<(), chaos_core::PlanError>(())
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use tokio::time::Instant;
+
+use crate::fault::{HANG_WITHOUT_DEADLINE, InjectedError, InjectedKind};
+use crate::plan::{
+    Call, CompiledPlan, Failure, Observer, Plan, PlanError, SharedMatchCounter, Verdict,
+};
+use crate::timeout::Deadline;
+
+/// The environment variable that switches every injector off when set (to anything but empty,
+/// `0` or `false`).
+pub const DISABLE_ENV_VAR: &str = "CHAOS_DISABLED";
+
+/// Limits that keep an experiment from doing more harm than planned.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Guardrails {
+    /// At most this many injections per interval; further firings are vetoed.
+    pub max_injections: Option<(u64, Duration)>,
+    /// Nothing is injected once this long has passed since the injector started.
+    pub expire_after: Option<Duration>,
+}
+
+/// Builds an [`Injector`].
+#[derive(Debug, Default)]
+pub struct InjectorBuilder {
+    plan: Plan,
+    guardrails: Guardrails,
+    ignore_env: bool,
+}
+
+impl InjectorBuilder {
+    /// The plan to start with.
+    pub fn plan(&mut self, plan: Plan) -> &mut Self {
+        self.plan = plan;
+        self
+    }
+
+    /// At most `count` injections per `interval`.
+    pub fn max_injections(&mut self, count: u64, interval: Duration) -> &mut Self {
+        self.guardrails.max_injections = Some((count, interval));
+        self
+    }
+
+    /// Stop injecting after `duration`.
+    pub fn expire_after(&mut self, duration: Duration) -> &mut Self {
+        self.guardrails.expire_after = Some(duration);
+        self
+    }
+
+    /// Do not read `CHAOS_DISABLED` (for tests that must not depend on the environment).
+    pub fn ignore_env(&mut self) -> &mut Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// Compiles the plan and builds the injector.
+    pub fn build(&self) -> Result<Injector, PlanError> {
+        if let Some((_, interval)) = self.guardrails.max_injections {
+            if interval.is_zero() {
+                return Err(PlanError::Parse {
+                    origin: "guardrails".to_owned(),
+                    message: "max_injections interval must be above zero".to_owned(),
+                });
+            }
+        }
+        let compiled = self.plan.compile()?;
+        let disabled_by_env = !self.ignore_env
+            && std::env::var(DISABLE_ENV_VAR)
+                .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE"));
+        if disabled_by_env {
+            tracing::warn!(target: "chaos", "{DISABLE_ENV_VAR} is set: fault injection is off");
+        }
+        Ok(Injector {
+            shared: Arc::new(Shared {
+                enabled: AtomicBool::new(!disabled_by_env),
+                loaded: ArcSwap::from_pointee(Loaded::new(compiled, 0)),
+                started: Instant::now(),
+                guardrails: self.guardrails.clone(),
+                budget: Budget::default(),
+                last_reload_error: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// The runtime fault injector. Cheap to clone (an `Arc`); share it across tasks and threads.
+#[derive(Clone, Debug)]
+pub struct Injector {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    enabled: AtomicBool,
+    loaded: ArcSwap<Loaded>,
+    started: Instant,
+    guardrails: Guardrails,
+    budget: Budget,
+    last_reload_error: Mutex<Option<PlanError>>,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    plan: CompiledPlan,
+    generation: u64,
+    counters: StripedCounters,
+    matches: SharedMatchCounter,
+}
+
+impl Loaded {
+    fn new(plan: CompiledPlan, generation: u64) -> Self {
+        let rules = plan.rule_count();
+        Self {
+            plan,
+            generation,
+            counters: StripedCounters::new(rules),
+            matches: SharedMatchCounter::new(rules),
+        }
+    }
+}
+
+impl Injector {
+    /// An injector for `plan`, with no guardrails.
+    pub fn new(plan: Plan) -> Result<Self, PlanError> {
+        Self::builder().plan(plan).build()
+    }
+
+    /// An injector that never injects (an empty plan).
+    pub fn inert() -> Self {
+        let mut builder = Self::builder();
+        builder.ignore_env();
+        // An empty plan always compiles.
+        builder
+            .build()
+            .unwrap_or_else(|_| unreachable!("an empty plan is valid"))
+    }
+
+    /// A builder for guardrails and options.
+    pub fn builder() -> InjectorBuilder {
+        InjectorBuilder::default()
+    }
+
+    /// Switches injection off (the kill switch). Takes effect for the next call.
+    pub fn disable(&self) {
+        self.shared.enabled.store(false, Ordering::Relaxed);
+    }
+
+    /// Switches injection back on.
+    pub fn enable(&self) {
+        self.shared.enabled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether injection is on.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.enabled.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the plan while calls are in flight. On error the previous plan stays in
+    /// force, the error is kept for [`last_reload_error`](Self::last_reload_error), and a
+    /// warning is traced.
+    pub fn reload(&self, plan: &Plan) -> Result<(), PlanError> {
+        match plan.compile() {
+            Ok(compiled) => {
+                let generation = self.shared.loaded.load().generation + 1;
+                self.shared
+                    .loaded
+                    .store(Arc::new(Loaded::new(compiled, generation)));
+                self.set_reload_error(None);
+                tracing::info!(target: "chaos", generation, rules = plan.rules.len(), "chaos plan loaded");
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(target: "chaos", %error, "chaos plan rejected; the previous plan stays in force");
+                self.set_reload_error(Some(error.clone()));
+                Err(error)
+            }
+        }
+    }
+
+    /// Parses TOML text and reloads; see [`reload`](Self::reload).
+    pub fn reload_toml(&self, text: &str) -> Result<(), PlanError> {
+        match Plan::from_toml_str(text) {
+            Ok(plan) => self.reload(&plan),
+            Err(error) => {
+                tracing::warn!(target: "chaos", %error, "chaos plan rejected; the previous plan stays in force");
+                self.set_reload_error(Some(error.clone()));
+                Err(error)
+            }
+        }
+    }
+
+    fn set_reload_error(&self, error: Option<PlanError>) {
+        // A poisoned lock only means another thread panicked while holding it; the value is
+        // still a plain Option, safe to overwrite.
+        let mut slot = self
+            .shared
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *slot = error;
+    }
+
+    /// Why the last reload failed, if it did (cleared by a successful reload).
+    pub fn last_reload_error(&self) -> Option<PlanError> {
+        self.shared
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// Decides a call: which faults apply. Pure apart from counters and guardrails.
+    #[inline]
+    pub fn decide(&self, call: &Call<'_>) -> Verdict {
+        self.decide_labelled(call).0
+    }
+
+    /// Decides a call; also returns the label of the failing rule, read from the same plan.
+    pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return (Verdict::default(), None);
+        }
+        let loaded = self.shared.loaded.load();
+        if loaded.plan.rule_count() == 0 {
+            return (Verdict::default(), None);
+        }
+        let guardrails = &self.shared.guardrails;
+        let needs_elapsed = loaded.plan.needs_elapsed()
+            || guardrails.expire_after.is_some()
+            || guardrails.max_injections.is_some();
+        let elapsed = if needs_elapsed {
+            self.elapsed()
+        } else {
+            Duration::ZERO
+        };
+        if guardrails
+            .expire_after
+            .is_some_and(|limit| elapsed >= limit)
+        {
+            return (Verdict::default(), None);
+        }
+        let now = loaded.plan.needs_wall_clock().then(SystemTime::now);
+        let mut observer = InjectorObserver {
+            loaded: &loaded,
+            stripe: stripe_index(),
+            shared: &self.shared,
+            elapsed,
+        };
+        let verdict =
+            loaded
+                .plan
+                .evaluate_observed(call, elapsed, now, &loaded.matches, &mut observer);
+        let label = verdict
+            .failure
+            .as_ref()
+            .and_then(|f| loaded.plan.label(f.rule()))
+            .map(str::to_owned);
+        (verdict, label)
+    }
+
+    /// Decides a call and applies the verdict: sleeps the added latency, then fails if a
+    /// failing rule fired. A hang sleeps until `deadline` minus the rule's buffer (or
+    /// [`HANG_WITHOUT_DEADLINE`]), then fails with a timeout.
+    pub async fn apply(
+        &self,
+        call: &Call<'_>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), InjectedError> {
+        let (verdict, label) = self.decide_labelled(call);
+        apply_verdict(verdict, label, deadline).await
+    }
+
+    /// Adds up the per-rule counters of the current plan.
+    pub fn snapshot(&self) -> Snapshot {
+        let loaded = self.shared.loaded.load();
+        let rules = loaded
+            .plan
+            .labels()
+            .enumerate()
+            .map(|(index, label)| RuleStats {
+                label: label.to_owned(),
+                fault: loaded.plan.fault(index).map_or("", |f| f.label()),
+                evaluated: loaded.counters.total(index, EVALUATED),
+                injected: loaded.counters.total(index, INJECTED),
+            })
+            .collect();
+        Snapshot {
+            enabled: self.is_enabled(),
+            generation: loaded.generation,
+            rules,
+            vetoed_by_budget: self.shared.budget.vetoed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Applies a verdict decided elsewhere (see [`Injector::apply`]).
+pub async fn apply_verdict(
+    verdict: Verdict,
+    rule_label: Option<String>,
+    deadline: Option<Deadline>,
+) -> Result<(), InjectedError> {
+    if !verdict.added_latency.is_zero() {
+        tokio::time::sleep(verdict.added_latency).await;
+    }
+    let Some(failure) = verdict.failure else {
+        return Ok(());
+    };
+    let rule = rule_label.unwrap_or_else(|| format!("#{}", failure.rule()));
+    let kind = match failure {
+        Failure::Error { kind, .. } => InjectedKind::Error(kind),
+        Failure::Status { status, .. } => InjectedKind::Status(status),
+        Failure::Hang { buffer, .. } => {
+            match deadline {
+                Some(deadline) => {
+                    tokio::time::sleep_until(deadline.instant() - buffer.min(deadline.remaining()))
+                        .await
+                }
+                None => tokio::time::sleep(HANG_WITHOUT_DEADLINE).await,
+            }
+            InjectedKind::Hang
+        }
+    };
+    Err(InjectedError { rule, kind })
+}
+
+/// Counters of the current plan, added up over threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// Whether injection is on.
+    pub enabled: bool,
+    /// How many plans were loaded before this one (0 for the first).
+    pub generation: u64,
+    /// One entry per rule, in plan order.
+    pub rules: Vec<RuleStats>,
+    /// Firings vetoed by the injection budget.
+    pub vetoed_by_budget: u64,
+}
+
+/// One rule's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleStats {
+    /// The rule's name, or `#index`.
+    pub label: String,
+    /// The fault's label: `latency`, `error`, `hang` or `status`.
+    pub fault: &'static str,
+    /// Calls the rule applied to (selector matched, schedule active).
+    pub evaluated: u64,
+    /// Calls it injected its fault into.
+    pub injected: u64,
+}
+
+struct InjectorObserver<'a> {
+    loaded: &'a Loaded,
+    stripe: usize,
+    shared: &'a Shared,
+    elapsed: Duration,
+}
+
+impl Observer for InjectorObserver<'_> {
+    #[inline]
+    fn evaluated(&mut self, rule: usize) {
+        self.loaded.counters.add(self.stripe, rule, EVALUATED);
+    }
+
+    fn permit(&mut self, _rule: usize) -> bool {
+        match self.shared.guardrails.max_injections {
+            Some((limit, interval)) => self.shared.budget.take(limit, interval, self.elapsed),
+            None => true,
+        }
+    }
+
+    fn injected(&mut self, rule: usize, call: &Call<'_>) {
+        self.loaded.counters.add(self.stripe, rule, INJECTED);
+        let label = self.loaded.plan.label(rule).unwrap_or("?");
+        let fault = self.loaded.plan.fault(rule).map_or("", |f| f.label());
+        tracing::info!(
+            target: "chaos",
+            rule = label,
+            fault,
+            request_key = call.request_key,
+            site = call.site,
+            attempt = call.attempt,
+            "injected fault"
+        );
+    }
+}
+
+/// The injection budget: a count per fixed interval. Touched only when a rule fires.
+#[derive(Debug, Default)]
+struct Budget {
+    interval_index: AtomicU64,
+    used: AtomicU64,
+    vetoed: AtomicU64,
+}
+
+impl Budget {
+    fn take(&self, limit: u64, interval: Duration, elapsed: Duration) -> bool {
+        let index = (elapsed.as_nanos() / interval.as_nanos().max(1)) as u64;
+        let seen = self.interval_index.load(Ordering::Acquire);
+        if index > seen
+            && self
+                .interval_index
+                .compare_exchange(seen, index, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.used.store(0, Ordering::Release);
+        }
+        if self.used.fetch_add(1, Ordering::AcqRel) < limit {
+            true
+        } else {
+            self.vetoed.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+const EVALUATED: usize = 0;
+const INJECTED: usize = 1;
+const COUNTERS_PER_RULE: usize = 2;
+const SLOTS_PER_LINE: usize = 16;
+/// Stripes of counters; threads are spread over them round-robin.
+const STRIPES: usize = 16;
+
+/// 128 bytes: two cache lines, since adjacent-line prefetch makes 64-byte padding leak.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+struct Line([AtomicU64; SLOTS_PER_LINE]);
+
+/// Per-rule counters, one stripe per thread group, each stripe on its own cache lines.
+#[derive(Debug)]
+struct StripedCounters {
+    lines: Vec<Line>,
+    lines_per_stripe: usize,
+}
+
+impl StripedCounters {
+    fn new(rules: usize) -> Self {
+        let lines_per_stripe = (rules * COUNTERS_PER_RULE).div_ceil(SLOTS_PER_LINE).max(1);
+        Self {
+            lines: (0..lines_per_stripe * STRIPES)
+                .map(|_| Line::default())
+                .collect(),
+            lines_per_stripe,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, stripe: usize, rule: usize, counter: usize) -> Option<&AtomicU64> {
+        let slot = rule * COUNTERS_PER_RULE + counter;
+        self.lines
+            .get(stripe * self.lines_per_stripe + slot / SLOTS_PER_LINE)
+            .map(|line| &line.0[slot % SLOTS_PER_LINE])
+    }
+
+    #[inline]
+    fn add(&self, stripe: usize, rule: usize, counter: usize) {
+        if let Some(slot) = self.slot(stripe, rule, counter) {
+            slot.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn total(&self, rule: usize, counter: usize) -> u64 {
+        (0..STRIPES)
+            .filter_map(|stripe| self.slot(stripe, rule, counter))
+            .map(|slot| slot.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::ErrorKind;
+    use crate::latency::LatencyDist;
+    use crate::rule::Rule;
+
+    fn quiet(plan: Plan) -> Injector {
+        let mut builder = Injector::builder();
+        builder.plan(plan).ignore_env();
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn failed_reload_keeps_previous_plan() {
+        let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("all")));
+        let err = injector
+            .reload_toml("[[rules]]\nfault = { error = \"throttle\" }\nprobability = 2.0\n")
+            .unwrap_err();
+        assert!(matches!(err, PlanError::Rule { .. }));
+        assert!(injector.last_reload_error().is_some());
+        assert!(
+            injector.decide(&Call::new(1, "s")).failure.is_some(),
+            "old plan still in force"
+        );
+        assert_eq!(injector.snapshot().generation, 0);
+        injector.reload(&Plan::new(1)).unwrap();
+        assert!(injector.decide(&Call::new(1, "s")).is_pass());
+        assert!(injector.last_reload_error().is_none());
+        assert_eq!(injector.snapshot().generation, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_caps_injections_per_interval() {
+        let mut builder = Injector::builder();
+        builder
+            .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+            .max_injections(3, Duration::from_secs(1))
+            .ignore_env();
+        let injector = builder.build().unwrap();
+        let count = |inj: &Injector| {
+            (0..10)
+                .filter(|&k| inj.decide(&Call::new(k, "s")).failure.is_some())
+                .count()
+        };
+        assert_eq!(count(&injector), 3);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(count(&injector), 3);
+        assert_eq!(injector.snapshot().vetoed_by_budget, 14);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expiry_guardrail_stops_injection() {
+        let mut builder = Injector::builder();
+        builder
+            .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+            .expire_after(Duration::from_secs(60))
+            .ignore_env();
+        let injector = builder.build().unwrap();
+        assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert!(injector.decide(&Call::new(1, "s")).is_pass());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn apply_sleeps_in_virtual_time_and_hangs_to_deadline() {
+        let injector = quiet(
+            Plan::new(1)
+                .with_rule(Rule::latency(LatencyDist::constant(Duration::from_millis(
+                    300,
+                ))))
+                .with_rule(Rule::new(crate::fault::Fault::Hang {
+                    buffer: Duration::from_millis(100),
+                })),
+        );
+        let start = Instant::now();
+        let deadline = Deadline::after(Duration::from_secs(3));
+        let err = injector
+            .apply(&Call::new(1, "s"), Some(deadline))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, InjectedKind::Hang);
+        assert_eq!(err.rule, "#1");
+        assert_eq!(start.elapsed(), Duration::from_millis(2_900));
+    }
+
+    #[test]
+    fn kill_switch() {
+        let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)));
+        injector.disable();
+        assert!(injector.decide(&Call::new(1, "s")).is_pass());
+        assert_eq!(injector.snapshot().rules[0].evaluated, 0);
+        injector.enable();
+        assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+    }
+
+    #[test]
+    fn counters_add_up_across_threads() {
+        let injector =
+            quiet(Plan::new(3).with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.25)));
+        let expected: u64 = (0..4000u64)
+            .filter(|&k| {
+                // The decision is pure: recompute it on a private injector.
+                let probe = quiet(
+                    Plan::new(3).with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.25)),
+                );
+                probe.decide(&Call::new(k, "s")).failure.is_some()
+            })
+            .count() as u64;
+        std::thread::scope(|scope| {
+            for t in 0..4u64 {
+                let injector = injector.clone();
+                scope.spawn(move || {
+                    for k in (t * 1000)..((t + 1) * 1000) {
+                        injector.decide(&Call::new(k, "s"));
+                    }
+                });
+            }
+        });
+        let stats = &injector.snapshot().rules[0];
+        assert_eq!(stats.evaluated, 4000);
+        assert_eq!(stats.injected, expected);
+    }
+}

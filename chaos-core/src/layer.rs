@@ -1,0 +1,227 @@
+//! A tower [`Layer`]/[`Service`] pair that applies a plan around any service.
+//!
+//! The request's key and site come from an extractor you supply; injected failures are an
+//! [`InjectedError`], which the service's error type must be able to absorb
+//! (`S::Error: From<InjectedError>`; tower's `BoxError` does).
+//!
+//! ```
+//! use std::time::Duration;
+//! use chaos_core::{Call, ChaosLayer, Injector, Plan, Rule, fault::ErrorKind};
+//! use tower::{Service, ServiceBuilder, ServiceExt, BoxError};
+//!
+//! struct Order { id: u64 }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), BoxError> {
+//! let injector = Injector::new(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).first(1)))?;
+//! let mut service = ServiceBuilder::new()
+//!     .layer(ChaosLayer::from_fn(injector, |order: &Order| Call::new(order.id, "checkout/orders")))
+//!     .service_fn(|order: Order| async move { Ok::<_, BoxError>(order.id * 10) });
+//!
+//! let first = service.ready().await?.call(Order { id: 1 }).await;
+//! assert!(first.unwrap_err().is::<chaos_core::fault::InjectedError>());
+//! assert_eq!(service.ready().await?.call(Order { id: 2 }).await?, 20);
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tower::{Layer, Service};
+
+use crate::fault::InjectedError;
+use crate::injector::{Injector, apply_verdict};
+use crate::plan::Call;
+
+/// Tells the layer which call a request is: its key, site, service, operation, attempt, event.
+pub trait CallExtractor<Req> {
+    /// The call this request makes.
+    fn extract<'r>(&'r self, request: &'r Req) -> Call<'r>;
+}
+
+/// A [`CallExtractor`] from a function; see [`ChaosLayer::from_fn`].
+#[derive(Clone, Copy)]
+pub struct FnExtractor<F>(F);
+
+impl<F> fmt::Debug for FnExtractor<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnExtractor")
+    }
+}
+
+impl<Req, F> CallExtractor<Req> for FnExtractor<F>
+where
+    F: for<'r> Fn(&'r Req) -> Call<'r>,
+{
+    fn extract<'r>(&'r self, request: &'r Req) -> Call<'r> {
+        (self.0)(request)
+    }
+}
+
+/// Applies an [`Injector`]'s plan around the services it wraps.
+#[derive(Clone, Debug)]
+pub struct ChaosLayer<X> {
+    injector: Injector,
+    extractor: X,
+}
+
+impl<X> ChaosLayer<X> {
+    /// A layer with an extractor implementing [`CallExtractor`].
+    pub fn new(injector: Injector, extractor: X) -> Self {
+        Self {
+            injector,
+            extractor,
+        }
+    }
+}
+
+impl<F> ChaosLayer<FnExtractor<F>> {
+    /// A layer whose extractor is a function from a request to its [`Call`].
+    pub fn from_fn<Req>(injector: Injector, extractor: F) -> Self
+    where
+        F: for<'r> Fn(&'r Req) -> Call<'r>,
+    {
+        Self {
+            injector,
+            extractor: FnExtractor(extractor),
+        }
+    }
+}
+
+impl<S, X: Clone> Layer<S> for ChaosLayer<X> {
+    type Service = Chaos<S, X>;
+
+    fn layer(&self, inner: S) -> Chaos<S, X> {
+        Chaos {
+            inner,
+            injector: self.injector.clone(),
+            extractor: self.extractor.clone(),
+        }
+    }
+}
+
+/// A service wrapped by a [`ChaosLayer`].
+#[derive(Clone, Debug)]
+pub struct Chaos<S, X> {
+    inner: S,
+    injector: Injector,
+    extractor: X,
+}
+
+impl<S, X> Chaos<S, X> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, injector: Injector, extractor: X) -> Self {
+        Self {
+            inner,
+            injector,
+            extractor,
+        }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The injector.
+    pub fn injector(&self) -> &Injector {
+        &self.injector
+    }
+}
+
+type BoxedResponse<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The future of a [`Chaos`] service: the inner future untouched when no rule fires.
+    pub struct ResponseFuture<F, R, E> {
+        #[pin]
+        state: State<F, R, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, R, E> {
+        // No fault: the inner service's own future.
+        Pass { #[pin] inner: F },
+        // A fault: delay and/or failure, then (for latency only) the inner call.
+        Faulted { future: BoxedResponse<R, E> },
+    }
+}
+
+impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.state {
+            State::Pass { .. } => f.write_str("ResponseFuture::Pass"),
+            State::Faulted { .. } => f.write_str("ResponseFuture::Faulted"),
+        }
+    }
+}
+
+impl<F, R, E> Future for ResponseFuture<F, R, E>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Pass { inner } => inner.poll(cx),
+            StateProj::Faulted { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S, X, Req> Service<Req> for Chaos<S, X>
+where
+    S: Service<Req> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: From<InjectedError> + Send + 'static,
+    X: CallExtractor<Req>,
+    Req: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let call = self.extractor.extract(&request);
+        let (verdict, label) = self.injector.decide_labelled(&call);
+        if verdict.is_pass() {
+            return ResponseFuture {
+                state: State::Pass {
+                    inner: self.inner.call(request),
+                },
+            };
+        }
+        // The instance made ready by poll_ready is the one to call later; leave a fresh clone
+        // in its place (tower's usual pattern for services called from a future).
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let future = async move {
+            apply_verdict(verdict, label, None).await?;
+            ready.call(request).await
+        };
+        ResponseFuture {
+            state: State::Faulted {
+                future: Box::pin(future),
+            },
+        }
+    }
+}

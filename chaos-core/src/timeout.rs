@@ -1,0 +1,431 @@
+//! Timeout checks: find the badly tuned timeouts of a call chain before production does.
+//!
+//! A [`Hop`] is one call: its overall timeout, per-attempt timeout, attempts and backoff, and
+//! the calls it makes in turn. [`check`] walks the chain and reports every hop whose worst case
+//! exceeds what its caller has left ([`Finding::ExceedsCaller`]), and every call made without
+//! any timeout ([`Finding::NoTimeout`]).
+//!
+//! The worst case of a call, as its caller waits for it, is
+//! `min(timeout, attempts x per_attempt + sum of backoff delays)`, where `per_attempt` is the
+//! per-attempt timeout, or else the time the callee itself can take (its children's worst
+//! cases, in sequence, plus its own work).
+//!
+//! ```
+//! use std::time::Duration;
+//! use chaos_core::timeout::{check, Backoff, Finding, Hop};
+//! let ms = Duration::from_millis;
+//!
+//! // API Gateway (29 s) -> checkout Lambda (30 s timeout!) -> orders table, 3 attempts of 10 s.
+//! let chain = Hop::new("api").timeout(Duration::from_secs(29)).calls(
+//!     Hop::new("checkout").timeout(Duration::from_secs(30)).calls(
+//!         Hop::new("orders")
+//!             .attempt_timeout(Duration::from_secs(10))
+//!             .attempts(3)
+//!             .backoff(Backoff::exponential(ms(100), ms(1000))),
+//!     ),
+//! );
+//! let findings = check(&chain);
+//! assert!(findings.iter().any(|f| matches!(f, Finding::ExceedsCaller { hop, .. } if hop == "api/checkout")));
+//! assert!(findings.iter().any(|f| matches!(f, Finding::ExceedsCaller { hop, .. } if hop == "api/checkout/orders")));
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::duration::{format_duration, serde_duration, serde_duration_opt};
+
+/// A point in time by which a caller needs an answer, on tokio's clock (virtual under a
+/// paused runtime).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Deadline {
+    at: Instant,
+}
+
+impl Deadline {
+    /// A deadline `remaining` from now.
+    pub fn after(remaining: Duration) -> Self {
+        Self {
+            at: Instant::now() + remaining,
+        }
+    }
+
+    /// A deadline at an instant.
+    pub fn at(instant: Instant) -> Self {
+        Self { at: instant }
+    }
+
+    /// A deadline from milliseconds since the Unix epoch (a Lambda context's `deadline`),
+    /// given the current wall-clock time.
+    pub fn from_epoch_millis(deadline_ms: u64, now: SystemTime) -> Self {
+        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
+        Self::after(deadline.duration_since(now).unwrap_or(Duration::ZERO))
+    }
+
+    /// The instant of the deadline.
+    pub fn instant(&self) -> Instant {
+        self.at
+    }
+
+    /// Time left, zero once passed.
+    pub fn remaining(&self) -> Duration {
+        self.at.saturating_duration_since(Instant::now())
+    }
+
+    /// Whether the deadline has passed.
+    pub fn is_expired(&self) -> bool {
+        self.remaining().is_zero()
+    }
+
+    /// The earlier of this deadline and `timeout` from now: what a call made now may wait.
+    pub fn capped(&self, timeout: Duration) -> Self {
+        Self {
+            at: self.at.min(Instant::now() + timeout),
+        }
+    }
+}
+
+/// How retries wait between attempts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    /// The first delay.
+    #[serde(with = "serde_duration")]
+    pub base: Duration,
+    /// The longest delay.
+    #[serde(with = "serde_duration")]
+    pub cap: Duration,
+    /// Whether the delay doubles each retry (`true`) or stays at `base`.
+    #[serde(default = "yes")]
+    pub exponential: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Backoff {
+    /// No wait between attempts.
+    pub const NONE: Self = Self {
+        base: Duration::ZERO,
+        cap: Duration::ZERO,
+        exponential: false,
+    };
+
+    /// `base x 2^(retry-1)`, capped. Jittered variants wait at most this long, so this is also
+    /// their worst case.
+    pub fn exponential(base: Duration, cap: Duration) -> Self {
+        Self {
+            base,
+            cap,
+            exponential: true,
+        }
+    }
+
+    /// The longest wait before retry number `retry` (1 for the first retry).
+    pub fn max_delay(&self, retry: u32) -> Duration {
+        let delay = if self.exponential {
+            self.base
+                .saturating_mul(1u32 << retry.saturating_sub(1).min(31))
+        } else {
+            self.base
+        };
+        delay.min(self.cap)
+    }
+}
+
+/// One call in a chain, with the calls it makes in turn.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hop {
+    /// The callee's name.
+    pub name: String,
+    /// The caller's overall limit for this call, all attempts included.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub timeout: Option<Duration>,
+    /// The caller's limit on each attempt.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attempt_timeout: Option<Duration>,
+    /// Attempts, the first included (at least 1).
+    #[serde(default = "one")]
+    pub attempts: u32,
+    /// Wait between attempts.
+    #[serde(default = "no_backoff")]
+    pub backoff: Backoff,
+    /// The callee's own work besides its calls.
+    #[serde(default, with = "serde_duration")]
+    pub work: Duration,
+    /// Whether the callee makes its calls in parallel (fan-out) rather than in sequence.
+    #[serde(default)]
+    pub parallel: bool,
+    /// The calls the callee makes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<Hop>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn no_backoff() -> Backoff {
+    Backoff::NONE
+}
+
+impl Hop {
+    /// A call to `name`, one attempt, no timeout, no work, no further calls.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            timeout: None,
+            attempt_timeout: None,
+            attempts: 1,
+            backoff: Backoff::NONE,
+            work: Duration::ZERO,
+            parallel: false,
+            calls: Vec::new(),
+        }
+    }
+
+    /// Sets the overall timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the per-attempt timeout.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the number of attempts (at least 1).
+    pub fn attempts(mut self, attempts: u32) -> Self {
+        self.attempts = attempts.max(1);
+        self
+    }
+
+    /// Sets the backoff between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// Sets the callee's own work time.
+    pub fn work(mut self, work: Duration) -> Self {
+        self.work = work;
+        self
+    }
+
+    /// Makes the callee's calls run in parallel.
+    pub fn parallel(mut self) -> Self {
+        self.parallel = true;
+        self
+    }
+
+    /// Adds a call the callee makes.
+    pub fn calls(mut self, hop: Hop) -> Self {
+        self.calls.push(hop);
+        self
+    }
+
+    /// How long the callee can take for one attempt if nothing cuts it short: its calls (in
+    /// sequence, or the slowest when parallel) plus its own work. `None` when unbounded: a
+    /// leaf with no declared work is opaque (a remote service that may hang), and so is any
+    /// callee below which such a call has no timeout.
+    pub fn callee_worst_case(&self) -> Option<Duration> {
+        if self.calls.is_empty() && self.work.is_zero() {
+            return None;
+        }
+        let mut total = Duration::ZERO;
+        for hop in &self.calls {
+            let worst = hop.worst_case()?;
+            total = if self.parallel {
+                total.max(worst)
+            } else {
+                total.saturating_add(worst)
+            };
+        }
+        Some(total.saturating_add(self.work))
+    }
+
+    /// How long the caller can wait for this call, attempts and backoff included; `None` when
+    /// unbounded.
+    pub fn worst_case(&self) -> Option<Duration> {
+        let callee = self.callee_worst_case();
+        let per_attempt = match self.attempt_timeout {
+            Some(limit) => Some(callee.map_or(limit, |w| w.min(limit))),
+            None => callee,
+        };
+        let all_attempts = per_attempt.map(|per| {
+            let waits: Duration = (1..self.attempts.max(1))
+                .map(|r| self.backoff.max_delay(r))
+                .sum();
+            per.saturating_mul(self.attempts.max(1))
+                .saturating_add(waits)
+        });
+        match (all_attempts, self.timeout) {
+            (Some(total), Some(limit)) => Some(total.min(limit)),
+            (total, limit) => total.or(limit),
+        }
+    }
+}
+
+/// A problem [`check`] found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// The call can take longer than its caller has left: the caller times out first, and its
+    /// retries (if any) pile onto work still running below.
+    ExceedsCaller {
+        /// Path of the call, such as `"api/checkout/orders"`.
+        hop: String,
+        /// How long the call can take.
+        #[serde(with = "serde_duration")]
+        worst_case: Duration,
+        /// What the caller has left when it makes the call.
+        #[serde(with = "serde_duration")]
+        caller_has_left: Duration,
+    },
+    /// The call has neither a timeout nor a per-attempt timeout.
+    NoTimeout {
+        /// Path of the call.
+        hop: String,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ExceedsCaller {
+                hop,
+                worst_case,
+                caller_has_left,
+            } => write!(
+                f,
+                "{hop}: can take {} but its caller has only {} left; lower its timeout or attempts, \
+                 or raise the caller's timeout",
+                format_duration(*worst_case),
+                format_duration(*caller_has_left)
+            ),
+            Self::NoTimeout { hop } => write!(
+                f,
+                "{hop}: no timeout; a hung callee holds the caller until its own limit"
+            ),
+        }
+    }
+}
+
+/// Checks a call chain rooted at `root` (the entry point's own limit is `root.timeout`).
+pub fn check(root: &Hop) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    if root.timeout.is_none() && root.attempt_timeout.is_none() {
+        findings.push(Finding::NoTimeout {
+            hop: root.name.clone(),
+        });
+    }
+    let budget = root.attempt_timeout.or(root.timeout);
+    check_children(root, &root.name, budget, &mut findings);
+    findings
+}
+
+fn check_children(caller: &Hop, path: &str, budget: Option<Duration>, findings: &mut Vec<Finding>) {
+    let mut spent = caller.work;
+    for hop in &caller.calls {
+        let hop_path = format!("{path}/{}", hop.name);
+        if hop.timeout.is_none() && hop.attempt_timeout.is_none() {
+            findings.push(Finding::NoTimeout {
+                hop: hop_path.clone(),
+            });
+        }
+        let worst = hop.worst_case();
+        if let (Some(budget), Some(worst)) = (budget, worst) {
+            let left = budget.saturating_sub(spent);
+            if worst > left {
+                findings.push(Finding::ExceedsCaller {
+                    hop: hop_path.clone(),
+                    worst_case: worst,
+                    caller_has_left: left,
+                });
+            }
+        }
+        if !caller.parallel {
+            spent = spent.saturating_add(worst.unwrap_or(Duration::ZERO));
+        }
+        let own_budget = hop.attempt_timeout.or(hop.timeout);
+        check_children(hop, &hop_path, own_budget, findings);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn worst_case_counts_attempts_and_backoff() {
+        let hop = Hop::new("db")
+            .attempt_timeout(ms(100))
+            .attempts(3)
+            .backoff(Backoff::exponential(ms(10), ms(15)));
+        // 3 x 100 + 10 + 15 (capped from 20).
+        assert_eq!(hop.worst_case(), Some(ms(325)));
+        assert_eq!(hop.clone().timeout(ms(200)).worst_case(), Some(ms(200)));
+        assert_eq!(Hop::new("x").worst_case(), None);
+    }
+
+    #[test]
+    fn sequential_calls_share_the_callers_budget() {
+        let chain = Hop::new("fn")
+            .timeout(ms(1000))
+            .calls(Hop::new("a").timeout(ms(600)))
+            .calls(Hop::new("b").timeout(ms(600)));
+        assert_eq!(
+            check(&chain),
+            vec![Finding::ExceedsCaller {
+                hop: "fn/b".into(),
+                worst_case: ms(600),
+                caller_has_left: ms(400)
+            }]
+        );
+        let parallel = Hop::new("fn")
+            .timeout(ms(1000))
+            .parallel()
+            .calls(Hop::new("a").timeout(ms(600)))
+            .calls(Hop::new("b").timeout(ms(600)));
+        assert!(check(&parallel).is_empty());
+    }
+
+    #[test]
+    fn missing_timeouts_are_reported() {
+        let chain = Hop::new("fn").timeout(ms(1000)).calls(Hop::new("http"));
+        assert_eq!(
+            check(&chain),
+            vec![Finding::NoTimeout {
+                hop: "fn/http".into()
+            }]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_counts_down_in_virtual_time() {
+        let deadline = Deadline::after(ms(500));
+        tokio::time::advance(ms(200)).await;
+        assert_eq!(deadline.remaining(), ms(300));
+        assert_eq!(deadline.capped(ms(100)).remaining(), ms(100));
+        tokio::time::advance(ms(300)).await;
+        assert!(deadline.is_expired());
+    }
+}
