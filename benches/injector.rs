@@ -1,1 +1,191 @@
-fn main(){}
+//! Per-call cost of the injector, side by side with its peers in the same run:
+//! the `fail` crate's fail point (feature on, point configured) and tower-resilience-chaos's
+//! layer. Run: `cargo bench --bench injector`. Figures go to BENCHMARKS.md.
+//!
+//! Cases (issue 2): (a) kill switch on, (b) one rule at 1% that does not fire, (c) 100 rules,
+//! (d) two threads at once against one shared injector (per-call cost must not rise).
+
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Barrier;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use chaos_core::fault::ErrorKind;
+use chaos_core::{Call, ChaosLayer, Injector, Plan, Rule};
+use criterion::{Criterion, criterion_group, criterion_main};
+use tower::{BoxError, Layer, Service};
+
+const SITE: &str = "checkout/orders";
+
+fn injector(plan: Plan) -> Injector {
+    let mut builder = Injector::builder();
+    builder.plan(plan).ignore_env();
+    builder.build().expect("valid plan")
+}
+
+fn one_rule_at_one_percent() -> Injector {
+    injector(Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("one").with_probability(0.01)))
+}
+
+/// Request keys the 1% rule does not fire on, so case (b) measures the not-firing path only.
+fn quiet_keys(injector: &Injector, count: usize) -> Vec<u64> {
+    (0u64..)
+        .filter(|&k| injector.decide(&Call::new(k, SITE).service("dynamodb")).is_pass())
+        .take(count)
+        .collect()
+}
+
+fn hundred_rules() -> Injector {
+    let mut plan = Plan::new(7);
+    for i in 0..100 {
+        plan.rules.push(
+            Rule::error(ErrorKind::ServerError { status: 503 })
+                .named(format!("rule-{i}"))
+                .for_service("dynamodb")
+                .with_probability(0.0001),
+        );
+    }
+    injector(plan)
+}
+
+fn fail_point_guarded() -> Option<u64> {
+    fail::fail_point!("bench_point", |_| None);
+    Some(1)
+}
+
+fn single_thread(c: &mut Criterion) {
+    let mut group = c.benchmark_group("per_call");
+
+    let killed = one_rule_at_one_percent();
+    killed.disable();
+    group.bench_function("a_kill_switch_on", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(killed.decide(black_box(&Call::new(key, SITE).service("dynamodb"))))
+        })
+    });
+
+    let one = one_rule_at_one_percent();
+    let keys = quiet_keys(&one, 4096);
+    group.bench_function("b_one_rule_1pct_not_firing", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            black_box(one.decide(black_box(&Call::new(keys[i], SITE).service("dynamodb"))))
+        })
+    });
+
+    let hundred = hundred_rules();
+    group.bench_function("c_hundred_rules", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(hundred.decide(black_box(&Call::new(key, SITE).service("dynamodb"))))
+        })
+    });
+
+    let _scenario = fail::FailScenario::setup();
+    fail::cfg("bench_point", "1%return").expect("valid fail point config");
+    group.bench_function("peer_fail_point_1pct", |b| b.iter(|| black_box(fail_point_guarded())));
+    group.finish();
+}
+
+/// Each of `threads` threads makes `iters` calls; returns the wall time of the slowest, so the
+/// figure is the per-call cost seen by each thread while the others run.
+fn run_threads(threads: usize, iters: u64, work: &(dyn Fn(u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for i in 0..iters {
+                        work(i.wrapping_mul(threads as u64).wrapping_add(t as u64));
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("threads");
+    let shared = one_rule_at_one_percent();
+    let decide = |key: u64| {
+        black_box(shared.decide(&Call::new(key, SITE).service("dynamodb")));
+    };
+    group.bench_function("d_injector_1_thread", |b| b.iter_custom(|iters| run_threads(1, iters, &decide)));
+    group.bench_function("d_injector_2_threads", |b| b.iter_custom(|iters| run_threads(2, iters, &decide)));
+
+    let _scenario = fail::FailScenario::setup();
+    fail::cfg("bench_point", "1%return").expect("valid fail point config");
+    let fail_point = |_key: u64| {
+        black_box(fail_point_guarded());
+    };
+    group.bench_function("peer_fail_point_1_thread", |b| b.iter_custom(|iters| run_threads(1, iters, &fail_point)));
+    group.bench_function("peer_fail_point_2_threads", |b| b.iter_custom(|iters| run_threads(2, iters, &fail_point)));
+    group.finish();
+}
+
+/// Calls a service whose futures complete on first poll, and polls the response once.
+fn call_ready<S: Service<u64>>(service: &mut S, request: u64) -> Option<Result<S::Response, S::Error>> {
+    let mut cx = Context::from_waker(Waker::noop());
+    if !matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
+        return None;
+    }
+    let future = pin!(service.call(request));
+    match future.poll(&mut cx) {
+        Poll::Ready(result) => Some(result),
+        Poll::Pending => None,
+    }
+}
+
+fn tower_layers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tower_layer_1pct_error");
+    let echo = tower::service_fn(|request: u64| std::future::ready(Ok::<u64, BoxError>(request)));
+
+    let layer = ChaosLayer::from_fn(one_rule_at_one_percent(), |request: &u64| Call::new(*request, SITE));
+    let mut ours = layer.layer(echo);
+    group.bench_function("chaos_core", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(call_ready(&mut ours, key))
+        })
+    });
+
+    let peer_layer = tower_resilience_chaos::ChaosLayer::builder()
+        .name("peer")
+        .error_rate(0.01)
+        .error_fn(|_request: &u64| -> BoxError { "chaos".into() })
+        .seed(7)
+        .build();
+    let mut peer = peer_layer.layer(echo);
+    // Its future awaits an inner boxed future; it completes on the first poll when the inner
+    // one does and no latency is injected.
+    group.bench_function("peer_tower_resilience_chaos", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(call_ready(&mut peer, key))
+        })
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = single_thread, threads, tower_layers
+}
+criterion_main!(benches);

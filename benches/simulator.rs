@@ -1,1 +1,75 @@
-fn main(){}
+//! Simulator throughput on the fan-out model of `../shared/baselines/simpy_fanout.py`:
+//! Poisson 1000/s, fan-out 10, log-normal leaves (median 20 ms, sigma 0.5), join all.
+//!
+//! `cargo bench --bench simulator` reports simulated requests per second (criterion's
+//! element throughput) for the default engine (fan-outs of plain calls joined at issue
+//! time) and for one event per branch, and prints a one-shot 1,000,000-request run of each.
+//! Side by side with SimPy: `chaos-sim/bench/compare_simpy.sh`.
+
+use chaos_core::latency::LatencyDist;
+use chaos_sim::Simulation;
+use chaos_sim::model::{
+    Account, Dependency, Function, Join, LoadShape, OpenLoop, ScenarioBuilder, Step,
+};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+fn fan_out_model(requests: u64, collapse: bool) -> Simulation {
+    let mut builder = ScenarioBuilder::new("fanout", "fanout");
+    builder
+        .seed(1)
+        .requests(requests)
+        .account(Account {
+            concurrency: 10_000_000,
+            unreserved_minimum: 0,
+        })
+        .load(LoadShape::Open(OpenLoop::poisson(1000.0)));
+    let mut function = Function::new(
+        "fanout",
+        vec![Step::fan_out(10, Join::All, Step::call("leaf").step())],
+    );
+    function.cold_start = LatencyDist::constant(Duration::ZERO);
+    let leaf = LatencyDist::log_normal((0.020f64).ln(), 0.5).expect("valid parameters");
+    builder
+        .function(function)
+        .dependency(Dependency::new("leaf", leaf));
+    let mut simulation =
+        Simulation::new(builder.build().expect("valid scenario")).expect("compiles");
+    simulation.set_collapse_fan_outs(collapse);
+    simulation
+}
+
+fn one_shot(requests: u64, collapse: bool) {
+    let simulation = fan_out_model(requests, collapse);
+    let started = Instant::now();
+    let metrics = simulation.run_control();
+    let wall = started.elapsed().as_secs_f64();
+    println!(
+        "one-shot {} requests ({}): {:.0} requests/s, {:.0} events/s, wall {:.3} s",
+        requests,
+        if collapse { "collapsed" } else { "per-branch" },
+        requests as f64 / wall,
+        metrics.events as f64 / wall,
+        wall
+    );
+}
+
+fn simulator(c: &mut Criterion) {
+    one_shot(1_000_000, true);
+    one_shot(1_000_000, false);
+    let requests = 100_000;
+    let mut group = c.benchmark_group("fanout_k10");
+    group.throughput(Throughput::Elements(requests));
+    group.sample_size(10);
+    for (name, collapse) in [("collapsed", true), ("per_branch", false)] {
+        let simulation = fan_out_model(requests, collapse);
+        group.bench_with_input(BenchmarkId::new(name, requests), &simulation, |b, sim| {
+            b.iter(|| black_box(sim.run_control().events))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, simulator);
+criterion_main!(benches);

@@ -36,20 +36,43 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 #[inline]
 pub fn hash_str(text: &str) -> u64 {
     let bytes = text.as_bytes();
-    let mut state = GOLDEN ^ (bytes.len() as u64);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        state = mix64(state ^ u64::from_le_bytes(word));
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut word = [0u8; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        state = mix64(state ^ u64::from_le_bytes(word) ^ 0xff);
+    let len = bytes.len();
+    let mut state = GOLDEN ^ (len as u64);
+    if len >= 8 {
+        let mut offset = 0;
+        while offset + 8 < len {
+            state = mix64(state ^ read_u64(bytes, offset));
+            offset += 8;
+        }
+        // The last word overlaps the previous one rather than being padded: fixed-size loads
+        // only, no byte-by-byte tail.
+        state = mix64(state ^ read_u64(bytes, len - 8));
+    } else if len >= 4 {
+        let word = u64::from(read_u32(bytes, 0)) | (u64::from(read_u32(bytes, len - 4)) << 32);
+        state = mix64(state ^ word);
+    } else if len > 0 {
+        let word = u64::from(bytes[0])
+            | (u64::from(bytes[len / 2]) << 8)
+            | (u64::from(bytes[len - 1]) << 16);
+        state = mix64(state ^ word);
     }
     state
+}
+
+#[inline]
+fn read_u64(bytes: &[u8], offset: usize) -> u64 {
+    bytes
+        .get(offset..)
+        .and_then(<[u8]>::first_chunk::<8>)
+        .map_or(0, |word| u64::from_le_bytes(*word))
+}
+
+#[inline]
+fn read_u32(bytes: &[u8], offset: usize) -> u32 {
+    bytes
+        .get(offset..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map_or(0, |word| u32::from_le_bytes(*word))
 }
 
 /// The part of a decision key fixed for a rule within a plan: `(seed, rule id)`.
@@ -135,6 +158,12 @@ mod tests {
     #[test]
     fn hash_distinguishes_lengths_and_tails() {
         assert_ne!(hash_str(""), hash_str("\0"));
+        assert_ne!(hash_str("abc"), hash_str("acc"));
+        assert_ne!(hash_str("abcde"), hash_str("abdde"));
+        for len in 0..40 {
+            let text: String = "x".repeat(len);
+            assert_ne!(hash_str(&text), hash_str(&format!("{text}y")));
+        }
         assert_ne!(hash_str("abcdefgh"), hash_str("abcdefgh\0"));
         assert_ne!(hash_str("orders"), hash_str("order"));
     }

@@ -7,7 +7,7 @@
 //!   (any value but empty, `0` or `false`) read when the injector is built.
 //! * **Guardrails**: at most N injections per interval, and an expiry after which nothing is
 //!   injected.
-//! * **Counters** per rule (evaluated, injected), striped per thread so the hot path writes no
+//! * **Counters** per rule (evaluated, injected), one set per thread so the hot path writes no
 //!   cache line another thread writes; [`Injector::snapshot`] adds them up.
 //! * A `tracing` event (target `chaos`) for every injection.
 //! * Async application of faults on tokio's timer, so tests under `tokio::time::pause` run in
@@ -29,7 +29,8 @@
 //! # Ok::<(), chaos_core::PlanError>(())
 //! ```
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -98,7 +99,7 @@ impl InjectorBuilder {
                 });
             }
         }
-        let compiled = self.plan.compile()?;
+        let first = Loaded::new(self.plan.compile()?, 0, &self.guardrails);
         let disabled_by_env = !self.ignore_env
             && std::env::var(DISABLE_ENV_VAR)
                 .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE"));
@@ -108,7 +109,9 @@ impl InjectorBuilder {
         Ok(Injector {
             shared: Arc::new(Shared {
                 enabled: AtomicBool::new(!disabled_by_env),
-                loaded: ArcSwap::from_pointee(Loaded::new(compiled, 0)),
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                current: AtomicU64::new(first.version),
+                loaded: ArcSwap::from_pointee(first),
                 started: Instant::now(),
                 guardrails: self.guardrails.clone(),
                 budget: Budget::default(),
@@ -124,9 +127,16 @@ pub struct Injector {
     shared: Arc<Shared>,
 }
 
+/// Unique ids for injectors and loaded plans, so a thread's cache never confuses two.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
 #[derive(Debug)]
 struct Shared {
     enabled: AtomicBool,
+    /// Unique id of this injector, keying the per-thread plan caches.
+    id: u64,
+    /// `version` of the plan in `loaded`; threads compare it with their cached copy.
+    current: AtomicU64,
     loaded: ArcSwap<Loaded>,
     started: Instant,
     guardrails: Guardrails,
@@ -137,21 +147,68 @@ struct Shared {
 #[derive(Debug)]
 struct Loaded {
     plan: CompiledPlan,
+    /// Reloads before this plan (0 for the first).
     generation: u64,
-    counters: StripedCounters,
+    /// Globally unique, so a thread's cache entry can never match a different plan.
+    version: u64,
+    /// Each thread's own counters, registered when the thread first uses this plan.
+    thread_counters: Mutex<Vec<Arc<RuleCounters>>>,
+    /// Counters for calls that cannot use a thread's cache (re-entrant calls from a tracing
+    /// subscriber); written with atomic adds since threads share them.
+    shared_counters: RuleCounters,
     matches: SharedMatchCounter,
+    /// Whether deciding needs the time since start (timed rules or guardrails).
+    needs_elapsed: bool,
 }
 
 impl Loaded {
-    fn new(plan: CompiledPlan, generation: u64) -> Self {
+    fn new(plan: CompiledPlan, generation: u64, guardrails: &Guardrails) -> Self {
         let rules = plan.rule_count();
         Self {
+            needs_elapsed: plan.needs_elapsed()
+                || guardrails.expire_after.is_some()
+                || guardrails.max_injections.is_some(),
             plan,
             generation,
-            counters: StripedCounters::new(rules),
+            version: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            thread_counters: Mutex::new(Vec::new()),
+            shared_counters: RuleCounters::new(rules),
             matches: SharedMatchCounter::new(rules),
         }
     }
+
+    fn register_thread(&self) -> Arc<RuleCounters> {
+        let counters = Arc::new(RuleCounters::new(self.plan.rule_count()));
+        self.thread_counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&counters));
+        counters
+    }
+
+    fn total(&self, rule: usize, counter: usize) -> u64 {
+        let threads = self
+            .thread_counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        threads.iter().map(|c| c.get(rule, counter)).sum::<u64>()
+            + self.shared_counters.get(rule, counter)
+    }
+}
+
+/// A thread's cached view of one injector's plan.
+struct CachedPlan {
+    injector: u64,
+    version: u64,
+    loaded: Arc<Loaded>,
+    counters: Arc<RuleCounters>,
+}
+
+/// Plans an injector holds for one thread; a handful at most.
+const CACHED_PLANS_PER_THREAD: usize = 8;
+
+thread_local! {
+    static PLAN_CACHE: RefCell<Vec<CachedPlan>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Injector {
@@ -197,9 +254,11 @@ impl Injector {
         match plan.compile() {
             Ok(compiled) => {
                 let generation = self.shared.loaded.load().generation + 1;
-                self.shared
-                    .loaded
-                    .store(Arc::new(Loaded::new(compiled, generation)));
+                let loaded = Loaded::new(compiled, generation, &self.shared.guardrails);
+                let version = loaded.version;
+                self.shared.loaded.store(Arc::new(loaded));
+                // Published after the plan, so a thread that sees the new version loads it.
+                self.shared.current.store(version, Ordering::Release);
                 self.set_reload_error(None);
                 tracing::info!(target: "chaos", generation, rules = plan.rules.len(), "chaos plan loaded");
                 Ok(())
@@ -252,23 +311,83 @@ impl Injector {
     /// Decides a call: which faults apply. Pure apart from counters and guardrails.
     #[inline]
     pub fn decide(&self, call: &Call<'_>) -> Verdict {
-        self.decide_labelled(call).0
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return Verdict::default();
+        }
+        self.decide_enabled(call)
     }
 
     /// Decides a call; also returns the label of the failing rule, read from the same plan.
+    /// (If a reload lands between the decision and the label lookup, the label names the
+    /// rule at that index in the new plan; only the error's text is affected.)
     pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
-        if !self.shared.enabled.load(Ordering::Relaxed) {
-            return (Verdict::default(), None);
+        let verdict = self.decide(call);
+        let label = verdict.failure.as_ref().and_then(|failure| {
+            self.shared
+                .loaded
+                .load()
+                .plan
+                .label(failure.rule())
+                .map(str::to_owned)
+        });
+        (verdict, label)
+    }
+
+    /// The plan comes from a thread-local cache checked against the injector's version: one
+    /// shared read, no shared write, no reference count touched.
+    fn decide_enabled(&self, call: &Call<'_>) -> Verdict {
+        let version = self.shared.current.load(Ordering::Acquire);
+        let id = self.shared.id;
+        let cached = PLAN_CACHE.try_with(|cache| {
+            // A tracing subscriber that calls an injector re-enters here; it takes the slow path.
+            let mut cache = cache.try_borrow_mut().ok()?;
+            let position = match cache.iter().position(|entry| entry.injector == id) {
+                Some(position) if cache[position].version == version => position,
+                found => {
+                    let loaded = self.shared.loaded.load_full();
+                    let entry = CachedPlan {
+                        injector: id,
+                        version: loaded.version,
+                        counters: loaded.register_thread(),
+                        loaded,
+                    };
+                    match found {
+                        Some(position) => {
+                            cache[position] = entry;
+                            position
+                        }
+                        None => {
+                            if cache.len() >= CACHED_PLANS_PER_THREAD {
+                                cache.remove(0);
+                            }
+                            cache.push(entry);
+                            cache.len() - 1
+                        }
+                    }
+                }
+            };
+            let entry = &cache[position];
+            Some(self.evaluate(&entry.loaded, Counting::Owned(&entry.counters), call))
+        });
+        match cached {
+            Ok(Some(decided)) => decided,
+            // Re-entered, or the thread is shutting down: the shared plan and counters.
+            Ok(None) | Err(_) => {
+                let loaded = self.shared.loaded.load();
+                self.evaluate(&loaded, Counting::Shared(&loaded.shared_counters), call)
+            }
         }
-        let loaded = self.shared.loaded.load();
+    }
+
+    #[inline]
+    fn evaluate(&self, loaded: &Loaded, counting: Counting<'_>, call: &Call<'_>) -> Verdict {
         if loaded.plan.rule_count() == 0 {
-            return (Verdict::default(), None);
+            return Verdict::default();
         }
         let guardrails = &self.shared.guardrails;
-        let needs_elapsed = loaded.plan.needs_elapsed()
-            || guardrails.expire_after.is_some()
-            || guardrails.max_injections.is_some();
-        let elapsed = if needs_elapsed {
+        // Clocks are read only when a rule or guardrail needs them: a clock read costs more
+        // than the rest of a decision.
+        let elapsed = if loaded.needs_elapsed {
             self.elapsed()
         } else {
             Duration::ZERO
@@ -277,25 +396,18 @@ impl Injector {
             .expire_after
             .is_some_and(|limit| elapsed >= limit)
         {
-            return (Verdict::default(), None);
+            return Verdict::default();
         }
         let now = loaded.plan.needs_wall_clock().then(SystemTime::now);
         let mut observer = InjectorObserver {
-            loaded: &loaded,
-            stripe: stripe_index(),
+            loaded,
+            counting,
             shared: &self.shared,
             elapsed,
         };
-        let verdict =
-            loaded
-                .plan
-                .evaluate_observed(call, elapsed, now, &loaded.matches, &mut observer);
-        let label = verdict
-            .failure
-            .as_ref()
-            .and_then(|f| loaded.plan.label(f.rule()))
-            .map(str::to_owned);
-        (verdict, label)
+        loaded
+            .plan
+            .evaluate_observed(call, elapsed, now, &loaded.matches, &mut observer)
     }
 
     /// Decides a call and applies the verdict: sleeps the added latency, then fails if a
@@ -320,8 +432,8 @@ impl Injector {
             .map(|(index, label)| RuleStats {
                 label: label.to_owned(),
                 fault: loaded.plan.fault(index).map_or("", |f| f.label()),
-                evaluated: loaded.counters.total(index, EVALUATED),
-                injected: loaded.counters.total(index, INJECTED),
+                evaluated: loaded.total(index, EVALUATED),
+                injected: loaded.total(index, INJECTED),
             })
             .collect();
         Snapshot {
@@ -345,6 +457,7 @@ pub async fn apply_verdict(
     let Some(failure) = verdict.failure else {
         return Ok(());
     };
+    let failure = *failure;
     let rule = rule_label.unwrap_or_else(|| format!("#{}", failure.rule()));
     let kind = match failure {
         Failure::Error { kind, .. } => InjectedKind::Error(kind),
@@ -391,7 +504,7 @@ pub struct RuleStats {
 
 struct InjectorObserver<'a> {
     loaded: &'a Loaded,
-    stripe: usize,
+    counting: Counting<'a>,
     shared: &'a Shared,
     elapsed: Duration,
 }
@@ -399,7 +512,7 @@ struct InjectorObserver<'a> {
 impl Observer for InjectorObserver<'_> {
     #[inline]
     fn evaluated(&mut self, rule: usize) {
-        self.loaded.counters.add(self.stripe, rule, EVALUATED);
+        self.counting.add(rule, EVALUATED);
     }
 
     fn permit(&mut self, _rule: usize) -> bool {
@@ -410,7 +523,7 @@ impl Observer for InjectorObserver<'_> {
     }
 
     fn injected(&mut self, rule: usize, call: &Call<'_>) {
-        self.loaded.counters.add(self.stripe, rule, INJECTED);
+        self.counting.add(rule, INJECTED);
         let label = self.loaded.plan.label(rule).unwrap_or("?");
         let fault = self.loaded.plan.fault(rule).map_or("", |f| f.label());
         tracing::info!(
@@ -458,61 +571,64 @@ const EVALUATED: usize = 0;
 const INJECTED: usize = 1;
 const COUNTERS_PER_RULE: usize = 2;
 const SLOTS_PER_LINE: usize = 16;
-/// Stripes of counters; threads are spread over them round-robin.
-const STRIPES: usize = 16;
 
 /// 128 bytes: two cache lines, since adjacent-line prefetch makes 64-byte padding leak.
 #[repr(align(128))]
 #[derive(Debug, Default)]
 struct Line([AtomicU64; SLOTS_PER_LINE]);
 
-/// Per-rule counters, one stripe per thread group, each stripe on its own cache lines.
+/// Per-rule counters on cache lines of their own.
 #[derive(Debug)]
-struct StripedCounters {
+struct RuleCounters {
     lines: Vec<Line>,
-    lines_per_stripe: usize,
 }
 
-impl StripedCounters {
+impl RuleCounters {
     fn new(rules: usize) -> Self {
-        let lines_per_stripe = (rules * COUNTERS_PER_RULE).div_ceil(SLOTS_PER_LINE).max(1);
+        let lines = (rules * COUNTERS_PER_RULE).div_ceil(SLOTS_PER_LINE).max(1);
         Self {
-            lines: (0..lines_per_stripe * STRIPES)
-                .map(|_| Line::default())
-                .collect(),
-            lines_per_stripe,
+            lines: (0..lines).map(|_| Line::default()).collect(),
         }
     }
 
     #[inline]
-    fn slot(&self, stripe: usize, rule: usize, counter: usize) -> Option<&AtomicU64> {
+    fn slot(&self, rule: usize, counter: usize) -> Option<&AtomicU64> {
         let slot = rule * COUNTERS_PER_RULE + counter;
         self.lines
-            .get(stripe * self.lines_per_stripe + slot / SLOTS_PER_LINE)
+            .get(slot / SLOTS_PER_LINE)
             .map(|line| &line.0[slot % SLOTS_PER_LINE])
     }
 
-    #[inline]
-    fn add(&self, stripe: usize, rule: usize, counter: usize) {
-        if let Some(slot) = self.slot(stripe, rule, counter) {
-            slot.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    fn total(&self, rule: usize, counter: usize) -> u64 {
-        (0..STRIPES)
-            .filter_map(|stripe| self.slot(stripe, rule, counter))
-            .map(|slot| slot.load(Ordering::Relaxed))
-            .sum()
+    fn get(&self, rule: usize, counter: usize) -> u64 {
+        self.slot(rule, counter)
+            .map_or(0, |slot| slot.load(Ordering::Relaxed))
     }
 }
 
-fn stripe_index() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+/// How the current call counts: into its thread's own counters (one writer, so a plain load
+/// and store, no locked instruction), or into the shared ones (atomic add).
+#[derive(Clone, Copy)]
+enum Counting<'a> {
+    Owned(&'a RuleCounters),
+    Shared(&'a RuleCounters),
+}
+
+impl Counting<'_> {
+    #[inline]
+    fn add(self, rule: usize, counter: usize) {
+        match self {
+            Self::Owned(counters) => {
+                if let Some(slot) = counters.slot(rule, counter) {
+                    slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                }
+            }
+            Self::Shared(counters) => {
+                if let Some(slot) = counters.slot(rule, counter) {
+                    slot.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
     }
-    STRIPE.with(|s| *s)
 }
 
 #[cfg(test)]

@@ -287,8 +287,9 @@ impl Failure {
 pub struct Verdict {
     /// Latency to add before the call (sum of the firing latency rules).
     pub added_latency: Duration,
-    /// The failure to inject, if any rule decided one.
-    pub failure: Option<Failure>,
+    /// The failure to inject, if any rule decided one. Boxed to keep the common verdict (no
+    /// failure) small: it is returned on every call.
+    pub failure: Option<Box<Failure>>,
     /// How many rules fired.
     pub fired: u32,
 }
@@ -441,6 +442,7 @@ impl CompiledPlan {
         self.evaluate_observed(call, elapsed, Some(now), counter, &mut NoObserver)
     }
 
+    #[inline]
     pub(crate) fn evaluate_observed<O: Observer>(
         &self,
         call: &Call<'_>,
@@ -452,10 +454,10 @@ impl CompiledPlan {
         let mut verdict = Verdict::default();
         let mut site_hash = None;
         for (index, rule) in self.rules.iter().enumerate() {
-            if verdict.failure.is_some() && rule.fault.is_failure() {
+            if rule.failing && verdict.failure.is_some() {
                 continue;
             }
-            if !rule.selects(call) {
+            if !rule.selects_any_call && !rule.selects(call) {
                 continue;
             }
             let intensity = if rule.timed {
@@ -488,22 +490,22 @@ impl CompiledPlan {
                     verdict.added_latency = verdict.added_latency.saturating_add(delay);
                 }
                 Fault::Error(kind) => {
-                    verdict.failure = Some(Failure::Error {
+                    verdict.failure = Some(Box::new(Failure::Error {
                         rule: index,
                         kind: kind.clone(),
-                    });
+                    }));
                 }
                 Fault::Hang { buffer } => {
-                    verdict.failure = Some(Failure::Hang {
+                    verdict.failure = Some(Box::new(Failure::Hang {
                         rule: index,
                         buffer: *buffer,
-                    });
+                    }));
                 }
                 Fault::Status(status) => {
-                    verdict.failure = Some(Failure::Status {
+                    verdict.failure = Some(Box::new(Failure::Status {
                         rule: index,
                         status: *status,
-                    });
+                    }));
                 }
             }
             observer.injected(index, call);
@@ -517,6 +519,10 @@ struct CompiledRule {
     label: String,
     key: DecisionKey,
     fault: Fault,
+    /// The fault fails the call (anything but latency).
+    failing: bool,
+    /// No selector part is set: skip matching.
+    selects_any_call: bool,
     site: Pattern,
     service: Pattern,
     operation: Pattern,
@@ -604,16 +610,25 @@ impl CompiledRule {
             .name
             .as_deref()
             .map_or(index as u64, |name| hash_str(name));
+        let site =
+            Pattern::compile(rule.selector.site.as_deref()).map_err(|m| fail("match.site", m))?;
+        let service = Pattern::compile(rule.selector.service.as_deref())
+            .map_err(|m| fail("match.service", m))?;
+        let operation = Pattern::compile(rule.selector.operation.as_deref())
+            .map_err(|m| fail("match.operation", m))?;
+        let selects_any_call = [&site, &service, &operation]
+            .iter()
+            .all(|p| matches!(p, Pattern::Any))
+            && event.is_empty();
         Ok(Self {
             label: rule.label(index),
             key: DecisionKey::new(seed, rule_id),
+            failing: rule.fault.is_failure(),
             fault: rule.fault.clone(),
-            site: Pattern::compile(rule.selector.site.as_deref())
-                .map_err(|m| fail("match.site", m))?,
-            service: Pattern::compile(rule.selector.service.as_deref())
-                .map_err(|m| fail("match.service", m))?,
-            operation: Pattern::compile(rule.selector.operation.as_deref())
-                .map_err(|m| fail("match.operation", m))?,
+            selects_any_call,
+            site,
+            service,
+            operation,
             event,
             probability,
             counts_calls: rule.trigger.counts_calls(),
@@ -820,8 +835,8 @@ mod tests {
         let verdict = compiled.evaluate(&Call::new(9, "x"), Duration::ZERO, &counter);
         assert_eq!(verdict.added_latency, Duration::from_millis(12));
         assert_eq!(
-            verdict.failure,
-            Some(Failure::Error {
+            verdict.failure.as_deref(),
+            Some(&Failure::Error {
                 rule: 1,
                 kind: ErrorKind::Throttle
             })
