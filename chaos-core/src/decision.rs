@@ -86,12 +86,26 @@ impl DecisionKey {
         Self(mix64(seed ^ mix64(rule_id.wrapping_add(GOLDEN))))
     }
 
-    /// The 64-bit decision word for one call.
+    /// The 64-bit decision word of this rule for a call.
     #[inline]
     pub const fn for_call(self, request_key: u64, site_hash: u64, attempt: u32) -> u64 {
-        let keyed = mix64(self.0 ^ request_key);
-        mix64(keyed ^ site_hash.wrapping_add((attempt as u64).wrapping_mul(GOLDEN)))
+        self.for_call_word(call_word(request_key, site_hash, attempt))
     }
+
+    /// The decision word of this rule for a call whose [`call_word`] is known: one mix, so
+    /// a plan of many rules hashes the call once.
+    #[inline]
+    pub const fn for_call_word(self, call_word: u64) -> u64 {
+        mix64(self.0 ^ call_word)
+    }
+}
+
+/// The part of every decision key that depends only on the call: `(request key, call-site
+/// hash, attempt)`.
+#[inline]
+pub const fn call_word(request_key: u64, site_hash: u64, attempt: u32) -> u64 {
+    let keyed = mix64(request_key ^ GOLDEN);
+    mix64(keyed ^ site_hash.wrapping_add((attempt as u64).wrapping_mul(GOLDEN)))
 }
 
 /// A probability stored as a 64-bit threshold, so a roll is one integer comparison.

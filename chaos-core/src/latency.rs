@@ -299,7 +299,7 @@ impl LatencyDist {
         }
         for (index, window) in points.windows(2).enumerate() {
             let ((q0, v0), (q1, v1)) = (window[0], window[1]);
-            if !(q1 > q0) {
+            if q1.partial_cmp(&q0) != Some(std::cmp::Ordering::Greater) {
                 return Err(invalid(
                     E,
                     "q",

@@ -7,7 +7,8 @@
 //!
 //! * the latencies of all firing latency rules **add up**;
 //! * the **first** firing failing rule in plan order (error, hang, status) **wins**; later
-//!   failing rules are not applied and do not count as injected;
+//!   failing rules are not applied and do not count as injected (they still count the call
+//!   for their `every` / `first` / `after` triggers, which stay independent of other rules);
 //! * latency is applied before the failure, so a slow failure is possible.
 //!
 //! # File format
@@ -47,7 +48,7 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{DecisionKey, Probability, hash_str, stream_for};
+use crate::decision::{DecisionKey, Probability, call_word, hash_str, stream_for};
 use crate::fault::{ErrorKind, Fault};
 use crate::rule::{EventTest, Rule};
 
@@ -452,63 +453,30 @@ impl CompiledPlan {
         observer: &mut O,
     ) -> Verdict {
         let mut verdict = Verdict::default();
-        let mut site_hash = None;
+        // Hashed on the first rule that needs it, once per call.
+        let mut call_word_once = None;
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.failing && verdict.failure.is_some() {
-                continue;
-            }
             if !rule.selects_any_call && !rule.selects(call) {
                 continue;
             }
-            let intensity = if rule.timed {
-                rule.schedule_intensity(elapsed)
+            let probability = if rule.plain {
+                observer.evaluated(index);
+                rule.probability
             } else {
-                1.0
+                match rule.gate(index, elapsed, now, counter, observer) {
+                    Some(probability) => probability,
+                    None => continue,
+                }
             };
-            if intensity <= 0.0 || rule.expired(now) {
-                continue;
+            let call_word = *call_word_once.get_or_insert_with(|| {
+                call_word(call.request_key, hash_str(call.site), call.attempt)
+            });
+            let word = rule.key.for_call_word(call_word);
+            // A failing rule that loses to an earlier failure still counted the call (its
+            // triggers stay independent of other rules) but is not applied.
+            if probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
+                rule.fire(index, word, call, &mut verdict, observer);
             }
-            observer.evaluated(index);
-            if rule.counts_calls && !rule.trigger.admits_ordinal(counter.next_ordinal(index)) {
-                continue;
-            }
-            let hash = *site_hash.get_or_insert_with(|| hash_str(call.site));
-            let word = rule.key.for_call(call.request_key, hash, call.attempt);
-            let fires = if intensity >= 1.0 {
-                rule.probability.admits(word)
-            } else {
-                Probability::new(rule.trigger.probability * intensity)
-                    .is_some_and(|p| p.admits(word))
-            };
-            if !fires || !observer.permit(index) {
-                continue;
-            }
-            verdict.fired += 1;
-            match &rule.fault {
-                Fault::Latency(latency) => {
-                    let delay = latency.sample(&mut stream_for(word));
-                    verdict.added_latency = verdict.added_latency.saturating_add(delay);
-                }
-                Fault::Error(kind) => {
-                    verdict.failure = Some(Box::new(Failure::Error {
-                        rule: index,
-                        kind: kind.clone(),
-                    }));
-                }
-                Fault::Hang { buffer } => {
-                    verdict.failure = Some(Box::new(Failure::Hang {
-                        rule: index,
-                        buffer: *buffer,
-                    }));
-                }
-                Fault::Status(status) => {
-                    verdict.failure = Some(Box::new(Failure::Status {
-                        rule: index,
-                        status: *status,
-                    }));
-                }
-            }
-            observer.injected(index, call);
         }
         verdict
     }
@@ -523,6 +491,8 @@ struct CompiledRule {
     failing: bool,
     /// No selector part is set: skip matching.
     selects_any_call: bool,
+    /// No schedule, expiry or counting condition: only the probability roll.
+    plain: bool,
     site: Pattern,
     service: Pattern,
     operation: Pattern,
@@ -609,7 +579,7 @@ impl CompiledRule {
         let rule_id = rule
             .name
             .as_deref()
-            .map_or(index as u64, |name| hash_str(name));
+            .map_or(index as u64, hash_str);
         let site =
             Pattern::compile(rule.selector.site.as_deref()).map_err(|m| fail("match.site", m))?;
         let service = Pattern::compile(rule.selector.service.as_deref())
@@ -626,6 +596,9 @@ impl CompiledRule {
             failing: rule.fault.is_failure(),
             fault: rule.fault.clone(),
             selects_any_call,
+            plain: !rule.schedule.is_timed()
+                && rule.schedule.expires_at.is_none()
+                && !rule.trigger.counts_calls(),
             site,
             service,
             operation,
@@ -636,6 +609,79 @@ impl CompiledRule {
             timed: rule.schedule.is_timed(),
             schedule: rule.schedule.clone(),
         })
+    }
+
+    /// The schedule, expiry and counting conditions of a rule that has any; returns the
+    /// probability in force for this call, or `None` when the rule does not apply.
+    #[inline(never)]
+    fn gate<O: Observer>(
+        &self,
+        index: usize,
+        elapsed: Duration,
+        now: Option<SystemTime>,
+        counter: &dyn MatchCounter,
+        observer: &mut O,
+    ) -> Option<Probability> {
+        let intensity = if self.timed {
+            self.schedule.intensity(elapsed)
+        } else {
+            1.0
+        };
+        if intensity <= 0.0 || self.expired(now) {
+            return None;
+        }
+        observer.evaluated(index);
+        if self.counts_calls && !self.trigger.admits_ordinal(counter.next_ordinal(index)) {
+            return None;
+        }
+        if intensity >= 1.0 {
+            Some(self.probability)
+        } else {
+            Probability::new(self.trigger.probability * intensity)
+        }
+    }
+
+    /// Applies a firing rule to the verdict. Kept out of line: it runs for the few calls that
+    /// fire, and inlining it would crowd the loop every call runs.
+    #[cold]
+    #[inline(never)]
+    fn fire<O: Observer>(
+        &self,
+        index: usize,
+        word: u64,
+        call: &Call<'_>,
+        verdict: &mut Verdict,
+        observer: &mut O,
+    ) {
+        if !observer.permit(index) {
+            return;
+        }
+        verdict.fired += 1;
+        match &self.fault {
+            Fault::Latency(latency) => {
+                let delay = latency.sample(&mut stream_for(word));
+                verdict.added_latency = verdict.added_latency.saturating_add(delay);
+            }
+            Fault::Error(kind) => {
+                verdict.failure = Some(Box::new(Failure::Error {
+                    rule: index,
+                    kind: kind.clone(),
+                }));
+            }
+            Fault::Hang { buffer } => {
+                verdict.failure = Some(Box::new(Failure::Hang {
+                    rule: index,
+                    buffer: *buffer,
+                }));
+            }
+            Fault::Status(status) => {
+                verdict.failure = Some(Box::new(Failure::Status {
+                    rule: index,
+                    status: *status,
+                }));
+            }
+        }
+        observer.injected(index, call);
     }
 
     #[inline]
@@ -663,10 +709,6 @@ impl CompiledRule {
                     .is_some_and(|s| regex.is_match(s)),
             }
         })
-    }
-
-    fn schedule_intensity(&self, elapsed: Duration) -> f64 {
-        self.schedule.intensity(elapsed)
     }
 
     fn expired(&self, now: Option<SystemTime>) -> bool {

@@ -44,7 +44,7 @@ use crate::latency::LatencyDist;
 
 /// A rule: a fault, which calls it applies to, how often, and when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RuleRepr", into = "RuleRepr")]
+#[serde(from = "RuleRepr", into = "RuleRepr")]
 pub struct Rule {
     /// A name, shown in counters and traces, and the key of the rule's decisions.
     pub name: Option<String>,
@@ -419,13 +419,11 @@ fn selector_is_any(selector: &Selector) -> bool {
     *selector == Selector::default()
 }
 
-impl TryFrom<RuleRepr> for Rule {
-    type Error = std::convert::Infallible;
-
-    fn try_from(repr: RuleRepr) -> Result<Self, Self::Error> {
+impl From<RuleRepr> for Rule {
+    fn from(repr: RuleRepr) -> Self {
         // Range checks (probability, windows, globs, regexes) happen when the plan is
         // compiled, where the error can name the rule's index and the field.
-        Ok(Self {
+        Self {
             name: repr.name,
             fault: repr.fault,
             selector: repr.selector,
@@ -440,7 +438,7 @@ impl TryFrom<RuleRepr> for Rule {
                 ramp_up: repr.ramp_up,
                 expires_at: repr.expires_at,
             },
-        })
+        }
     }
 }
 

@@ -1,0 +1,166 @@
+//! The tower layer under tokio's paused clock, and hot reloads while calls are in flight.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use chaos_core::fault::{ErrorKind, Fault, InjectedError, InjectedKind};
+use chaos_core::{Call, ChaosLayer, Injector, LatencyDist, Plan, Rule};
+use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+fn quiet(plan: Plan) -> Injector {
+    let mut builder = Injector::builder();
+    builder.plan(plan).ignore_env();
+    builder.build().expect("valid plan")
+}
+
+fn echo_service(injector: Injector) -> impl Service<u64, Response = u64, Error = BoxError> + Clone {
+    ServiceBuilder::new()
+        .layer(ChaosLayer::from_fn(injector, |request: &u64| {
+            Call::new(*request, "orders").service("dynamodb")
+        }))
+        .service_fn(|request: u64| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok::<_, BoxError>(request)
+        })
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_is_added_in_virtual_time() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::latency(LatencyDist::constant(
+        Duration::from_millis(250),
+    ))));
+    let mut service = echo_service(injector);
+    let started = tokio::time::Instant::now();
+    let response = service
+        .ready()
+        .await
+        .expect("ready")
+        .call(5)
+        .await
+        .expect("latency only delays");
+    assert_eq!(response, 5);
+    assert_eq!(started.elapsed(), Duration::from_millis(260));
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_and_statuses_surface_as_injected_errors() {
+    let plan = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).named("throttle").first(1))
+        .with_rule(Rule::new(Fault::Status(503)).named("status").first(2));
+    let mut service = echo_service(quiet(plan));
+    let mut kinds = Vec::new();
+    for request in 0..3 {
+        match service.ready().await.expect("ready").call(request).await {
+            Ok(value) => kinds.push(format!("ok {value}")),
+            Err(error) => {
+                let injected = error
+                    .downcast::<InjectedError>()
+                    .expect("an injected error, not a real one");
+                kinds.push(format!("{} {:?}", injected.rule, injected.kind));
+            }
+        }
+    }
+    // Call 0: both rules fire; the first failing rule in plan order wins, and the status rule
+    // still counts the call. Call 1: only the status rule is within its first two. Call 2:
+    // nothing fires.
+    assert_eq!(
+        kinds,
+        vec![
+            format!("throttle {:?}", InjectedKind::Error(ErrorKind::Throttle)),
+            format!("status {:?}", InjectedKind::Status(503)),
+            "ok 2".to_owned()
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn inner_service_is_not_called_when_the_call_fails() {
+    let calls = std::sync::Arc::new(AtomicU64::new(0));
+    let counted = calls.clone();
+    let mut service = ServiceBuilder::new()
+        .layer(ChaosLayer::from_fn(
+            quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::ConnectionReset).every(2))),
+            |request: &u64| Call::new(*request, "s"),
+        ))
+        .service_fn(move |request: u64| {
+            counted.fetch_add(1, Ordering::Relaxed);
+            async move { Ok::<_, BoxError>(request) }
+        });
+    let mut failures = 0;
+    for request in 0..10 {
+        if service
+            .ready()
+            .await
+            .expect("ready")
+            .call(request)
+            .await
+            .is_err()
+        {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 5);
+    assert_eq!(calls.load(Ordering::Relaxed), 5);
+}
+
+#[test]
+fn reloads_while_calls_are_in_flight_see_one_plan_or_the_other() {
+    let always = Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("always"));
+    let never = Plan::new(1).with_rule(
+        Rule::error(ErrorKind::Throttle)
+            .named("never")
+            .with_probability(0.0),
+    );
+    let injector = quiet(always.clone());
+    let stop = AtomicBool::new(false);
+    let (failed, passed) = (AtomicU64::new(0), AtomicU64::new(0));
+    std::thread::scope(|scope| {
+        for thread in 0..3u64 {
+            let (injector, stop, failed, passed) = (injector.clone(), &stop, &failed, &passed);
+            scope.spawn(move || {
+                let mut key = thread;
+                while !stop.load(Ordering::Relaxed) {
+                    key += 3;
+                    let verdict = injector.decide(&Call::new(key, "s"));
+                    // Each decision comes whole from one plan: a failure is always "always"'s.
+                    match verdict.failure.as_deref() {
+                        Some(failure) => {
+                            assert_eq!(failure.rule(), 0);
+                            failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        None => {
+                            passed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        }
+        for round in 0..2_000 {
+            let plan = if round % 2 == 0 { &never } else { &always };
+            injector.reload(plan).expect("valid plan");
+        }
+        injector.reload(&never).expect("valid plan");
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert_eq!(injector.snapshot().generation, 2_001);
+    // After the last reload every thread sees the new plan.
+    std::thread::scope(|scope| {
+        for _ in 0..3 {
+            let injector = injector.clone();
+            scope.spawn(move || assert!(injector.decide(&Call::new(1, "s")).is_pass()));
+        }
+    });
+    assert!(failed.load(Ordering::Relaxed) + passed.load(Ordering::Relaxed) > 0);
+}
+
+#[test]
+fn a_plan_that_fails_to_parse_leaves_no_faults_and_the_old_plan() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Timeout).named("t")));
+    let error = injector
+        .reload_toml("[[rules]]\nfault = { error = \"timeout\" }\nwindow = { start = \"1s\", duration = \"0s\" }\n")
+        .expect_err("empty window");
+    assert!(error.to_string().contains("window.duration"), "{error}");
+    assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+    let snapshot = injector.snapshot();
+    assert_eq!(snapshot.rules[0].label, "t");
+}
