@@ -164,3 +164,40 @@ fn a_plan_that_fails_to_parse_leaves_no_faults_and_the_old_plan() {
     let snapshot = injector.snapshot();
     assert_eq!(snapshot.rules[0].label, "t");
 }
+
+/// Collects formatted tracing output in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn every_injection_emits_a_tracing_event() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("orders-throttle").every(2)));
+    tracing::subscriber::with_default(subscriber, || {
+        for key in 0..4 {
+            injector.decide(&Call::new(key, "checkout/orders"));
+        }
+    });
+    let text = String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("utf-8");
+    let events: Vec<&str> = text.lines().filter(|l| l.contains("injected fault")).collect();
+    assert_eq!(events.len(), 2, "{text}");
+    assert!(events[0].contains("rule=\"orders-throttle\"") || events[0].contains("rule=orders-throttle"), "{text}");
+    assert!(events[0].contains("request_key=1") && events[1].contains("request_key=3"), "{text}");
+    assert!(events[0].contains("fault=\"error\"") || events[0].contains("fault=error"), "{text}");
+}
