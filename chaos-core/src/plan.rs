@@ -576,10 +576,7 @@ impl CompiledRule {
             };
             event.push((condition.path.clone(), test));
         }
-        let rule_id = rule
-            .name
-            .as_deref()
-            .map_or(index as u64, hash_str);
+        let rule_id = rule.name.as_deref().map_or(index as u64, hash_str);
         let site =
             Pattern::compile(rule.selector.site.as_deref()).map_err(|m| fail("match.site", m))?;
         let service = Pattern::compile(rule.selector.service.as_deref())

@@ -171,7 +171,10 @@ struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
 
 impl std::io::Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("not poisoned").extend_from_slice(bytes);
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -188,16 +191,71 @@ fn every_injection_emits_a_tracing_event() {
         .with_writer(move || writer.clone())
         .with_ansi(false)
         .finish();
-    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("orders-throttle").every(2)));
+    let injector = quiet(
+        Plan::new(1).with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named("orders-throttle")
+                .every(2),
+        ),
+    );
     tracing::subscriber::with_default(subscriber, || {
         for key in 0..4 {
             injector.decide(&Call::new(key, "checkout/orders"));
         }
     });
     let text = String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("utf-8");
-    let events: Vec<&str> = text.lines().filter(|l| l.contains("injected fault")).collect();
+    let events: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("injected fault"))
+        .collect();
     assert_eq!(events.len(), 2, "{text}");
-    assert!(events[0].contains("rule=\"orders-throttle\"") || events[0].contains("rule=orders-throttle"), "{text}");
-    assert!(events[0].contains("request_key=1") && events[1].contains("request_key=3"), "{text}");
-    assert!(events[0].contains("fault=\"error\"") || events[0].contains("fault=error"), "{text}");
+    assert!(
+        events[0].contains("rule=\"orders-throttle\"")
+            || events[0].contains("rule=orders-throttle"),
+        "{text}"
+    );
+    assert!(
+        events[0].contains("request_key=1") && events[1].contains("request_key=3"),
+        "{text}"
+    );
+    assert!(
+        events[0].contains("fault=\"error\"") || events[0].contains("fault=error"),
+        "{text}"
+    );
+}
+
+/// Run by `chaos_disabled_env_var_switches_injection_off` in a child process whose
+/// environment has `CHAOS_DISABLED` set (editing this process's environment would race with
+/// other tests).
+#[test]
+#[ignore = "run as a child process by chaos_disabled_env_var_switches_injection_off"]
+fn child_sees_chaos_disabled() {
+    let injector = Injector::new(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+        .expect("valid plan");
+    assert!(!injector.is_enabled());
+    assert!(injector.decide(&Call::new(1, "s")).is_pass());
+}
+
+#[test]
+fn chaos_disabled_env_var_switches_injection_off() {
+    let run = |value: &str| {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--ignored",
+                "--exact",
+                "child_sees_chaos_disabled",
+                "--nocapture",
+            ])
+            .env(chaos_core::injector::DISABLE_ENV_VAR, value)
+            .output()
+            .expect("child runs")
+    };
+    let disabled = run("1");
+    assert!(
+        disabled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.stdout)
+    );
+    // "0" and "false" leave injection on, so the child's assertion fails.
+    assert!(!run("false").status.success());
 }
