@@ -178,7 +178,12 @@ impl Plan {
         let mut needs_elapsed = false;
         let mut needs_wall_clock = false;
         for (index, rule) in self.rules.iter().enumerate() {
-            let compiled = CompiledRule::new(self.seed, index, rule)?;
+            let mut compiled = CompiledRule::new(self.seed, index, rule)?;
+            // Rules with the same selector share one match per call (see `evaluate`).
+            compiled.selector_group = self.rules[..index]
+                .iter()
+                .position(|earlier| earlier.selector == rule.selector)
+                .unwrap_or(index);
             needs_elapsed |= compiled.timed;
             needs_wall_clock |= rule.schedule.expires_at.is_some();
             rules.push(compiled);
@@ -455,9 +460,24 @@ impl CompiledPlan {
         let mut verdict = Verdict::default();
         // Hashed on the first rule that needs it, once per call.
         let mut call_word_once = None;
+        // Selector results by group (the first rule with that selector), for the first
+        // groups: plans often put many rules on one service.
+        let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
         for (index, rule) in self.rules.iter().enumerate() {
-            if !rule.selects_any_call && !rule.selects(call) {
-                continue;
+            if !rule.selects_any_call {
+                let selected = match selector_memo.get(rule.selector_group) {
+                    Some(&known) if known != UNKNOWN => known == SELECTED,
+                    _ => {
+                        let selected = rule.selects(call);
+                        if let Some(slot) = selector_memo.get_mut(rule.selector_group) {
+                            *slot = if selected { SELECTED } else { NOT_SELECTED };
+                        }
+                        selected
+                    }
+                };
+                if !selected {
+                    continue;
+                }
             }
             let probability = if rule.plain {
                 observer.evaluated(index);
@@ -482,6 +502,11 @@ impl CompiledPlan {
     }
 }
 
+const SELECTOR_MEMO: usize = 64;
+const UNKNOWN: u8 = 0;
+const NOT_SELECTED: u8 = 1;
+const SELECTED: u8 = 2;
+
 #[derive(Debug)]
 struct CompiledRule {
     label: String,
@@ -491,6 +516,8 @@ struct CompiledRule {
     failing: bool,
     /// No selector part is set: skip matching.
     selects_any_call: bool,
+    /// Index of the first rule with the same selector.
+    selector_group: usize,
     /// No schedule, expiry or counting condition: only the probability roll.
     plain: bool,
     site: Pattern,
@@ -593,6 +620,7 @@ impl CompiledRule {
             failing: rule.fault.is_failure(),
             fault: rule.fault.clone(),
             selects_any_call,
+            selector_group: index,
             plain: !rule.schedule.is_timed()
                 && rule.schedule.expires_at.is_none()
                 && !rule.trigger.counts_calls(),
@@ -912,6 +940,41 @@ mod tests {
             .service("dynamodb")
             .event(&hit);
         assert!(compiled.evaluate(&other_region, at, &counter).is_pass());
+    }
+
+    #[test]
+    fn rules_sharing_a_selector_share_its_result() {
+        let ms = Duration::from_millis;
+        let plan = Plan::new(1)
+            .with_rule(
+                Rule::latency(crate::latency::LatencyDist::constant(ms(1))).for_service("dynamo*"),
+            )
+            .with_rule(
+                Rule::latency(crate::latency::LatencyDist::constant(ms(10))).for_service("s3"),
+            )
+            .with_rule(
+                Rule::latency(crate::latency::LatencyDist::constant(ms(100)))
+                    .for_service("dynamo*"),
+            )
+            .with_rule(
+                Rule::latency(crate::latency::LatencyDist::constant(ms(1000))).for_service("s3"),
+            );
+        let compiled = plan.compile().unwrap();
+        let groups: Vec<usize> = compiled.rules.iter().map(|r| r.selector_group).collect();
+        assert_eq!(groups, vec![0, 1, 0, 1]);
+        let counter = LocalMatchCounter::new(4);
+        let latency = |service| {
+            compiled
+                .evaluate(
+                    &Call::new(1, "x").service(service),
+                    Duration::ZERO,
+                    &counter,
+                )
+                .added_latency
+        };
+        assert_eq!(latency("dynamodb"), ms(101));
+        assert_eq!(latency("s3"), ms(1010));
+        assert_eq!(latency("sqs"), Duration::ZERO);
     }
 
     #[test]
