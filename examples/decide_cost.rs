@@ -1,0 +1,57 @@
+//! Makes N decisions of one injector configuration, for instruction counting under
+//! callgrind (`scripts/instructions.sh`), which is repeatable where wall time here is not.
+//!
+//! Usage: `decide_cost CASE N` with CASE one of `kill_switch`, `empty_plan`,
+//! `one_rule_not_firing`, `one_rule_1pct`, `hundred_rules`.
+
+use std::hint::black_box;
+
+use chaos_core::fault::ErrorKind;
+use chaos_core::{Call, Injector, Plan, Rule};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let case = args.next().unwrap_or_else(|| "one_rule_1pct".to_owned());
+    let calls: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let one_rule = |p: f64| Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("one").with_probability(p));
+    let plan = match case.as_str() {
+        "kill_switch" | "one_rule_1pct" => one_rule(0.01),
+        "one_rule_not_firing" => one_rule(0.0),
+        "empty_plan" => Plan::new(7),
+        "hundred_rules" => Plan {
+            seed: 7,
+            rules: (0..100)
+                .map(|i| {
+                    Rule::error(ErrorKind::Throttle)
+                        .named(format!("rule-{i}"))
+                        .for_service("dynamodb")
+                        .with_probability(0.0001)
+                })
+                .collect(),
+        },
+        other => {
+            eprintln!("unknown case {other:?}");
+            std::process::exit(2);
+        }
+    };
+    let mut builder = Injector::builder();
+    builder.plan(plan).ignore_env();
+    let injector = match builder.build() {
+        Ok(injector) => injector,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    if case == "kill_switch" {
+        injector.disable();
+    }
+    let mut faulted = 0u64;
+    for key in 0..calls {
+        let call = Call::new(black_box(key), "checkout/orders").service("dynamodb");
+        if !injector.decide(&call).is_pass() {
+            faulted += 1;
+        }
+    }
+    println!("{case}: {calls} calls, {faulted} faulted");
+}
