@@ -28,13 +28,23 @@ fn injector(plan: Plan) -> Injector {
 }
 
 fn one_rule_at_one_percent() -> Injector {
-    injector(Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("one").with_probability(0.01)))
+    injector(
+        Plan::new(7).with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named("one")
+                .with_probability(0.01),
+        ),
+    )
 }
 
 /// Request keys the 1% rule does not fire on, so case (b) measures the not-firing path only.
 fn quiet_keys(injector: &Injector, count: usize) -> Vec<u64> {
     (0u64..)
-        .filter(|&k| injector.decide(&Call::new(k, SITE).service("dynamodb")).is_pass())
+        .filter(|&k| {
+            injector
+                .decide(&Call::new(k, SITE).service("dynamodb"))
+                .is_pass()
+        })
         .take(count)
         .collect()
 }
@@ -66,7 +76,11 @@ fn single_thread(c: &mut Criterion) {
         let mut key = 0u64;
         b.iter(|| {
             key = key.wrapping_add(1);
-            black_box(killed.decide(&Call::new(black_box(key), SITE).service("dynamodb")).is_pass())
+            black_box(
+                killed
+                    .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
         })
     });
 
@@ -76,7 +90,10 @@ fn single_thread(c: &mut Criterion) {
         let mut i = 0usize;
         b.iter(|| {
             i = (i + 1) & 4095;
-            black_box(one.decide(&Call::new(black_box(keys[i]), SITE).service("dynamodb")).is_pass())
+            black_box(
+                one.decide(&Call::new(black_box(keys[i]), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
         })
     });
 
@@ -85,13 +102,19 @@ fn single_thread(c: &mut Criterion) {
         let mut key = 0u64;
         b.iter(|| {
             key = key.wrapping_add(1);
-            black_box(hundred.decide(&Call::new(black_box(key), SITE).service("dynamodb")).is_pass())
+            black_box(
+                hundred
+                    .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
         })
     });
 
     let _scenario = fail::FailScenario::setup();
     fail::cfg("bench_point", "1%return").expect("valid fail point config");
-    group.bench_function("peer_fail_point_1pct", |b| b.iter(|| black_box(fail_point_guarded())));
+    group.bench_function("peer_fail_point_1pct", |b| {
+        b.iter(|| black_box(fail_point_guarded()))
+    });
     group.finish();
 }
 
@@ -125,23 +148,38 @@ fn threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("threads");
     let shared = one_rule_at_one_percent();
     let decide = |key: u64| {
-        black_box(shared.decide(&Call::new(black_box(key), SITE).service("dynamodb")).is_pass());
+        black_box(
+            shared
+                .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
+                .is_pass(),
+        );
     };
-    group.bench_function("d_injector_1_thread", |b| b.iter_custom(|iters| run_threads(1, iters, &decide)));
-    group.bench_function("d_injector_2_threads", |b| b.iter_custom(|iters| run_threads(2, iters, &decide)));
+    group.bench_function("d_injector_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, &decide))
+    });
+    group.bench_function("d_injector_2_threads", |b| {
+        b.iter_custom(|iters| run_threads(2, iters, &decide))
+    });
 
     let _scenario = fail::FailScenario::setup();
     fail::cfg("bench_point", "1%return").expect("valid fail point config");
     let fail_point = |_key: u64| {
         black_box(fail_point_guarded());
     };
-    group.bench_function("peer_fail_point_1_thread", |b| b.iter_custom(|iters| run_threads(1, iters, &fail_point)));
-    group.bench_function("peer_fail_point_2_threads", |b| b.iter_custom(|iters| run_threads(2, iters, &fail_point)));
+    group.bench_function("peer_fail_point_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, &fail_point))
+    });
+    group.bench_function("peer_fail_point_2_threads", |b| {
+        b.iter_custom(|iters| run_threads(2, iters, &fail_point))
+    });
     group.finish();
 }
 
 /// Calls a service whose futures complete on first poll, and polls the response once.
-fn call_ready<S: Service<u64>>(service: &mut S, request: u64) -> Option<Result<S::Response, S::Error>> {
+fn call_ready<S: Service<u64>>(
+    service: &mut S,
+    request: u64,
+) -> Option<Result<S::Response, S::Error>> {
     let mut cx = Context::from_waker(Waker::noop());
     if !matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
         return None;
@@ -157,7 +195,9 @@ fn tower_layers(c: &mut Criterion) {
     let mut group = c.benchmark_group("tower_layer_1pct_error");
     let echo = tower::service_fn(|request: u64| std::future::ready(Ok::<u64, BoxError>(request)));
 
-    let layer = ChaosLayer::from_fn(one_rule_at_one_percent(), |request: &u64| Call::new(*request, SITE));
+    let layer = ChaosLayer::from_fn(one_rule_at_one_percent(), |request: &u64| {
+        Call::new(*request, SITE)
+    });
     let mut ours = layer.layer(echo);
     group.bench_function("chaos_core", |b| {
         let mut key = 0u64;

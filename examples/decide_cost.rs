@@ -12,8 +12,17 @@ use chaos_core::{Call, Injector, Plan, Rule};
 fn main() {
     let mut args = std::env::args().skip(1);
     let case = args.next().unwrap_or_else(|| "one_rule_1pct".to_owned());
-    let calls: u64 = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
-    let one_rule = |p: f64| Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("one").with_probability(p));
+    let calls: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let one_rule = |p: f64| {
+        Plan::new(7).with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named("one")
+                .with_probability(p),
+        )
+    };
     let plan = match case.as_str() {
         "kill_switch" | "one_rule_1pct" => one_rule(0.01),
         "one_rule_not_firing" => one_rule(0.0),

@@ -16,7 +16,9 @@ struct PutOrder {
 
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() -> Result<(), BoxError> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "examples/plans/checkout.toml".to_owned());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "examples/plans/checkout.toml".to_owned());
     let plan = match Plan::from_file(&path) {
         Ok(plan) => plan,
         Err(error) => {
@@ -24,7 +26,11 @@ async fn main() -> Result<(), BoxError> {
             std::process::exit(2);
         }
     };
-    println!("loaded {} rules from {path} (seed {})", plan.rules.len(), plan.seed);
+    println!(
+        "loaded {} rules from {path} (seed {})",
+        plan.rules.len(),
+        plan.seed
+    );
     let mut builder = Injector::builder();
     builder.plan(plan).ignore_env();
     let injector = builder.build()?;
@@ -34,13 +40,14 @@ async fn main() -> Result<(), BoxError> {
             .service("orders")
             .operation("PutItem")
     });
-    let mut orders = ServiceBuilder::new()
-        .layer(layer)
-        .service_fn(|request: PutOrder| async move {
-            // The real work: a 5 ms write.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Ok::<_, BoxError>(request.order_id)
-        });
+    let mut orders =
+        ServiceBuilder::new()
+            .layer(layer)
+            .service_fn(|request: PutOrder| async move {
+                // The real work: a 5 ms write.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                Ok::<_, BoxError>(request.order_id)
+            });
 
     let (mut ok, mut throttled, mut outage) = (0, 0, 0);
     let mut slowest = Duration::ZERO;
@@ -58,10 +65,15 @@ async fn main() -> Result<(), BoxError> {
         slowest = slowest.max(started.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    println!("600 orders over a virtual minute: {ok} ok, {throttled} throttled, {outage} failed in the outage window");
+    println!(
+        "600 orders over a virtual minute: {ok} ok, {throttled} throttled, {outage} failed in the outage window"
+    );
     println!("slowest call: {slowest:?}");
     for rule in injector.snapshot().rules {
-        println!("  rule {:<18} {:<8} evaluated {:>4}  injected {:>4}", rule.label, rule.fault, rule.evaluated, rule.injected);
+        println!(
+            "  rule {:<18} {:<8} evaluated {:>4}  injected {:>4}",
+            rule.label, rule.fault, rule.evaluated, rule.injected
+        );
     }
     Ok(())
 }
