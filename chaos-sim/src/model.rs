@@ -3,7 +3,7 @@
 //! Build a [`Scenario`] with [`ScenarioBuilder`]; scenario files produce the same values
 //! (see [`crate::scenario`]). Defaults come from `FACTS.md` and are cited where they are set.
 
-use crate::core::{LatencyDist, Rule};
+use crate::core_api::{LatencyDist, Rule};
 use std::time::Duration;
 
 /// The default region for elements that name none.

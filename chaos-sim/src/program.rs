@@ -1,6 +1,6 @@
 //! Validation of a [`Scenario`] and its compilation to the flat, index-based form the engine runs.
 
-use crate::core::LatencyDist;
+use crate::core_api::LatencyDist;
 use crate::model::*;
 use crate::rng::stream_seed;
 use std::collections::BTreeMap;
@@ -13,7 +13,10 @@ use std::time::Duration;
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum ModelError {
     /// A name that is not defined.
-    #[error("`{path}`: no {kind} named `{name}` is defined{}", suggestion_text(suggestion))]
+    #[error(
+        "`{path}`: no {kind} named `{name}` is defined{}",
+        suggestion_text(suggestion)
+    )]
     Undefined {
         /// Field path.
         path: String,
@@ -116,12 +119,12 @@ pub(crate) struct FnDef {
     pub async_config: AsyncConfig,
     pub root: u32,
     pub site: String,
+    pub timeout_lane: usize,
 }
 
 #[derive(Clone, Debug)]
 pub(crate) struct ReplicaDef {
     pub dep: usize,
-    pub region: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -137,7 +140,6 @@ pub(crate) struct DepDef {
 #[derive(Clone, Debug)]
 pub(crate) struct CallNode {
     pub dep: usize,
-    pub function: usize,
     pub primary: usize,
     pub failover: Option<usize>,
     pub site_primary: String,
@@ -150,6 +152,10 @@ pub(crate) struct CallNode {
     pub quota: Option<usize>,
     pub fallback: bool,
     pub backoff_stream: u64,
+    /// No resilience and a capacity decided at issue time: runs without a frame of its own.
+    pub plain: bool,
+    pub timeout_lane: usize,
+    pub hedge_lane: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -164,7 +170,6 @@ pub(crate) enum Node {
 
 #[derive(Clone, Debug)]
 pub(crate) struct QueueDef {
-    pub name: String,
     pub consumer: usize,
     pub batch_size: u32,
     pub max_concurrency: u32,
@@ -192,7 +197,9 @@ pub(crate) struct Program {
     pub entry: Entry,
     /// Unreserved pool size per region.
     pub unreserved_pool: Vec<u32>,
-    pub account: Account,
+    /// Distinct fixed timer delays; timers of one delay fire in the order they were set, so
+    /// each delay gets a FIFO lane instead of heap entries.
+    pub lanes: Vec<u64>,
 }
 
 struct Compiler<'s> {
@@ -208,9 +215,20 @@ struct Compiler<'s> {
     quotas: BTreeMap<(usize, usize), usize>,
     /// Invocation edges: (caller, callee, path of the step).
     edges: Vec<(usize, usize, String)>,
+    lanes: Vec<u64>,
 }
 
 impl Compiler<'_> {
+    fn lane(&mut self, delay: u64) -> usize {
+        match self.lanes.iter().position(|&d| d == delay) {
+            Some(i) => i,
+            None => {
+                self.lanes.push(delay);
+                self.lanes.len() - 1
+            }
+        }
+    }
+
     fn region(&mut self, name: &str) -> usize {
         match self.regions.iter().position(|r| r == name) {
             Some(i) => i,
@@ -251,6 +269,7 @@ impl Program {
             breakers: 0,
             quotas: BTreeMap::new(),
             edges: Vec::new(),
+            lanes: Vec::new(),
         };
         if scenario.duration.is_none() && scenario.requests.is_none() {
             return Err(invalid(
@@ -306,7 +325,7 @@ impl Program {
                         format!("region `{r}` is listed twice"),
                     ));
                 }
-                c.replicas.push(ReplicaDef { dep: i, region });
+                c.replicas.push(ReplicaDef { dep: i });
                 replicas.push((region, c.replicas.len() - 1));
             }
             c.deps.push(DepDef {
@@ -362,6 +381,7 @@ impl Program {
             }
             let handler_path = format!("{path}.handler");
             let root = c.sequence(i, &handler_path, &f.handler)?;
+            let timeout_lane = c.lane(nanos(f.timeout));
             functions.push(FnDef {
                 name: f.name.clone(),
                 region,
@@ -379,6 +399,7 @@ impl Program {
                 async_config: f.async_config,
                 root,
                 site: format!("{}/{}", function_region(f), f.name),
+                timeout_lane,
             });
         }
         let mut unreserved_pool = vec![account.concurrency; c.regions.len()];
@@ -400,6 +421,9 @@ impl Program {
         for q in &scenario.queues {
             let path = format!("queue.{}", q.name);
             let consumer = c.lookup_function(&format!("{path}.consumer"), &q.consumer)?;
+            if queues.len() >= usize::from(u16::MAX) {
+                return Err(invalid(path, "at most 65535 queues"));
+            }
             if q.batch_size == 0 || q.max_concurrency == 0 || q.max_receives == 0 {
                 return Err(invalid(
                     path,
@@ -407,7 +431,6 @@ impl Program {
                 ));
             }
             queues.push(QueueDef {
-                name: q.name.clone(),
                 consumer,
                 batch_size: q.batch_size,
                 max_concurrency: q.max_concurrency,
@@ -426,7 +449,7 @@ impl Program {
         c.edges.extend(publish_edges);
         c.check_cycles()?;
         let entry = c.entry()?;
-        validate_load(&scenario.load.shape)?;
+        validate_load(&scenario.load.shape, scenario.requests)?;
         Ok(Program {
             regions: c.regions,
             functions,
@@ -438,7 +461,7 @@ impl Program {
             quotas: c.quotas.len(),
             entry,
             unreserved_pool,
-            account,
+            lanes: c.lanes,
         })
     }
 }
@@ -465,7 +488,7 @@ fn validate_capacity(path: &str, capacity: &Capacity) -> Result<(), ModelError> 
     Ok(())
 }
 
-fn validate_load(shape: &LoadShape) -> Result<(), ModelError> {
+fn validate_load(shape: &LoadShape, requests: Option<u64>) -> Result<(), ModelError> {
     match shape {
         LoadShape::Open(open) => {
             check_rate("load.rate_per_s", open.rate_per_s)?;
@@ -477,8 +500,21 @@ fn validate_load(shape: &LoadShape) -> Result<(), ModelError> {
             }
         }
         LoadShape::Closed(closed) => {
-            if closed.clients == 0 {
-                return Err(invalid("load.clients", "expected at least 1 client"));
+            if closed.clients == 0 || closed.clients > 10_000_000 {
+                return Err(invalid(
+                    "load.clients",
+                    format!("expected 1 to 10000000 clients, found {}", closed.clients),
+                ));
+            }
+            // With no think time and no request bound, clients whose calls take no time
+            // would loop forever at one instant: virtual time must be able to advance.
+            let never_thinks = closed.think_time.quantile(1.0) == Some(Duration::ZERO);
+            if never_thinks && requests.is_none() {
+                return Err(invalid(
+                    "load.think_time",
+                    "a closed loop with zero think time needs `requests` in [simulation] to \
+                     bound it; set `requests`, or give a think time above zero such as \"1ms\"",
+                ));
             }
         }
     }
@@ -536,8 +572,11 @@ impl<'s> Compiler<'s> {
             }
             Step::FanOut(f) => {
                 let p = format!("{path}.fan_out");
-                if f.count == 0 {
-                    return Err(invalid(format!("{p}.count"), "expected a count of at least 1"));
+                if f.count == 0 || f.count > 100_000 {
+                    return Err(invalid(
+                        format!("{p}.count"),
+                        format!("expected a count between 1 and 100000, found {}", f.count),
+                    ));
                 }
                 if let Join::Quorum(k) = f.join {
                     if k == 0 || k > f.count {
@@ -556,21 +595,24 @@ impl<'s> Compiler<'s> {
             }
             Step::Invoke(inv) => {
                 let callee = self.lookup_function(&format!("{path}.invoke"), &inv.function)?;
-                self.edges.push((function, callee, format!("{path}.invoke")));
+                self.edges
+                    .push((function, callee, format!("{path}.invoke")));
                 Ok(self.push(Node::Invoke {
                     function: callee,
                     mode: inv.mode,
                 }))
             }
             Step::Publish(queue) => {
-                let q = self.queue_index.get(queue.as_str()).copied().ok_or_else(|| {
-                    ModelError::Undefined {
+                let q = self
+                    .queue_index
+                    .get(queue.as_str())
+                    .copied()
+                    .ok_or_else(|| ModelError::Undefined {
                         path: format!("{path}.publish"),
                         kind: "queue",
                         name: queue.clone(),
                         suggestion: closest(queue, self.queue_index.keys().copied()),
-                    }
-                })?;
+                    })?;
                 // Resolved to the consumer once queues are compiled.
                 self.edges.push((
                     function,
@@ -614,8 +656,10 @@ impl<'s> Compiler<'s> {
                 match found {
                     Some((_, replica)) => Some((region_name.clone(), replica)),
                     None => {
-                        let names: Vec<&str> =
-                            replicas.iter().map(|(r, _)| self.regions[*r].as_str()).collect();
+                        let names: Vec<&str> = replicas
+                            .iter()
+                            .map(|(r, _)| self.regions[*r].as_str())
+                            .collect();
                         return Err(ModelError::Undefined {
                             path: format!("{path}.failover"),
                             kind: "region of this dependency",
@@ -628,7 +672,10 @@ impl<'s> Compiler<'s> {
         };
         if let Some(t) = call.timeout {
             if t.is_zero() {
-                return Err(invalid(format!("{path}.timeout"), "expected a timeout above 0"));
+                return Err(invalid(
+                    format!("{path}.timeout"),
+                    "expected a timeout above 0",
+                ));
             }
         }
         let max_attempts = match &call.retry {
@@ -643,10 +690,13 @@ impl<'s> Compiler<'s> {
             ));
         }
         let hedges = call.hedge.as_ref().map_or(0, |h| h.max_extra);
-        if (max_attempts + hedges) * 2 > 63 {
+        // Every attempt of a call has a bit in a 64-bit mask: attempts x (1 + hedges) per
+        // region, twice with failover.
+        let phases = if call.failover.is_some() { 2 } else { 1 };
+        if u64::from(max_attempts) * (1 + u64::from(hedges)) * phases > 63 {
             return Err(invalid(
                 format!("{path}.retry.attempts"),
-                "at most 31 attempts and hedges per call (with failover)",
+                "attempts x (1 + hedge max_extra) x (2 with failover) must be at most 63",
             ));
         }
         let breaker = match &call.circuit_breaker {
@@ -657,8 +707,10 @@ impl<'s> Compiler<'s> {
                         "failure_threshold and half_open_probes must be at least 1",
                     ));
                 }
-                self.breakers += 1;
-                Some((self.breakers - 1, b.clone()))
+                // One breaker per replica the call can reach.
+                let first = self.breakers;
+                self.breakers += if call.failover.is_some() { 2 } else { 1 };
+                Some((first, b.clone()))
             }
             None => None,
         };
@@ -669,9 +721,23 @@ impl<'s> Compiler<'s> {
             None
         };
         let dep_name = &scenario.dependencies[dep].name;
+        let plain = call.timeout.is_none()
+            && call.retry == Retry::None
+            && call.hedge.is_none()
+            && breaker.is_none()
+            && !call.fallback
+            && failover.is_none()
+            && matches!(
+                scenario.dependencies[dep].capacity,
+                Capacity::Unlimited | Capacity::TokenBucket { .. }
+            );
+        let timeout_lane = call.timeout.map_or(0, |t| self.lane(nanos(t)));
+        let hedge_lane = call.hedge.as_ref().map_or(0, |h| self.lane(nanos(h.after)));
         let node = CallNode {
+            plain,
+            timeout_lane,
+            hedge_lane,
             dep,
-            function,
             primary,
             site_primary: format!("{}/{}/{}", self.regions[primary_region], f.name, dep_name),
             site_failover: failover

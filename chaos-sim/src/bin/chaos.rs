@@ -1,0 +1,78 @@
+//! `chaos`: run a chaos experiment from a scenario file.
+//!
+//! `chaos run SCENARIO [--json] [--seed N]` prints control and experiment side by side and
+//! exits 0 when every hypothesis holds, 1 when one fails, 2 for invalid input.
+#![forbid(unsafe_code)]
+
+use chaos_sim::{Simulation, scenario};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "chaos",
+    version,
+    about = "Chaos experiments on a simulated serverless system"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run control and experiment for a scenario and check its hypothesis.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Print the JSON report (schema in chaos-sim/REPORT_SCHEMA.md) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli.command {
+        Command::Run {
+            scenario: path,
+            json,
+            seed,
+        } => {
+            let mut scenario = match scenario::load(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if let Some(seed) = seed {
+                scenario.seed = seed;
+            }
+            let simulation = match Simulation::new(scenario) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let report = simulation.run();
+            if json {
+                println!("{}", report.to_json());
+            } else {
+                print!("{}", report.to_table());
+            }
+            ExitCode::from(report.exit_code() as u8)
+        }
+    }
+}

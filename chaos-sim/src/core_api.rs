@@ -1,0 +1,10 @@
+//! The chaos-core touch points, in one place.
+//!
+//! Everything the simulator takes from chaos-core is imported here, so the rest of the crate
+//! names these items through `crate::core_api` only.
+
+pub use chaos_core::duration::parse_duration;
+pub use chaos_core::fault::ErrorKind;
+pub use chaos_core::latency::LatencyDist;
+pub use chaos_core::plan::{Call, CompiledPlan, Failure, LocalMatchCounter, Plan, PlanError};
+pub use chaos_core::rule::Rule;

@@ -1,0 +1,208 @@
+//! What one run measured.
+
+use hdrhistogram::Histogram;
+
+/// Highest latency the histogram tracks exactly: 24 hours in nanoseconds (larger values are
+/// clamped to it).
+const HISTOGRAM_MAX_NS: u64 = 24 * 3600 * 1_000_000_000;
+
+/// Per-function counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FunctionMetrics {
+    /// Function name.
+    pub name: String,
+    /// Invocations that ran (billed).
+    pub invocations: u64,
+    /// Invocations that needed a new environment.
+    pub cold_starts: u64,
+    /// Invocations refused with 429 (concurrency or scaling rate).
+    pub throttles: u64,
+    /// Invocations that hit the function timeout.
+    pub timeouts: u64,
+    /// Invocations that returned an error (timeouts excluded).
+    pub errors: u64,
+    /// Most concurrent executions.
+    pub peak_concurrency: u64,
+    /// Billed memory-time, MB x ms (1 ms granularity, init included).
+    pub billed_mb_ms: u64,
+    /// Cost in dollars.
+    pub cost_usd: f64,
+}
+
+impl FunctionMetrics {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Everything one simulation run counted.
+#[derive(Clone, Debug)]
+pub struct RunMetrics {
+    /// Requests that arrived.
+    pub requests: u64,
+    /// Requests that succeeded without a fallback.
+    pub succeeded: u64,
+    /// Requests that succeeded because a fallback value was served somewhere.
+    pub fallback_served: u64,
+    /// Requests that failed by a timeout.
+    pub failed_timeout: u64,
+    /// Requests that failed by a throttle.
+    pub failed_throttle: u64,
+    /// Requests that failed by another error.
+    pub failed_error: u64,
+    /// Requests still running when the run ended.
+    pub in_flight: u64,
+    /// End-to-end latency of successful requests (fallbacks included), nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Dependency attempts sent (first tries, retries, hedges, failovers).
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Hedged attempts sent.
+    pub hedges: u64,
+    /// Calls moved to another region.
+    pub failovers: u64,
+    /// Attempts refused by an open circuit breaker.
+    pub short_circuited: u64,
+    /// Times a breaker opened.
+    pub breaker_opened: u64,
+    /// Retries refused by the SDK retry quota.
+    pub retry_quota_exhausted: u64,
+    /// Attempts a token bucket throttled.
+    pub dependency_throttles: u64,
+    /// Conditional writes that conflicted.
+    pub conflicts: u64,
+    /// Work a server dropped because its caller had given up.
+    pub dropped_work: u64,
+    /// Work a server served although its caller had given up.
+    pub abandoned_work_served: u64,
+    /// Longest server waiting line.
+    pub peak_server_queue: u64,
+    /// Function invocations that ran.
+    pub invocations: u64,
+    /// Cold starts.
+    pub cold_starts: u64,
+    /// Function throttles (429).
+    pub function_throttles: u64,
+    /// Function timeouts.
+    pub function_timeouts: u64,
+    /// Most concurrent executions in one region.
+    pub peak_concurrency: u64,
+    /// Most concurrent executions of unreserved functions in one region.
+    pub peak_unreserved_concurrency: u64,
+    /// Asynchronous events accepted.
+    pub async_events: u64,
+    /// Platform retries of asynchronous events.
+    pub async_retries: u64,
+    /// Events and messages sent to the dead-letter count.
+    pub dead_lettered: u64,
+    /// Messages published to queues.
+    pub messages_published: u64,
+    /// Messages redelivered after a failed batch.
+    pub redeliveries: u64,
+    /// Total cost in dollars.
+    pub cost_usd: f64,
+    /// Per-function counters, in definition order.
+    pub functions: Vec<FunctionMetrics>,
+    /// Events processed.
+    pub events: u64,
+    /// Simulated time at the end, nanoseconds.
+    pub end_time_ns: u64,
+    /// Events found earlier than the clock (must be 0).
+    pub time_regressions: u64,
+    /// Most step frames alive at once (memory tracks this, not the request count).
+    pub peak_frames: u64,
+    /// Step frames alive at the end.
+    pub frames_in_flight_at_end: u64,
+    /// Most events waiting in the heap at once (fixed-delay timers excluded).
+    pub peak_event_queue: u64,
+}
+
+impl RunMetrics {
+    pub(crate) fn new() -> Self {
+        Self {
+            requests: 0,
+            succeeded: 0,
+            fallback_served: 0,
+            failed_timeout: 0,
+            failed_throttle: 0,
+            failed_error: 0,
+            in_flight: 0,
+            latency: Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, 3)
+                .unwrap_or_else(|_| Histogram::new(3).unwrap_or_else(|_| unreachable_hist())),
+            attempts: 0,
+            retries: 0,
+            hedges: 0,
+            failovers: 0,
+            short_circuited: 0,
+            breaker_opened: 0,
+            retry_quota_exhausted: 0,
+            dependency_throttles: 0,
+            conflicts: 0,
+            dropped_work: 0,
+            abandoned_work_served: 0,
+            peak_server_queue: 0,
+            invocations: 0,
+            cold_starts: 0,
+            function_throttles: 0,
+            function_timeouts: 0,
+            peak_concurrency: 0,
+            peak_unreserved_concurrency: 0,
+            async_events: 0,
+            async_retries: 0,
+            dead_lettered: 0,
+            messages_published: 0,
+            redeliveries: 0,
+            cost_usd: 0.0,
+            functions: Vec::new(),
+            events: 0,
+            end_time_ns: 0,
+            time_regressions: 0,
+            peak_frames: 0,
+            frames_in_flight_at_end: 0,
+            peak_event_queue: 0,
+        }
+    }
+
+    /// Requests that finished (succeeded or failed).
+    pub fn completed(&self) -> u64 {
+        self.succeeded + self.fallback_served + self.failed()
+    }
+
+    /// Requests that failed, all causes.
+    pub fn failed(&self) -> u64 {
+        self.failed_timeout + self.failed_throttle + self.failed_error
+    }
+
+    /// Successes (fallbacks included) over requests; 1 when there were no requests.
+    pub fn success_rate(&self) -> f64 {
+        ratio(self.succeeded + self.fallback_served, self.requests, 1.0)
+    }
+
+    /// Requests failed by a throttle over requests.
+    pub fn throttle_rate(&self) -> f64 {
+        ratio(self.failed_throttle, self.requests, 0.0)
+    }
+
+    /// Latency quantile `q` of successful requests, nanoseconds (0 with no successes).
+    pub fn latency_quantile_ns(&self, q: f64) -> u64 {
+        if self.latency.is_empty() {
+            0
+        } else {
+            self.latency.value_at_quantile(q)
+        }
+    }
+}
+
+fn ratio(a: u64, b: u64, empty: f64) -> f64 {
+    if b == 0 { empty } else { a as f64 / b as f64 }
+}
+
+#[cold]
+fn unreachable_hist() -> Histogram<u64> {
+    // 3 significant figures and these bounds are valid constants for hdrhistogram.
+    panic!("internal invariant: constant histogram bounds are valid")
+}

@@ -1,0 +1,520 @@
+//! Reports: the side-by-side comparison of control and experiment, as a terminal table or as
+//! JSON (schema in `REPORT_SCHEMA.md`, versioned by [`SCHEMA_VERSION`]).
+
+use crate::metrics::RunMetrics;
+use crate::model::Scenario;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Version of the JSON report schema. Bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The result of `chaos run`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Which scenario and seed produced this report.
+    pub scenario: ScenarioInfo,
+    /// The run without faults.
+    pub control: RunReport,
+    /// The run with faults.
+    pub experiment: RunReport,
+    /// One entry per hypothesis bound.
+    pub hypotheses: Vec<HypothesisResult>,
+    /// `"holds"` when every bound holds in both runs, else `"fails"`.
+    pub verdict: Verdict,
+}
+
+/// The overall verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every hypothesis holds.
+    Holds,
+    /// At least one does not.
+    Fails,
+}
+
+/// Identifies the run.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioInfo {
+    /// Scenario name.
+    pub name: String,
+    /// Seed used.
+    pub seed: u64,
+    /// Fault rules in the experiment.
+    pub fault_rules: usize,
+}
+
+/// Failed requests by cause.
+#[derive(Clone, Debug, Serialize)]
+pub struct Failures {
+    /// All causes.
+    pub total: u64,
+    /// Timeouts (a call's, or the function's).
+    pub timeout: u64,
+    /// Throttles (429 from Lambda, or a dependency's throttling error).
+    pub throttle: u64,
+    /// Other errors.
+    pub error: u64,
+}
+
+/// Latency quantiles of successful requests, milliseconds.
+#[derive(Clone, Debug, Serialize)]
+pub struct LatencyMs {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// Per-function figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct FunctionReport {
+    /// Function name.
+    pub name: String,
+    /// Billed invocations.
+    pub invocations: u64,
+    /// Cold starts.
+    pub cold_starts: u64,
+    /// 429s.
+    pub throttles: u64,
+    /// Function timeouts.
+    pub timeouts: u64,
+    /// Most concurrent executions.
+    pub peak_concurrency: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+}
+
+/// One run's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// Requests that arrived.
+    pub requests: u64,
+    /// Succeeded without fallback.
+    pub succeeded: u64,
+    /// Succeeded with a fallback value.
+    pub fallback_served: u64,
+    /// Failed, by cause.
+    pub failed: Failures,
+    /// Still running at the end.
+    pub in_flight: u64,
+    /// (succeeded + fallback_served) / requests.
+    pub success_rate: f64,
+    /// failed.throttle / requests.
+    pub throttle_rate: f64,
+    /// Latency of successful requests.
+    pub latency_ms: LatencyMs,
+    /// Dependency attempts per request.
+    pub attempts_per_request: f64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Hedges sent.
+    pub hedges: u64,
+    /// Region failovers.
+    pub failovers: u64,
+    /// Attempts refused by an open breaker.
+    pub short_circuited: u64,
+    /// Retries refused by the SDK retry quota.
+    pub retry_quota_exhausted: u64,
+    /// Dependency throttling errors.
+    pub dependency_throttles: u64,
+    /// Optimistic-concurrency conflicts.
+    pub conflicts: u64,
+    /// Abandoned work a server dropped.
+    pub dropped_work: u64,
+    /// Abandoned work a server served anyway.
+    pub abandoned_work_served: u64,
+    /// Function invocations.
+    pub invocations: u64,
+    /// Cold starts.
+    pub cold_starts: u64,
+    /// Function 429s.
+    pub function_throttles: u64,
+    /// Function timeouts.
+    pub function_timeouts: u64,
+    /// Most concurrent executions in a region.
+    pub peak_concurrency: u64,
+    /// Async events and queue messages dead-lettered.
+    pub dead_lettered: u64,
+    /// Platform retries of async events.
+    pub async_retries: u64,
+    /// Queue redeliveries.
+    pub redeliveries: u64,
+    /// Dollars.
+    pub cost_usd: f64,
+    /// Simulated seconds.
+    pub simulated_seconds: f64,
+    /// Events processed.
+    pub events: u64,
+    /// Per function.
+    pub functions: Vec<FunctionReport>,
+}
+
+fn ms(ns: u64) -> f64 {
+    // Rounded to the microsecond so reports stay short and stable.
+    (ns as f64 / 1_000.0).round() / 1_000.0
+}
+
+impl RunReport {
+    /// Summarises `m`.
+    pub fn from_metrics(m: &RunMetrics) -> Self {
+        let mean = if m.latency.is_empty() {
+            0.0
+        } else {
+            (m.latency.mean() / 1_000.0).round() / 1_000.0
+        };
+        Self {
+            requests: m.requests,
+            succeeded: m.succeeded,
+            fallback_served: m.fallback_served,
+            failed: Failures {
+                total: m.failed(),
+                timeout: m.failed_timeout,
+                throttle: m.failed_throttle,
+                error: m.failed_error,
+            },
+            in_flight: m.in_flight,
+            success_rate: m.success_rate(),
+            throttle_rate: m.throttle_rate(),
+            latency_ms: LatencyMs {
+                p50: ms(m.latency_quantile_ns(0.5)),
+                p90: ms(m.latency_quantile_ns(0.9)),
+                p99: ms(m.latency_quantile_ns(0.99)),
+                p99_9: ms(m.latency_quantile_ns(0.999)),
+                max: ms(if m.latency.is_empty() {
+                    0
+                } else {
+                    m.latency.max()
+                }),
+                mean,
+            },
+            attempts_per_request: if m.requests == 0 {
+                0.0
+            } else {
+                m.attempts as f64 / m.requests as f64
+            },
+            retries: m.retries,
+            hedges: m.hedges,
+            failovers: m.failovers,
+            short_circuited: m.short_circuited,
+            retry_quota_exhausted: m.retry_quota_exhausted,
+            dependency_throttles: m.dependency_throttles,
+            conflicts: m.conflicts,
+            dropped_work: m.dropped_work,
+            abandoned_work_served: m.abandoned_work_served,
+            invocations: m.invocations,
+            cold_starts: m.cold_starts,
+            function_throttles: m.function_throttles,
+            function_timeouts: m.function_timeouts,
+            peak_concurrency: m.peak_concurrency,
+            dead_lettered: m.dead_lettered,
+            async_retries: m.async_retries,
+            redeliveries: m.redeliveries,
+            cost_usd: m.cost_usd,
+            simulated_seconds: m.end_time_ns as f64 / 1e9,
+            events: m.events,
+            functions: m
+                .functions
+                .iter()
+                .map(|f| FunctionReport {
+                    name: f.name.clone(),
+                    invocations: f.invocations,
+                    cold_starts: f.cold_starts,
+                    throttles: f.throttles,
+                    timeouts: f.timeouts,
+                    peak_concurrency: f.peak_concurrency,
+                    cost_usd: f.cost_usd,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One hypothesis bound checked on both runs.
+#[derive(Clone, Debug, Serialize)]
+pub struct HypothesisResult {
+    /// What is measured: `success_rate`, `latency_p99`, `throttle_rate`, `cost_usd`.
+    pub name: String,
+    /// The bound, e.g. `>= 0.999` or `<= 800ms`.
+    pub expected: String,
+    /// Measured in the control run (milliseconds for latency).
+    pub control: f64,
+    /// Measured in the experiment run.
+    pub experiment: f64,
+    /// Holds in the control run (if not, the steady state was never there).
+    pub control_holds: bool,
+    /// Holds in the experiment run.
+    pub experiment_holds: bool,
+}
+
+impl Report {
+    /// Builds the report of a control and an experiment run of `scenario`.
+    pub fn new(scenario: &Scenario, control: &RunMetrics, experiment: &RunMetrics) -> Self {
+        let h = &scenario.hypothesis;
+        let mut hypotheses = Vec::new();
+        let mut at_least =
+            |name: String, expected: String, bound: f64, c: f64, e: f64, up: bool| {
+                let ok = |v: f64| if up { v >= bound } else { v <= bound };
+                hypotheses.push(HypothesisResult {
+                    name,
+                    expected,
+                    control: c,
+                    experiment: e,
+                    control_holds: ok(c),
+                    experiment_holds: ok(e),
+                });
+            };
+        if let Some(b) = h.success_rate_at_least {
+            at_least(
+                "success_rate".into(),
+                format!(">= {}", fmt_value(b)),
+                b,
+                control.success_rate(),
+                experiment.success_rate(),
+                true,
+            );
+        }
+        for (q, bound) in &h.latency_at_most {
+            let bound_ms = bound.as_secs_f64() * 1000.0;
+            at_least(
+                format!("latency_{}", quantile_label(*q)),
+                format!("<= {}ms", fmt_value(bound_ms)),
+                bound_ms,
+                ms(control.latency_quantile_ns(*q)),
+                ms(experiment.latency_quantile_ns(*q)),
+                false,
+            );
+        }
+        if let Some(b) = h.throttle_rate_at_most {
+            at_least(
+                "throttle_rate".into(),
+                format!("<= {}", fmt_value(b)),
+                b,
+                control.throttle_rate(),
+                experiment.throttle_rate(),
+                false,
+            );
+        }
+        if let Some(b) = h.cost_at_most_usd {
+            at_least(
+                "cost_usd".into(),
+                format!("<= {}", fmt_value(b)),
+                b,
+                control.cost_usd,
+                experiment.cost_usd,
+                false,
+            );
+        }
+        let holds = hypotheses
+            .iter()
+            .all(|h| h.control_holds && h.experiment_holds);
+        Self {
+            schema_version: SCHEMA_VERSION,
+            scenario: ScenarioInfo {
+                name: scenario.name.clone(),
+                seed: scenario.seed,
+                fault_rules: scenario.faults.len(),
+            },
+            control: RunReport::from_metrics(control),
+            experiment: RunReport::from_metrics(experiment),
+            hypotheses,
+            verdict: if holds {
+                Verdict::Holds
+            } else {
+                Verdict::Fails
+            },
+        }
+    }
+
+    /// The process exit code: 0 when every hypothesis holds, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self.verdict {
+            Verdict::Holds => 0,
+            Verdict::Fails => 1,
+        }
+    }
+
+    /// Pretty JSON (deterministic: same report, same bytes).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// A terminal table.
+    pub fn to_table(&self) -> String {
+        let (c, e) = (&self.control, &self.experiment);
+        let mut rows: Vec<(String, String, String)> = Vec::new();
+        let mut row = |label: &str, a: String, b: String| rows.push((label.to_string(), a, b));
+        row("requests", c.requests.to_string(), e.requests.to_string());
+        row(
+            "succeeded",
+            c.succeeded.to_string(),
+            e.succeeded.to_string(),
+        );
+        row(
+            "fallback served",
+            c.fallback_served.to_string(),
+            e.fallback_served.to_string(),
+        );
+        row(
+            "failed: timeout",
+            c.failed.timeout.to_string(),
+            e.failed.timeout.to_string(),
+        );
+        row(
+            "failed: throttle",
+            c.failed.throttle.to_string(),
+            e.failed.throttle.to_string(),
+        );
+        row(
+            "failed: error",
+            c.failed.error.to_string(),
+            e.failed.error.to_string(),
+        );
+        row(
+            "in flight at end",
+            c.in_flight.to_string(),
+            e.in_flight.to_string(),
+        );
+        row(
+            "success rate",
+            format!("{:.4}%", c.success_rate * 100.0),
+            format!("{:.4}%", e.success_rate * 100.0),
+        );
+        for (label, a, b) in [
+            ("latency p50", c.latency_ms.p50, e.latency_ms.p50),
+            ("latency p90", c.latency_ms.p90, e.latency_ms.p90),
+            ("latency p99", c.latency_ms.p99, e.latency_ms.p99),
+            ("latency p99.9", c.latency_ms.p99_9, e.latency_ms.p99_9),
+            ("latency max", c.latency_ms.max, e.latency_ms.max),
+        ] {
+            row(label, format!("{a:.3} ms"), format!("{b:.3} ms"));
+        }
+        row(
+            "attempts / request",
+            format!("{:.3}", c.attempts_per_request),
+            format!("{:.3}", e.attempts_per_request),
+        );
+        row("retries", c.retries.to_string(), e.retries.to_string());
+        row("hedges", c.hedges.to_string(), e.hedges.to_string());
+        row(
+            "cold starts",
+            c.cold_starts.to_string(),
+            e.cold_starts.to_string(),
+        );
+        row(
+            "function throttles",
+            c.function_throttles.to_string(),
+            e.function_throttles.to_string(),
+        );
+        row(
+            "peak concurrency",
+            c.peak_concurrency.to_string(),
+            e.peak_concurrency.to_string(),
+        );
+        row(
+            "cost",
+            format!("${:.4}", c.cost_usd),
+            format!("${:.4}", e.cost_usd),
+        );
+        let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let cw = rows
+            .iter()
+            .map(|r| r.1.len().max(r.2.len()))
+            .max()
+            .unwrap_or(0)
+            .max(10);
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "scenario {} (seed {}, {} fault rule(s))\n",
+            self.scenario.name, self.scenario.seed, self.scenario.fault_rules
+        );
+        let _ = writeln!(
+            out,
+            "{:width$}  {:>cw$}  {:>cw$}",
+            "", "control", "experiment"
+        );
+        for (label, a, b) in &rows {
+            let _ = writeln!(out, "{label:width$}  {a:>cw$}  {b:>cw$}");
+        }
+        if !self.hypotheses.is_empty() {
+            let _ = writeln!(out, "\nhypothesis");
+            for h in &self.hypotheses {
+                let mark = |ok: bool| if ok { "holds" } else { "FAILS" };
+                let _ = writeln!(
+                    out,
+                    "  {} {}: control {} ({}), experiment {} ({})",
+                    h.name,
+                    h.expected_for_people(),
+                    display_measure(&h.name, h.control),
+                    mark(h.control_holds),
+                    display_measure(&h.name, h.experiment),
+                    mark(h.experiment_holds),
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nverdict: {}",
+            match self.verdict {
+                Verdict::Holds => "steady state holds",
+                Verdict::Fails => "steady state FAILS",
+            }
+        );
+        out
+    }
+}
+
+impl HypothesisResult {
+    /// The bound as a person writes it: rates in percent (`>= 99.9%`), the rest as stored.
+    fn expected_for_people(&self) -> String {
+        if !self.name.ends_with("_rate") {
+            return self.expected.clone();
+        }
+        match self.expected.split_once(' ') {
+            Some((op, value)) => match value.parse::<f64>() {
+                Ok(fraction) => format!("{op} {}%", fmt_value(fraction * 100.0)),
+                Err(_) => self.expected.clone(),
+            },
+            None => self.expected.clone(),
+        }
+    }
+}
+
+/// A measured value with its unit, for the terminal table.
+fn display_measure(name: &str, value: f64) -> String {
+    if name.ends_with("_rate") {
+        format!("{:.4}%", value * 100.0)
+    } else if name.starts_with("latency_") {
+        format!("{value:.3} ms")
+    } else if name.starts_with("cost") {
+        format!("${value:.4}")
+    } else {
+        fmt_value(value)
+    }
+}
+
+/// Up to 9 decimals, trailing zeros trimmed (`0.999`, not `0.9990000000000001`).
+fn fmt_value(v: f64) -> String {
+    format!("{v:.9}")
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// `0.99` -> `p99`, `0.999` -> `p99_9`, `0.5` -> `p50`.
+pub fn quantile_label(q: f64) -> String {
+    let pct = format!("{}", (q * 100_000.0).round() / 1000.0);
+    format!("p{}", pct.replace('.', "_"))
+}

@@ -1,0 +1,68 @@
+//! The `chaos` binary: exit codes, JSON output, seed override.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/scenarios")
+        .join(name)
+}
+
+fn chaos(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn exit_code_is_0_when_the_hypothesis_holds_and_1_when_it_fails() {
+    let holds = chaos(&[
+        "run",
+        example("region_outage.toml").to_str().expect("utf-8"),
+    ]);
+    assert_eq!(holds.status.code(), Some(0));
+    let table = String::from_utf8_lossy(&holds.stdout);
+    assert!(table.contains("control") && table.contains("experiment"));
+    assert!(table.contains("steady state holds"));
+    let fails = chaos(&["run", example("checkout.toml").to_str().expect("utf-8")]);
+    assert_eq!(fails.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&fails.stdout).contains("FAILS"));
+}
+
+#[test]
+fn invalid_input_exits_2_with_a_located_error() {
+    let dir = std::env::temp_dir().join(format!("chaos-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(example("checkout.toml"))
+        .expect("example")
+        .replace("duration = \"5m\"", "duration = \"5 parsecs\"");
+    std::fs::write(&bad, text).expect("write");
+    let out = chaos(&["run", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.toml:14:12"), "{err}");
+    assert!(err.contains("simulation.duration"), "{err}");
+    let missing = chaos(&["run", dir.join("missing.toml").to_str().expect("utf-8")]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(chaos(&["run"]).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn json_has_the_schema_version_and_seed_overrides() {
+    let path = example("region_outage.toml");
+    let path = path.to_str().expect("utf-8");
+    let out = chaos(&["run", path, "--json", "--seed", "5"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["scenario"]["seed"], 5);
+    assert_eq!(json["verdict"], "holds");
+    let again = chaos(&["run", path, "--json", "--seed", "5"]);
+    assert_eq!(out.stdout, again.stdout, "same seed, same bytes");
+    let other = chaos(&["run", path, "--json", "--seed", "6"]);
+    assert_ne!(out.stdout, other.stdout);
+}
