@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, integration, property, value-stability and doc tests of
-# every crate, and builds every example and benchmark. Installs nothing beyond the Rust
-# toolchain; later suites that need services start them here.
+# every crate, after building every benchmark (so they cannot rot). Ends with one summary
+# line, "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-features
 cargo test --workspace --benches --no-run
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --all-features 2>&1 | tee "$log" || status=$?
+echo
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
