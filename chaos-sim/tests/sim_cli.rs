@@ -66,3 +66,52 @@ fn json_has_the_schema_version_and_seed_overrides() {
     let other = chaos(&["run", path, "--json", "--seed", "6"]);
     assert_ne!(out.stdout, other.stdout);
 }
+
+#[test]
+fn check_timeouts_reports_each_finding_and_exits_1() {
+    let chain =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/timeouts/checkout_chain.toml");
+    let out = chaos(&["check-timeouts", chain.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("api-gateway/checkout: can take 30s but its caller has only 29s left"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api-gateway/checkout/orders: can take 30s 300ms"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api-gateway/checkout/email-webhook: no timeout"),
+        "{text}"
+    );
+    assert!(text.contains("3 finding(s)"), "{text}");
+
+    let dir = std::env::temp_dir().join(format!("chaos-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        "name = \"api\"\ntimeout = \"10s\"\n[[calls]]\nname = \"db\"\ntimeout = \"1s\"\n",
+    )
+    .expect("write");
+    let out = chaos(&["check-timeouts", good.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "name = \"api\"\ntimout = \"10s\"\n").expect("write");
+    let out = chaos(&["check-timeouts", bad.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        error.contains("timout") && error.contains("line 2"),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -2,6 +2,10 @@
 //!
 //! `chaos run SCENARIO [--json] [--seed N]` prints control and experiment side by side and
 //! exits 0 when every hypothesis holds, 1 when one fails, 2 for invalid input.
+//!
+//! `chaos check-timeouts CHAIN` checks a call chain's timeouts (chaos-core's `timeout::check`):
+//! it prints every hop whose worst case exceeds what its caller has left and every call with no
+//! timeout, and exits 0 when there is none, 1 when there are findings, 2 for invalid input.
 #![forbid(unsafe_code)]
 
 use chaos_sim::{Simulation, scenario};
@@ -33,6 +37,38 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Check a call chain's timeouts, retries and backoff against each caller's budget.
+    CheckTimeouts {
+        /// Call chain file (TOML): the root hop, with nested `[[calls]]`.
+        chain: PathBuf,
+    },
+}
+
+fn check_timeouts(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let chain: chaos_core::timeout::Hop = match toml::from_str(&text) {
+        Ok(chain) => chain,
+        Err(e) => {
+            eprintln!("error: {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let findings = chaos_core::timeout::check(&chain);
+    if findings.is_empty() {
+        println!("{}: every call fits its caller's budget", chain.name);
+        return ExitCode::SUCCESS;
+    }
+    for finding in &findings {
+        println!("{finding}");
+    }
+    println!("{} finding(s)", findings.len());
+    ExitCode::from(1)
 }
 
 fn main() -> ExitCode {
@@ -44,6 +80,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::CheckTimeouts { chain } => check_timeouts(&chain),
         Command::Run {
             scenario: path,
             json,
