@@ -447,7 +447,7 @@ impl<'p> Engine<'p> {
 
     // ---------------------------------------------------------------- queue & slab
 
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
@@ -847,27 +847,21 @@ impl<'p> Engine<'p> {
                         fallback: false,
                     },
                 );
-                for i in 0..*count {
-                    self.start_node(*child, id, combine(key, u64::from(i)), deadline);
-                }
-            }
-            Node::Call(call) if call.plain => {
-                // No resilience and an immediate capacity decision: the result goes straight
-                // to the parent, with no frame for the call.
-                self.m.attempts += 1;
-                let site = call.site_primary.as_str();
-                let (delay, out) =
-                    self.immediate_attempt(call, call.primary, site, key, 0, deadline);
-                let out = if outcome::is_failure(out) {
-                    outcome::cause(out)
+                if let Node::Call(call) = &prog.nodes[*child as usize]
+                    && call.plain
+                {
+                    // Branches of plain calls: the same steps as `start_node` on each, without
+                    // the dispatch.
+                    for i in 0..*count {
+                        self.plain_call(call, id, combine(key, u64::from(i)), deadline);
+                    }
                 } else {
-                    out
-                };
-                if parent != NONE {
-                    let generation = self.frames[parent as usize].generation;
-                    self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
+                    for i in 0..*count {
+                        self.start_node(*child, id, combine(key, u64::from(i)), deadline);
+                    }
                 }
             }
+            Node::Call(call) if call.plain => self.plain_call(call, parent, key, deadline),
             Node::Call(_) => {
                 let id = self.alloc(
                     parent,
@@ -893,6 +887,24 @@ impl<'p> Engine<'p> {
                 self.publish(*queue, NONE, 0, key);
                 self.deliver_later(parent, outcome::OK);
             }
+        }
+    }
+
+    /// A call with no resilience and an immediate capacity decision: the result goes straight
+    /// to the parent, with no frame for the call.
+    #[inline]
+    fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
+        self.m.attempts += 1;
+        let site = call.site_primary.as_str();
+        let (delay, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+        let out = if outcome::is_failure(out) {
+            outcome::cause(out)
+        } else {
+            out
+        };
+        if parent != NONE {
+            let generation = self.frames[parent as usize].generation;
+            self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
         }
     }
 
@@ -991,14 +1003,20 @@ impl<'p> Engine<'p> {
     }
 
     fn child_done(&mut self, id: u32, out: u8) {
-        let frame = self.frames[id as usize];
-        match frame.state {
+        let Frame {
+            state,
+            node,
+            key,
+            deadline,
+            ..
+        } = self.frames[id as usize];
+        match state {
             State::Request { .. } => self.request_done(id, out),
             State::Invocation { .. } => self.finish_invocation(id, out),
             State::Async { .. } => self.async_result(id, out),
             State::Batch { .. } => self.batch_result(id, out),
             State::Sequence { next, fallback } => {
-                let Node::Sequence { children } = &self.prog.nodes[frame.node as usize] else {
+                let Node::Sequence { children } = &self.prog.nodes[node as usize] else {
                     return;
                 };
                 if outcome::is_failure(out) {
@@ -1016,19 +1034,14 @@ impl<'p> Engine<'p> {
                 }
                 let child = children[next as usize];
                 self.frames[id as usize].state = State::Sequence { next, fallback };
-                self.start_node(
-                    child,
-                    id,
-                    combine(frame.key, u64::from(next)),
-                    frame.deadline,
-                );
+                self.start_node(child, id, combine(key, u64::from(next)), deadline);
             }
             State::FanOut {
                 mut ok,
                 mut failed,
                 mut fallback,
             } => {
-                let Node::FanOut { count, join, .. } = self.prog.nodes[frame.node as usize] else {
+                let Node::FanOut { count, join, .. } = self.prog.nodes[node as usize] else {
                     return;
                 };
                 if outcome::is_failure(out) {

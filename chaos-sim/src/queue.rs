@@ -33,51 +33,71 @@ impl<T: Keyed> QuadHeap<T> {
     #[inline]
     pub(crate) fn push(&mut self, item: T) {
         let key = item.key();
-        let mut hole = self.items.len();
         self.items.push(item);
+        let items = &mut self.items[..];
+        let mut hole = items.len() - 1;
         while hole > 0 {
             let parent = (hole - 1) / 4;
-            if self.items[parent].key() <= key {
+            let p = items[parent];
+            if p.key() <= key {
                 break;
             }
-            self.items[hole] = self.items[parent];
+            items[hole] = p;
             hole = parent;
         }
-        self.items[hole] = item;
+        items[hole] = item;
     }
 
+    /// Removes the minimum. Bottom-up: the hole left by the root descends along the smallest
+    /// children to a leaf (three comparisons per level, none against the moved element), then
+    /// the last element rises from there, which in an event list is rarely more than a level.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<T> {
         let last = self.items.pop()?;
-        if self.items.is_empty() {
+        let items = &mut self.items[..];
+        let len = items.len();
+        let Some(&top) = items.first() else {
             return Some(last);
-        }
-        let top = self.items[0];
-        let key = last.key();
-        let len = self.items.len();
+        };
         let mut hole = 0;
         loop {
             let first = 4 * hole + 1;
-            if first >= len {
-                break;
-            }
-            let end = (first + 4).min(len);
-            let mut child = first;
-            let mut child_key = self.items[first].key();
-            for c in first + 1..end {
-                let k = self.items[c].key();
-                if k < child_key {
-                    child = c;
-                    child_key = k;
+            if let Some(kids) = items.get(first..first + 4) {
+                let (k0, k1, k2, k3) = (kids[0].key(), kids[1].key(), kids[2].key(), kids[3].key());
+                let (a, ka) = if k1 < k0 { (1, k1) } else { (0, k0) };
+                let (b, kb) = if k3 < k2 { (3, k3) } else { (2, k2) };
+                let child = first + if kb < ka { b } else { a };
+                items[hole] = items[child];
+                hole = child;
+            } else {
+                // The last internal node may have fewer children; theirs are leaves.
+                if first < len {
+                    let mut child = first;
+                    let mut child_key = items[first].key();
+                    for (c, item) in items.iter().enumerate().take(len).skip(first + 1) {
+                        let k = item.key();
+                        if k < child_key {
+                            child = c;
+                            child_key = k;
+                        }
+                    }
+                    items[hole] = items[child];
+                    hole = child;
                 }
-            }
-            if key <= child_key {
                 break;
             }
-            self.items[hole] = self.items[child];
-            hole = child;
         }
-        self.items[hole] = last;
+        let key = last.key();
+        while hole > 0 {
+            let parent = (hole - 1) / 4;
+            let p = items[parent];
+            if p.key() <= key {
+                break;
+            }
+            items[hole] = p;
+            hole = parent;
+        }
+        items[hole] = last;
         Some(top)
     }
 }
