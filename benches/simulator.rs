@@ -6,36 +6,24 @@
 //! time) and for one event per branch, and prints a one-shot 1,000,000-request run of each.
 //! Side by side with SimPy: `chaos-sim/bench/compare_simpy.sh`.
 
-use chaos_core::latency::LatencyDist;
 use chaos_sim::Simulation;
-use chaos_sim::model::{
-    Account, Dependency, Function, Join, LoadShape, OpenLoop, ScenarioBuilder, Step,
-};
+use chaos_sim::model::Step;
+use chaos_sim::reference;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn fan_out_model(requests: u64, collapse: bool) -> Simulation {
-    let mut builder = ScenarioBuilder::new("fanout", "fanout");
-    builder
-        .seed(1)
-        .requests(requests)
-        .account(Account {
-            concurrency: 10_000_000,
-            unreserved_minimum: 0,
-        })
-        .load(LoadShape::Open(OpenLoop::poisson(1000.0)));
-    let mut function = Function::new(
-        "fanout",
-        vec![Step::fan_out(10, Join::All, Step::call("leaf").step())],
-    );
-    function.cold_start = LatencyDist::constant(Duration::ZERO);
-    let leaf = LatencyDist::log_normal((0.020f64).ln(), 0.5).expect("valid parameters");
-    builder
-        .function(function)
-        .dependency(Dependency::new("leaf", leaf));
-    let mut simulation =
-        Simulation::new(builder.build().expect("valid scenario")).expect("compiles");
+    let scenario = reference::fan_out(
+        requests,
+        10,
+        Step::call("leaf").step(),
+        1000.0,
+        1,
+        reference::baseline_leaf(),
+    )
+    .expect("valid scenario");
+    let mut simulation = Simulation::new(scenario).expect("compiles");
     simulation.set_collapse_fan_outs(collapse);
     simulation
 }

@@ -7,12 +7,10 @@
 //! (defaults 1000000 10 collapsed 1). `per-branch` runs one event per branch.
 #![forbid(unsafe_code)]
 
-use chaos_core::latency::LatencyDist;
 use chaos_sim::Simulation;
-use chaos_sim::model::{
-    Account, Dependency, Function, Join, LoadShape, OpenLoop, ScenarioBuilder, Step,
-};
-use std::time::{Duration, Instant};
+use chaos_sim::model::Step;
+use chaos_sim::reference;
+use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -20,26 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fan_out: u32 = args.get(2).map_or(Ok(10), |a| a.parse())?;
     let mode = args.get(3).map_or("collapsed", String::as_str);
     let seed: u64 = args.get(4).map_or(Ok(1), |a| a.parse())?;
-    let (mu, sigma) = ((0.020f64).ln(), 0.5);
-
-    let mut builder = ScenarioBuilder::new("fanout", "fanout");
-    builder
-        .seed(seed)
-        .requests(requests)
-        .account(Account {
-            concurrency: 10_000_000,
-            unreserved_minimum: 0,
-        })
-        .load(LoadShape::Open(OpenLoop::poisson(1000.0)));
-    let mut function = Function::new(
-        "fanout",
-        vec![Step::fan_out(fan_out, Join::All, Step::call("leaf").step())],
-    );
-    function.cold_start = LatencyDist::constant(Duration::ZERO);
-    builder
-        .function(function)
-        .dependency(Dependency::new("leaf", LatencyDist::log_normal(mu, sigma)?));
-    let mut simulation = Simulation::new(builder.build()?)?;
+    let leaf = reference::baseline_leaf();
+    let scenario = reference::fan_out(
+        requests,
+        fan_out,
+        Step::call("leaf").step(),
+        1000.0,
+        seed,
+        leaf.clone(),
+    )?;
+    let mut simulation = Simulation::new(scenario)?;
     simulation.set_collapse_fan_outs(mode != "per-branch");
 
     let started = Instant::now();
@@ -54,7 +42,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.events as f64 / wall,
         m.end_time_ns as f64 / 1e9
     );
-    let leaf = LatencyDist::log_normal(mu, sigma)?;
     for q in [0.5f64, 0.9, 0.99, 0.999] {
         let analytic = leaf
             .quantile(q.powf(1.0 / f64::from(fan_out)))

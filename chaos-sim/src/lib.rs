@@ -58,6 +58,7 @@ pub mod metrics;
 pub mod model;
 mod program;
 mod queue;
+pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod scenario;

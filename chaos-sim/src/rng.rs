@@ -17,13 +17,8 @@ use core::convert::Infallible;
 use rand::{SeedableRng, TryRng};
 use rand_chacha::ChaCha8Rng;
 
-/// SplitMix64 finalizer (Steele, Lea, Flood 2014): a strong 64-bit mix.
-#[inline]
-pub(crate) fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+/// SplitMix64's finalizer, shared with chaos-core's decisions.
+pub(crate) use crate::core_api::mix64;
 
 /// Combines two words into one well-mixed word (order matters). One mix: `a` is scaled by
 /// an odd constant (a bijection) before `b` is folded in, so for a fixed `a` distinct `b`

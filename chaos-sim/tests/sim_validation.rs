@@ -2,10 +2,8 @@
 //! hedging (FACTS.md), conservation, and equivalence of the collapsed fan-out path.
 
 use chaos_core::latency::LatencyDist;
-use chaos_sim::model::{
-    Account, Dependency, Function, Join, LoadShape, OpenLoop, ScenarioBuilder, Step,
-};
-use chaos_sim::{RunMetrics, Simulation, scenario};
+use chaos_sim::model::Step;
+use chaos_sim::{RunMetrics, Simulation, reference, scenario};
 use std::time::Duration;
 
 const MS: u64 = 1_000_000;
@@ -17,21 +15,9 @@ fn fan_out_scenario(
     requests: u64,
     rate: f64,
 ) -> Simulation {
-    let mut builder = ScenarioBuilder::new("fanout", "fanout");
-    builder
-        .seed(1)
-        .requests(requests)
-        .account(Account {
-            concurrency: 1_000_000,
-            unreserved_minimum: 0,
-        })
-        .load(LoadShape::Open(OpenLoop::poisson(rate)));
-    let mut function = Function::new("fanout", vec![Step::fan_out(count, Join::All, step)]);
-    function.cold_start = LatencyDist::constant(Duration::ZERO);
-    builder
-        .function(function)
-        .dependency(Dependency::new("leaf", leaf));
-    Simulation::new(builder.build().expect("valid scenario")).expect("compiles")
+    let scenario =
+        reference::fan_out(requests, count, step, rate, 1, leaf).expect("valid scenario");
+    Simulation::new(scenario).expect("compiles")
 }
 
 /// Density of a log-normal with parameters (mu, sigma) of ln(seconds), at `x` seconds.
