@@ -15,11 +15,13 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use chaos_core::fault::ErrorKind;
-use chaos_core::{Call, ChaosLayer, Injector, Plan, Rule};
+use chaos_core::{Call, CallSite, ChaosLayer, Injector, Plan, Rule};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower::{BoxError, Layer, Service};
 
 const SITE: &str = "checkout/orders";
+/// The same site, hashed at compile time.
+const ORDERS: CallSite<'static> = CallSite::new(SITE);
 
 fn injector(plan: Plan) -> Injector {
     let mut builder = Injector::builder();
@@ -92,6 +94,17 @@ fn single_thread(c: &mut Criterion) {
             i = (i + 1) & 4095;
             black_box(
                 one.decide(&Call::new(black_box(keys[i]), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
+        })
+    });
+
+    group.bench_function("b_one_rule_1pct_not_firing_call_site", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            black_box(
+                one.decide(&Call::at(black_box(keys[i]), ORDERS).service("dynamodb"))
                     .is_pass(),
             )
         })

@@ -2,12 +2,15 @@
 //! callgrind (`scripts/instructions.sh`), which is repeatable where wall time here is not.
 //!
 //! Usage: `decide_cost CASE N` with CASE one of `kill_switch`, `empty_plan`,
-//! `one_rule_not_firing`, `one_rule_1pct`, `hundred_rules`.
+//! `one_rule_not_firing`, `one_rule_1pct`, `one_rule_1pct_call_site`, `hundred_rules`.
 
 use std::hint::black_box;
 
 use chaos_core::fault::ErrorKind;
-use chaos_core::{Call, Injector, Plan, Rule};
+use chaos_core::{Call, CallSite, Injector, Plan, Rule};
+
+/// The call site, hashed at compile time, for the `_call_site` case.
+const ORDERS: CallSite<'static> = CallSite::new("checkout/orders");
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -24,7 +27,7 @@ fn main() {
         )
     };
     let plan = match case.as_str() {
-        "kill_switch" | "one_rule_1pct" => one_rule(0.01),
+        "kill_switch" | "one_rule_1pct" | "one_rule_1pct_call_site" => one_rule(0.01),
         "one_rule_not_firing" => one_rule(0.0),
         "empty_plan" => Plan::new(7),
         "hundred_rules" => Plan {
@@ -55,9 +58,15 @@ fn main() {
     if case == "kill_switch" {
         injector.disable();
     }
+    let pre_hashed = case.ends_with("_call_site");
     let mut faulted = 0u64;
     for key in 0..calls {
-        let call = Call::new(black_box(key), "checkout/orders").service("dynamodb");
+        let call = if pre_hashed {
+            Call::at(black_box(key), ORDERS)
+        } else {
+            Call::new(black_box(key), "checkout/orders")
+        }
+        .service("dynamodb");
         if !injector.decide(&call).is_pass() {
             faulted += 1;
         }

@@ -11,7 +11,7 @@ count() {
     sed -n 's/.*refs: *\([0-9,]*\).*/\1/p' | tr -d ,
 }
 printf '%-22s %s\n' case instructions_per_call
-for case in kill_switch empty_plan one_rule_not_firing one_rule_1pct hundred_rules; do
+for case in kill_switch empty_plan one_rule_not_firing one_rule_1pct one_rule_1pct_call_site hundred_rules; do
   small=$(count "$case" 100000)
   large=$(count "$case" 200000)
   printf '%-22s %s\n' "$case" "$(( (large - small) / 100000 ))"

@@ -32,7 +32,7 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// A portable 64-bit hash of a string (little-endian words, [`mix64`] between them), used to
 /// key call sites and rule names. Stable across platforms and releases: value-stability tests
-/// pin it.
+/// pin it. [`hash_str_const`] computes the same value at compile time.
 #[inline]
 pub fn hash_str(text: &str) -> u64 {
     let bytes = text.as_bytes();
@@ -73,6 +73,42 @@ fn read_u32(bytes: &[u8], offset: usize) -> u32 {
         .get(offset..)
         .and_then(<[u8]>::first_chunk::<4>)
         .map_or(0, |word| u32::from_le_bytes(*word))
+}
+
+/// [`hash_str`] as a `const fn`, so a [`CallSite`](crate::plan::CallSite) in a constant is
+/// hashed at compile time. Byte-wise reads: slower at run time, hence two functions (a test
+/// checks they agree).
+pub const fn hash_str_const(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let len = bytes.len();
+    let mut state = GOLDEN ^ (len as u64);
+    if len >= 8 {
+        let mut offset = 0;
+        while offset + 8 < len {
+            state = mix64(state ^ const_read(bytes, offset, 8));
+            offset += 8;
+        }
+        state = mix64(state ^ const_read(bytes, len - 8, 8));
+    } else if len >= 4 {
+        let word = const_read(bytes, 0, 4) | (const_read(bytes, len - 4, 4) << 32);
+        state = mix64(state ^ word);
+    } else if len > 0 {
+        let word =
+            (bytes[0] as u64) | ((bytes[len / 2] as u64) << 8) | ((bytes[len - 1] as u64) << 16);
+        state = mix64(state ^ word);
+    }
+    state
+}
+
+/// `width` bytes at `offset`, little-endian.
+const fn const_read(bytes: &[u8], offset: usize, width: usize) -> u64 {
+    let mut word = 0u64;
+    let mut i = 0;
+    while i < width {
+        word |= (bytes[offset + i] as u64) << (8 * i);
+        i += 1;
+    }
+    word
 }
 
 /// The part of a decision key fixed for a rule within a plan: `(seed, rule id)`.
@@ -167,6 +203,19 @@ mod tests {
         assert!(always.admits(u64::MAX));
         let half = Probability::new(0.5).unwrap();
         assert!(half.admits(u64::MAX / 2 - 1) && !half.admits(u64::MAX / 2 + 1));
+    }
+
+    #[test]
+    fn const_and_run_time_hashes_agree() {
+        let text = "eu-west-1/checkout/orders/PutItem/with-a-long-tail-0123456789";
+        for end in 0..=text.len() {
+            for start in 0..end.min(5) {
+                let piece = &text[start..end];
+                assert_eq!(hash_str(piece), hash_str_const(piece), "{piece:?}");
+            }
+        }
+        const AT_COMPILE_TIME: u64 = hash_str_const("checkout/orders");
+        assert_eq!(AT_COMPILE_TIME, hash_str("checkout/orders"));
     }
 
     #[test]

@@ -88,6 +88,6 @@ pub use injector::{Injector, Snapshot};
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
 pub use layer::{Chaos, ChaosLayer};
-pub use plan::{Call, CompiledPlan, Plan, PlanError, Verdict};
+pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
 pub use rule::Rule;
 pub use timeout::Deadline;

@@ -48,7 +48,7 @@ use std::time::{Duration, SystemTime};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{DecisionKey, Probability, call_word, hash_str, stream_for};
+use crate::decision::{DecisionKey, Probability, call_word, hash_str, hash_str_const, stream_for};
 use crate::fault::{ErrorKind, Fault};
 use crate::rule::{EventTest, Rule};
 
@@ -205,6 +205,8 @@ pub struct Call<'a> {
     pub request_key: u64,
     /// Where the call is made, such as `"checkout/orders"`.
     pub site: &'a str,
+    /// The hash of `site`, when known in advance (a [`CallSite`]); `None`: hashed per call.
+    pub site_hash: Option<u64>,
     /// The service called, such as `"dynamodb"`.
     pub service: &'a str,
     /// The operation, such as `"PutItem"`.
@@ -221,10 +223,26 @@ impl<'a> Call<'a> {
         Self {
             request_key,
             site,
+            site_hash: None,
             service: "",
             operation: "",
             attempt: 0,
             event: None,
+        }
+    }
+
+    /// A first attempt at a pre-hashed [`CallSite`]: the cheapest call to decide.
+    ///
+    /// ```
+    /// use chaos_core::plan::{Call, CallSite};
+    /// const ORDERS: CallSite<'static> = CallSite::new("checkout/orders");
+    /// let call = Call::at(42, ORDERS).service("dynamodb");
+    /// assert_eq!(call.site, "checkout/orders");
+    /// ```
+    pub fn at(request_key: u64, site: CallSite<'a>) -> Self {
+        Self {
+            site_hash: Some(site.hash),
+            ..Self::new(request_key, site.name)
         }
     }
 
@@ -250,6 +268,29 @@ impl<'a> Call<'a> {
     pub fn event(mut self, event: &'a serde_json::Value) -> Self {
         self.event = Some(event);
         self
+    }
+}
+
+/// A call site with its hash computed once: in a `const`, at compile time. Decisions key on
+/// the site's hash, so a call made at a `CallSite` skips hashing the site's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallSite<'a> {
+    name: &'a str,
+    hash: u64,
+}
+
+impl<'a> CallSite<'a> {
+    /// A call site named `name`, such as `"checkout/orders"`.
+    pub const fn new(name: &'a str) -> Self {
+        Self {
+            name,
+            hash: hash_str_const(name),
+        }
+    }
+
+    /// The site's name.
+    pub const fn name(&self) -> &'a str {
+        self.name
     }
 }
 
@@ -489,7 +530,8 @@ impl CompiledPlan {
                 }
             };
             let call_word = *call_word_once.get_or_insert_with(|| {
-                call_word(call.request_key, hash_str(call.site), call.attempt)
+                let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
+                call_word(call.request_key, site_hash, call.attempt)
             });
             let word = rule.key.for_call_word(call_word);
             // A failing rule that loses to an earlier failure still counted the call (its

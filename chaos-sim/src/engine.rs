@@ -1184,6 +1184,7 @@ impl<'p> Engine<'p> {
             let call = Call {
                 request_key: key,
                 site: &def.site,
+                site_hash: None,
                 service: "lambda",
                 operation: "invoke",
                 attempt: 0,
@@ -1641,6 +1642,7 @@ impl<'p> Engine<'p> {
         let call = Call {
             request_key,
             site,
+            site_hash: None,
             service: &self.prog.deps[node.dep].name,
             operation: &node.operation,
             attempt: u32::from(tag),
