@@ -174,6 +174,22 @@ fn threads(c: &mut Criterion) {
         b.iter_custom(|iters| run_threads(2, iters, &decide))
     });
 
+    // Calibration: thread-private work of a similar size (hashing and mixing, no shared
+    // memory). Its 2-thread / 1-thread ratio is what this VM does to perfectly parallel code.
+    let private_work = |key: u64| {
+        let mut word = chaos_core::decision::hash_str(black_box(SITE)) ^ key;
+        for _ in 0..12 {
+            word = chaos_core::decision::mix64(word);
+        }
+        black_box(word);
+    };
+    group.bench_function("calibration_private_work_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, &private_work))
+    });
+    group.bench_function("calibration_private_work_2_threads", |b| {
+        b.iter_custom(|iters| run_threads(2, iters, &private_work))
+    });
+
     let _scenario = fail::FailScenario::setup();
     fail::cfg("bench_point", "1%return").expect("valid fail point config");
     let fail_point = |_key: u64| {
