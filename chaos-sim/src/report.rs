@@ -355,37 +355,20 @@ impl Report {
         let (c, e) = (&self.control, &self.experiment);
         let mut rows: Vec<(String, String, String)> = Vec::new();
         let mut row = |label: &str, a: String, b: String| rows.push((label.to_string(), a, b));
-        row("requests", c.requests.to_string(), e.requests.to_string());
-        row(
-            "succeeded",
-            c.succeeded.to_string(),
-            e.succeeded.to_string(),
-        );
-        row(
-            "fallback served",
-            c.fallback_served.to_string(),
-            e.fallback_served.to_string(),
-        );
-        row(
-            "failed: timeout",
-            c.failed.timeout.to_string(),
-            e.failed.timeout.to_string(),
-        );
-        row(
-            "failed: throttle",
-            c.failed.throttle.to_string(),
-            e.failed.throttle.to_string(),
-        );
-        row(
-            "failed: error",
-            c.failed.error.to_string(),
-            e.failed.error.to_string(),
-        );
-        row(
-            "in flight at end",
-            c.in_flight.to_string(),
-            e.in_flight.to_string(),
-        );
+        let count = |value: fn(&RunReport) -> u64| (value(c).to_string(), value(e).to_string());
+        let counts: [(&str, fn(&RunReport) -> u64); 7] = [
+            ("requests", |r| r.requests),
+            ("succeeded", |r| r.succeeded),
+            ("fallback served", |r| r.fallback_served),
+            ("failed: timeout", |r| r.failed.timeout),
+            ("failed: throttle", |r| r.failed.throttle),
+            ("failed: error", |r| r.failed.error),
+            ("in flight at end", |r| r.in_flight),
+        ];
+        for (label, value) in counts {
+            let (a, b) = count(value);
+            row(label, a, b);
+        }
         row(
             "success rate",
             format!("{:.4}%", c.success_rate * 100.0),
@@ -405,23 +388,17 @@ impl Report {
             format!("{:.3}", c.attempts_per_request),
             format!("{:.3}", e.attempts_per_request),
         );
-        row("retries", c.retries.to_string(), e.retries.to_string());
-        row("hedges", c.hedges.to_string(), e.hedges.to_string());
-        row(
-            "cold starts",
-            c.cold_starts.to_string(),
-            e.cold_starts.to_string(),
-        );
-        row(
-            "function throttles",
-            c.function_throttles.to_string(),
-            e.function_throttles.to_string(),
-        );
-        row(
-            "peak concurrency",
-            c.peak_concurrency.to_string(),
-            e.peak_concurrency.to_string(),
-        );
+        let more_counts: [(&str, fn(&RunReport) -> u64); 5] = [
+            ("retries", |r| r.retries),
+            ("hedges", |r| r.hedges),
+            ("cold starts", |r| r.cold_starts),
+            ("function throttles", |r| r.function_throttles),
+            ("peak concurrency", |r| r.peak_concurrency),
+        ];
+        for (label, value) in more_counts {
+            let (a, b) = count(value);
+            row(label, a, b);
+        }
         row(
             "cost",
             format!("${:.4}", c.cost_usd),
