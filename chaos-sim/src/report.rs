@@ -355,8 +355,8 @@ impl Report {
         let (c, e) = (&self.control, &self.experiment);
         let mut rows: Vec<(String, String, String)> = Vec::new();
         let mut row = |label: &str, a: String, b: String| rows.push((label.to_string(), a, b));
-        let count = |value: fn(&RunReport) -> u64| (value(c).to_string(), value(e).to_string());
-        let counts: [(&str, fn(&RunReport) -> u64); 7] = [
+        let count = |value: CountOf| (value(c).to_string(), value(e).to_string());
+        let counts: [(&str, CountOf); 7] = [
             ("requests", |r| r.requests),
             ("succeeded", |r| r.succeeded),
             ("fallback served", |r| r.fallback_served),
@@ -388,7 +388,7 @@ impl Report {
             format!("{:.3}", c.attempts_per_request),
             format!("{:.3}", e.attempts_per_request),
         );
-        let more_counts: [(&str, fn(&RunReport) -> u64); 5] = [
+        let more_counts: [(&str, CountOf); 5] = [
             ("retries", |r| r.retries),
             ("hedges", |r| r.hedges),
             ("cold starts", |r| r.cold_starts),
@@ -481,6 +481,9 @@ fn display_measure(name: &str, value: f64) -> String {
         fmt_value(value)
     }
 }
+
+/// Reads one count of a run, for a row of the table.
+type CountOf = fn(&RunReport) -> u64;
 
 /// Up to 9 decimals, trailing zeros trimmed (`0.999`, not `0.9990000000000001`).
 fn fmt_value(v: f64) -> String {
