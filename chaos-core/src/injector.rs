@@ -93,9 +93,9 @@ impl InjectorBuilder {
     pub fn build(&self) -> Result<Injector, PlanError> {
         if let Some((_, interval)) = self.guardrails.max_injections {
             if interval.is_zero() {
-                return Err(PlanError::Parse {
-                    origin: "guardrails".to_owned(),
-                    message: "max_injections interval must be above zero".to_owned(),
+                return Err(PlanError::Guardrail {
+                    field: "max_injections".to_owned(),
+                    message: "the interval must be above zero, such as 1s".to_owned(),
                 });
             }
         }
@@ -115,7 +115,7 @@ impl InjectorBuilder {
                 started: Instant::now(),
                 guardrails: self.guardrails.clone(),
                 budget: Budget::default(),
-                last_reload_error: Mutex::new(None),
+                reload: Mutex::new(None),
             }),
         })
     }
@@ -141,7 +141,10 @@ struct Shared {
     started: Instant,
     guardrails: Guardrails,
     budget: Budget,
-    last_reload_error: Mutex<Option<PlanError>>,
+    /// Reloads publish the plan and its version as one step (two racing reloads must not
+    /// leave `current` naming one plan while `loaded` holds the other). Holds the last
+    /// reload error.
+    reload: Mutex<Option<PlanError>>,
 }
 
 #[derive(Debug)]
@@ -186,6 +189,28 @@ impl Loaded {
         counters
     }
 
+    /// A thread stops using this plan (its cache entry was evicted or replaced, or the thread
+    /// ended): its counts move to the shared counters and its slot is freed, so memory does
+    /// not grow with threads or cache churn. Under the registry lock, so a snapshot never sees
+    /// a count twice or not at all.
+    fn retire_thread(&self, counters: &Arc<RuleCounters>) {
+        let mut threads = self
+            .thread_counters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(position) = threads.iter().position(|c| Arc::ptr_eq(c, counters)) {
+            for rule in 0..self.plan.rule_count() {
+                for counter in [EVALUATED, INJECTED] {
+                    let count = counters.get(rule, counter);
+                    if count > 0 {
+                        self.shared_counters.add_atomically(rule, counter, count);
+                    }
+                }
+            }
+            threads.swap_remove(position);
+        }
+    }
+
     fn total(&self, rule: usize, counter: usize) -> u64 {
         let threads = self
             .thread_counters
@@ -202,6 +227,12 @@ struct CachedPlan {
     version: u64,
     loaded: Arc<Loaded>,
     counters: Arc<RuleCounters>,
+}
+
+impl Drop for CachedPlan {
+    fn drop(&mut self) {
+        self.loaded.retire_thread(&self.counters);
+    }
 }
 
 /// Plans an injector holds for one thread; a handful at most.
@@ -251,7 +282,11 @@ impl Injector {
     /// force, the error is kept for [`last_reload_error`](Self::last_reload_error), and a
     /// warning is traced.
     pub fn reload(&self, plan: &Plan) -> Result<(), PlanError> {
-        match plan.compile() {
+        let compiled = plan.compile();
+        // A poisoned lock only means another thread panicked while holding it; the value is
+        // still a plain Option, safe to overwrite.
+        let mut last_error = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
+        match compiled {
             Ok(compiled) => {
                 let generation = self.shared.loaded.load().generation + 1;
                 let loaded = Loaded::new(compiled, generation, &self.shared.guardrails);
@@ -259,13 +294,13 @@ impl Injector {
                 self.shared.loaded.store(Arc::new(loaded));
                 // Published after the plan, so a thread that sees the new version loads it.
                 self.shared.current.store(version, Ordering::Release);
-                self.set_reload_error(None);
+                *last_error = None;
                 tracing::info!(target: "chaos", generation, rules = plan.rules.len(), "chaos plan loaded");
                 Ok(())
             }
             Err(error) => {
                 tracing::warn!(target: "chaos", %error, "chaos plan rejected; the previous plan stays in force");
-                self.set_reload_error(Some(error.clone()));
+                *last_error = Some(error.clone());
                 Err(error)
             }
         }
@@ -284,20 +319,13 @@ impl Injector {
     }
 
     fn set_reload_error(&self, error: Option<PlanError>) {
-        // A poisoned lock only means another thread panicked while holding it; the value is
-        // still a plain Option, safe to overwrite.
-        let mut slot = self
-            .shared
-            .last_reload_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        *slot = error;
+        *self.shared.reload.lock().unwrap_or_else(|p| p.into_inner()) = error;
     }
 
     /// Why the last reload failed, if it did (cleared by a successful reload).
     pub fn last_reload_error(&self) -> Option<PlanError> {
         self.shared
-            .last_reload_error
+            .reload
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -314,30 +342,31 @@ impl Injector {
         if !self.shared.enabled.load(Ordering::Relaxed) {
             return Verdict::default();
         }
-        self.decide_enabled(call)
+        self.decide_enabled(call, |_, verdict| verdict)
     }
 
-    /// Decides a call; also returns the label of the failing rule, read from the same plan.
-    /// (If a reload lands between the decision and the label lookup, the label names the
-    /// rule at that index in the new plan; only the error's text is affected.)
+    /// Decides a call; also returns the label of the failing rule, from the plan that decided.
     pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
-        let verdict = self.decide(call);
-        let label = verdict.failure.as_ref().and_then(|failure| {
-            self.shared
-                .loaded
-                .load()
-                .plan
-                .label(failure.rule())
-                .map(str::to_owned)
-        });
-        (verdict, label)
+        if !self.shared.enabled.load(Ordering::Relaxed) {
+            return (Verdict::default(), None);
+        }
+        self.decide_enabled(call, |loaded, verdict| {
+            let label = verdict
+                .failure
+                .as_ref()
+                .and_then(|failure| loaded.plan.label(failure.rule()))
+                .map(str::to_owned);
+            (verdict, label)
+        })
     }
 
     /// The plan comes from a thread-local cache checked against the injector's version: one
-    /// shared read, no shared write, no reference count touched.
-    fn decide_enabled(&self, call: &Call<'_>) -> Verdict {
+    /// shared read, no shared write, no reference count touched. `finish` sees the verdict
+    /// with the plan that decided it.
+    fn decide_enabled<R>(&self, call: &Call<'_>, finish: impl FnOnce(&Loaded, Verdict) -> R) -> R {
         let version = self.shared.current.load(Ordering::Acquire);
         let id = self.shared.id;
+        let mut finish = Some(finish);
         let cached = PLAN_CACHE.try_with(|cache| {
             // A tracing subscriber that calls an injector re-enters here; it takes the slow path.
             let mut cache = cache.try_borrow_mut().ok()?;
@@ -367,15 +396,20 @@ impl Injector {
                 }
             };
             let entry = &cache[position];
-            Some(self.evaluate(&entry.loaded, Counting::Owned(&entry.counters), call))
+            let verdict = self.evaluate(&entry.loaded, Counting::Owned(&entry.counters), call);
+            finish.take().map(|finish| finish(&entry.loaded, verdict))
         });
-        match cached {
-            Ok(Some(decided)) => decided,
+        match (cached, finish) {
+            (Ok(Some(decided)), _) => decided,
             // Re-entered, or the thread is shutting down: the shared plan and counters.
-            Ok(None) | Err(_) => {
+            (_, Some(finish)) => {
                 let loaded = self.shared.loaded.load();
-                self.evaluate(&loaded, Counting::Shared(&loaded.shared_counters), call)
+                let verdict =
+                    self.evaluate(&loaded, Counting::Shared(&loaded.shared_counters), call);
+                finish(&loaded, verdict)
             }
+            // `finish` ran inside the cache closure, which then returned its result.
+            (Ok(None) | Err(_), None) => unreachable!("finish consumed without a result"),
         }
     }
 
@@ -541,26 +575,25 @@ impl Observer for InjectorObserver<'_> {
 /// The injection budget: a count per fixed interval. Touched only when a rule fires.
 #[derive(Debug, Default)]
 struct Budget {
-    interval_index: AtomicU64,
-    used: AtomicU64,
+    /// (interval index, injections admitted in it), updated together: a lock is fine here,
+    /// the budget is only consulted when a rule fires.
+    window: Mutex<(u64, u64)>,
     vetoed: AtomicU64,
 }
 
 impl Budget {
     fn take(&self, limit: u64, interval: Duration, elapsed: Duration) -> bool {
-        let index = (elapsed.as_nanos() / interval.as_nanos().max(1)) as u64;
-        let seen = self.interval_index.load(Ordering::Acquire);
-        if index > seen
-            && self
-                .interval_index
-                .compare_exchange(seen, index, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            self.used.store(0, Ordering::Release);
+        let index =
+            u64::try_from(elapsed.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u64::MAX);
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if index > window.0 {
+            *window = (index, 0);
         }
-        if self.used.fetch_add(1, Ordering::AcqRel) < limit {
+        if window.1 < limit {
+            window.1 += 1;
             true
         } else {
+            drop(window);
             self.vetoed.fetch_add(1, Ordering::Relaxed);
             false
         }
@@ -599,6 +632,13 @@ impl RuleCounters {
             .map(|line| &line.0[slot % SLOTS_PER_LINE])
     }
 
+    /// Adds `count` with an atomic add, for counters several threads write.
+    fn add_atomically(&self, rule: usize, counter: usize, count: u64) {
+        if let Some(slot) = self.slot(rule, counter) {
+            slot.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
     fn get(&self, rule: usize, counter: usize) -> u64 {
         self.slot(rule, counter)
             .map_or(0, |slot| slot.load(Ordering::Relaxed))
@@ -622,11 +662,7 @@ impl Counting<'_> {
                     slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                 }
             }
-            Self::Shared(counters) => {
-                if let Some(slot) = counters.slot(rule, counter) {
-                    slot.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            Self::Shared(counters) => counters.add_atomically(rule, counter, 1),
         }
     }
 }
@@ -725,6 +761,103 @@ mod tests {
         assert_eq!(injector.snapshot().rules[0].evaluated, 0);
         injector.enable();
         assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+    }
+
+    #[test]
+    fn more_injectors_than_cache_slots_neither_leak_nor_lose_counts() {
+        let injectors: Vec<Injector> = (0..CACHED_PLANS_PER_THREAD as u64 + 3)
+            .map(|seed| {
+                quiet(
+                    Plan::new(seed)
+                        .with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.5)),
+                )
+            })
+            .collect();
+        // Rotating through more injectors than a thread caches evicts an entry on every call.
+        for round in 0..50u64 {
+            for injector in &injectors {
+                injector.decide(&Call::new(round, "s"));
+            }
+        }
+        for injector in &injectors {
+            assert_eq!(injector.snapshot().rules[0].evaluated, 50);
+            let loaded = injector.shared.loaded.load();
+            let registered = loaded.thread_counters.lock().unwrap().len();
+            assert!(
+                registered <= 1,
+                "{registered} counter sets registered for one thread"
+            );
+        }
+        // A thread that ends hands its counts over.
+        let first = injectors[0].clone();
+        std::thread::spawn(move || {
+            first.decide(&Call::new(1, "s"));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(injectors[0].snapshot().rules[0].evaluated, 51);
+        assert!(
+            injectors[0]
+                .shared
+                .loaded
+                .load()
+                .thread_counters
+                .lock()
+                .unwrap()
+                .len()
+                <= 1
+        );
+    }
+
+    #[test]
+    fn racing_reloads_leave_the_version_naming_the_loaded_plan() {
+        let injector = quiet(Plan::new(0));
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let injector = &injector;
+                scope.spawn(move || {
+                    for round in 0..200 {
+                        injector.reload(&Plan::new(thread * 1000 + round)).unwrap();
+                    }
+                });
+            }
+        });
+        let loaded = injector.shared.loaded.load();
+        assert_eq!(
+            injector.shared.current.load(Ordering::Acquire),
+            loaded.version
+        );
+        assert_eq!(loaded.generation, 800);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_is_exact_under_concurrency() {
+        let mut builder = Injector::builder();
+        builder
+            .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+            .max_injections(100, Duration::from_secs(3600))
+            .ignore_env();
+        let injector = builder.build().unwrap();
+        let injected: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let injector = &injector;
+                    scope.spawn(move || {
+                        (0..1_000u64)
+                            .filter(|&k| {
+                                injector
+                                    .decide(&Call::new(t * 1_000 + k, "s"))
+                                    .failure
+                                    .is_some()
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(injected, 100);
+        assert_eq!(injector.snapshot().vetoed_by_budget, 3_900);
     }
 
     #[test]

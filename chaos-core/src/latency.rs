@@ -374,12 +374,12 @@ impl LatencyDist {
             }
             total += weight;
         }
-        if total <= 0.0 {
+        if !(total > 0.0 && total.is_finite()) {
             return Err(invalid(
                 M,
                 "weight",
                 total,
-                "weights with a sum greater than zero",
+                "weights with a finite sum greater than zero (they are normalised; 0.99 and 0.01 will do)",
             ));
         }
         let spec = Spec::Mixture(
@@ -534,10 +534,19 @@ impl LatencyDist {
                     mean + sd * inverse_normal_cdf(below_zero + q * (1.0 - below_zero))
                 }
             }
+            // With sigma = 0 every quantile is the median (and 0 x infinity would be NaN).
+            Sampler::LogNormal { mu, sigma, .. } if *sigma == 0.0 => mu.exp(),
             Sampler::LogNormal { mu, sigma, .. } => (mu + sigma * inverse_normal_cdf(q)).exp(),
             Sampler::Exponential { mean, .. } => -mean * (1.0 - q).ln(),
             Sampler::Pareto { scale, shape, .. } => scale * (1.0 - q).powf(-1.0 / shape),
             Sampler::Empirical(table) => interpolate(table, q),
+            // The lowest value any component can take; bisection would stop at 0.
+            Sampler::Mixture(table) if q == 0.0 => {
+                return table
+                    .iter()
+                    .filter_map(|(_, latency)| latency.quantile(0.0))
+                    .min();
+            }
             Sampler::Mixture(_) => return Some(self.quantile_by_bisection(q)),
         };
         Some(nanos_to_duration(secs_to_nanos(secs)))
@@ -880,6 +889,24 @@ mod tests {
             .filter(|_| d.sample_nanos(&mut rng) == 0)
             .count();
         assert_eq!(zeros, 0);
+    }
+
+    #[test]
+    fn degenerate_parameters_keep_quantiles_right() {
+        let point = LatencyDist::log_normal_median_sigma(ms(10), 0.0).unwrap();
+        assert_eq!(point.quantile(0.0), Some(ms(10)));
+        assert_eq!(point.quantile(1.0), Some(ms(10)));
+        let mix = LatencyDist::mixture(vec![
+            (1.0, LatencyDist::constant(ms(10))),
+            (1.0, LatencyDist::constant(ms(20))),
+        ])
+        .unwrap();
+        assert_eq!(mix.quantile(0.0), Some(ms(10)));
+        let overflow = LatencyDist::mixture(vec![
+            (1e308, LatencyDist::constant(ms(1))),
+            (1e308, LatencyDist::constant(ms(2))),
+        ]);
+        assert_eq!(overflow.unwrap_err().parameter, "weight");
     }
 
     #[test]

@@ -33,11 +33,19 @@ use tower::{Layer, Service};
 use crate::fault::InjectedError;
 use crate::injector::{Injector, apply_verdict};
 use crate::plan::Call;
+use crate::timeout::Deadline;
 
 /// Tells the layer which call a request is: its key, site, service, operation, attempt, event.
 pub trait CallExtractor<Req> {
     /// The call this request makes.
     fn extract<'r>(&'r self, request: &'r Req) -> Call<'r>;
+
+    /// The caller's deadline for this request, if it carries one (a Lambda context's remaining
+    /// time, a gRPC deadline). A hang fault ends at this deadline minus its buffer; without
+    /// one it lasts [`HANG_WITHOUT_DEADLINE`](crate::fault::HANG_WITHOUT_DEADLINE).
+    fn deadline(&self, _request: &Req) -> Option<Deadline> {
+        None
+    }
 }
 
 /// A [`CallExtractor`] from a function; see [`ChaosLayer::from_fn`].
@@ -203,6 +211,7 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let call = self.extractor.extract(&request);
         let (verdict, label) = self.injector.decide_labelled(&call);
+        let deadline = self.extractor.deadline(&request);
         if verdict.is_pass() {
             return ResponseFuture {
                 state: State::Pass {
@@ -215,7 +224,7 @@ where
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let future = async move {
-            apply_verdict(verdict, label, None).await?;
+            apply_verdict(verdict, label, deadline).await?;
             ready.call(request).await
         };
         ResponseFuture {

@@ -88,6 +88,14 @@ pub enum PlanError {
         /// What is wrong and how to fix it.
         message: String,
     },
+    /// An injector guardrail is invalid.
+    #[error("guardrail `{field}`: {message}")]
+    Guardrail {
+        /// The guardrail at fault, such as `max_injections`.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
     /// The plan file could not be read.
     #[error("cannot read plan file {path}: {message}")]
     Io {
@@ -178,6 +186,23 @@ impl Plan {
         let mut needs_elapsed = false;
         let mut needs_wall_clock = false;
         for (index, rule) in self.rules.iter().enumerate() {
+            if let Some(name) = &rule.name {
+                if let Some(first) = self.rules[..index]
+                    .iter()
+                    .position(|r| r.name.as_ref() == Some(name))
+                {
+                    // A name keys the rule's decisions: two rules of one name would fire on
+                    // exactly the same calls.
+                    return Err(PlanError::Rule {
+                        index,
+                        name: Some(name.clone()),
+                        field: "name".to_owned(),
+                        message: format!(
+                            "{name:?} is already the name of rule {first}; names must be unique"
+                        ),
+                    });
+                }
+            }
             let mut compiled = CompiledRule::new(self.seed, index, rule)?;
             // Rules with the same selector share one match per call (see `evaluate`).
             compiled.selector_group = self.rules[..index]
@@ -925,6 +950,25 @@ mod tests {
                 PlanError::Rule { field: f, .. } => assert_eq!(f, field, "{extra}"),
                 other => panic!("{extra}: {other:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_rejected() {
+        let plan = Plan::new(1)
+            .with_rule(Rule::error(ErrorKind::Throttle).named("same"))
+            .with_rule(Rule::error(ErrorKind::Timeout).named("same"));
+        match plan.compile().unwrap_err() {
+            PlanError::Rule {
+                index,
+                field,
+                message,
+                ..
+            } => {
+                assert_eq!((index, field.as_str()), (1, "name"));
+                assert!(message.contains("rule 0"), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -48,7 +48,7 @@ impl Deadline {
     /// A deadline `remaining` from now.
     pub fn after(remaining: Duration) -> Self {
         Self {
-            at: Instant::now() + remaining,
+            at: later_by(Instant::now(), remaining),
         }
     }
 
@@ -82,9 +82,17 @@ impl Deadline {
     /// The earlier of this deadline and `timeout` from now: what a call made now may wait.
     pub fn capped(&self, timeout: Duration) -> Self {
         Self {
-            at: self.at.min(Instant::now() + timeout),
+            at: self.at.min(later_by(Instant::now(), timeout)),
         }
     }
+}
+
+/// `from + by`, or about 30 years from `from` when that overflows the clock (as tokio does for
+/// far-future sleeps): a deadline that far away never arrives.
+fn later_by(from: Instant, by: Duration) -> Instant {
+    const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+    from.checked_add(by)
+        .unwrap_or_else(|| from.checked_add(FAR_FUTURE).unwrap_or(from))
 }
 
 /// How retries wait between attempts.
@@ -133,6 +141,24 @@ impl Backoff {
             self.base
         };
         delay.min(self.cap)
+    }
+
+    /// The longest total wait over `retries` retries, saturating. Constant time in `retries`:
+    /// delays double at most 64 times before they reach the cap (or stop growing), and every
+    /// later retry waits the same.
+    pub fn total_max_delay(&self, retries: u32) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut retry = 1;
+        while retry <= retries {
+            let delay = self.max_delay(retry);
+            if retry > 64 || delay == self.max_delay(retry + 1) {
+                // From here on every retry waits `delay`.
+                return total.saturating_add(delay.saturating_mul(retries - retry + 1));
+            }
+            total = total.saturating_add(delay);
+            retry += 1;
+        }
+        total
     }
 }
 
@@ -267,11 +293,8 @@ impl Hop {
             None => callee,
         };
         let all_attempts = per_attempt.map(|per| {
-            let waits: Duration = (1..self.attempts.max(1))
-                .map(|r| self.backoff.max_delay(r))
-                .sum();
             per.saturating_mul(self.attempts.max(1))
-                .saturating_add(waits)
+                .saturating_add(self.backoff.total_max_delay(self.attempts.max(1) - 1))
         });
         match (all_attempts, self.timeout) {
             (Some(total), Some(limit)) => Some(total.min(limit)),
@@ -333,9 +356,17 @@ pub fn check(root: &Hop) -> Vec<Finding> {
             hop: root.name.clone(),
         });
     }
-    let budget = root.attempt_timeout.or(root.timeout);
+    let budget = budget_of(root);
     check_children(root, &root.name, budget, &mut findings);
     findings
+}
+
+/// What a callee has for one attempt: the tighter of its per-attempt and overall timeouts.
+fn budget_of(hop: &Hop) -> Option<Duration> {
+    match (hop.attempt_timeout, hop.timeout) {
+        (Some(attempt), Some(overall)) => Some(attempt.min(overall)),
+        (attempt, overall) => attempt.or(overall),
+    }
 }
 
 fn check_children(caller: &Hop, path: &str, budget: Option<Duration>, findings: &mut Vec<Finding>) {
@@ -361,7 +392,7 @@ fn check_children(caller: &Hop, path: &str, budget: Option<Duration>, findings: 
         if !caller.parallel {
             spent = spent.saturating_add(worst.unwrap_or(Duration::ZERO));
         }
-        let own_budget = hop.attempt_timeout.or(hop.timeout);
+        let own_budget = budget_of(hop);
         check_children(hop, &hop_path, own_budget, findings);
     }
 }
@@ -417,6 +448,46 @@ mod tests {
                 hop: "fn/http".into()
             }]
         );
+    }
+
+    #[test]
+    fn absurd_inputs_neither_panic_nor_spin() {
+        let huge = Duration::from_secs(u64::MAX / 4);
+        let hop = Hop::new("db")
+            .attempt_timeout(Duration::from_secs(1))
+            .attempts(u32::MAX)
+            .backoff(Backoff::exponential(huge, huge));
+        assert_eq!(hop.worst_case(), Some(Duration::MAX));
+        let slow = Backoff::exponential(ms(10), ms(15));
+        assert_eq!(
+            slow.total_max_delay(u32::MAX),
+            ms(10) + ms(15) * (u32::MAX - 1)
+        );
+        // Same answer as adding the delays one by one.
+        for retries in 0..80 {
+            let b = Backoff::exponential(ms(1), Duration::from_secs(3600));
+            let by_hand =
+                (1..=retries).fold(Duration::ZERO, |t, r| t.saturating_add(b.max_delay(r)));
+            assert_eq!(b.total_max_delay(retries), by_hand, "{retries}");
+        }
+    }
+
+    #[test]
+    fn the_tighter_of_a_callers_timeouts_is_its_budget() {
+        let chain = Hop::new("fn")
+            .timeout(Duration::from_secs(5))
+            .attempt_timeout(Duration::from_secs(10))
+            .calls(Hop::new("db").timeout(Duration::from_secs(8)));
+        assert!(
+            matches!(check(&chain).as_slice(), [Finding::ExceedsCaller { hop, .. }] if hop == "fn/db")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn far_deadlines_do_not_overflow() {
+        let deadline = Deadline::after(Duration::MAX);
+        assert!(deadline.remaining() > Duration::from_secs(86_400 * 365));
+        assert!(!deadline.capped(Duration::MAX).is_expired());
     }
 
     #[tokio::test(start_paused = true)]

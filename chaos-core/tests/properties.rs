@@ -81,6 +81,18 @@ fn latency_strategy() -> impl Strategy<Value = LatencyDist> {
     })
 }
 
+/// Plans reject duplicate rule names: suffix each generated name with its index.
+fn unique_names(rules: Vec<Rule>) -> Vec<Rule> {
+    rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut rule)| {
+            rule.name = rule.name.map(|name| format!("{name}-{i}"));
+            rule
+        })
+        .collect()
+}
+
 fn fault_strategy() -> impl Strategy<Value = Fault> {
     prop_oneof![
         latency_strategy().prop_map(Fault::Latency),
@@ -201,7 +213,7 @@ proptest! {
     #[test]
     fn decisions_do_not_depend_on_order_or_threads(rules in prop::collection::vec(rule_strategy(), 1..6), seed in any::<u64>(), shuffle_seed in any::<u64>()) {
         // Counting triggers count in arrival order by design; the claim is for the rest.
-        let rules = rules.into_iter().map(|mut r| { r.trigger.every = None; r.schedule.window = None; r.schedule.ramp_up = None; r }).collect();
+        let rules = unique_names(rules).into_iter().map(|mut r| { r.trigger.every = None; r.schedule.window = None; r.schedule.ramp_up = None; r }).collect();
         let plan = Plan { seed, rules };
         let sites = ["a/orders", "b/inventory", "c"];
         let calls: Vec<(u64, usize, u32)> = (0..400u64).map(|k| (k * 7919, (k % 3) as usize, (k % 4) as u32)).collect();
@@ -230,7 +242,7 @@ proptest! {
 
     #[test]
     fn plans_round_trip_through_json_and_toml(rules in prop::collection::vec(rule_strategy(), 0..5), seed in any::<u64>()) {
-        let plan = Plan { seed: seed >> 1, rules }; // TOML integers are i64
+        let plan = Plan { seed: seed >> 1, rules: unique_names(rules) }; // TOML integers are i64
         let toml_text = plan.to_toml_string().expect("serializable");
         prop_assert_eq!(Plan::from_toml_str(&toml_text).expect("own output parses"), plan.clone(), "{}", toml_text);
         let json_text = plan.to_json_string();

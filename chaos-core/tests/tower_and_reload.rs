@@ -259,3 +259,43 @@ fn chaos_disabled_env_var_switches_injection_off() {
     // "0" and "false" leave injection on, so the child's assertion fails.
     assert!(!run("false").status.success());
 }
+
+/// An extractor whose requests carry the caller's deadline.
+#[derive(Clone)]
+struct WithDeadline;
+
+impl chaos_core::layer::CallExtractor<(u64, chaos_core::Deadline)> for WithDeadline {
+    fn extract<'r>(&'r self, request: &'r (u64, chaos_core::Deadline)) -> Call<'r> {
+        Call::new(request.0, "s")
+    }
+
+    fn deadline(&self, request: &(u64, chaos_core::Deadline)) -> Option<chaos_core::Deadline> {
+        Some(request.1)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hang_through_the_layer_ends_at_the_requests_deadline_minus_the_buffer() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::new(Fault::Hang {
+        buffer: Duration::from_millis(200),
+    })));
+    let mut service = ServiceBuilder::new()
+        .layer(ChaosLayer::new(injector, WithDeadline))
+        .service_fn(
+            |request: (u64, chaos_core::Deadline)| async move { Ok::<_, BoxError>(request.0) },
+        );
+    let started = tokio::time::Instant::now();
+    let deadline = chaos_core::Deadline::after(Duration::from_secs(3));
+    let error = service
+        .ready()
+        .await
+        .expect("ready")
+        .call((1, deadline))
+        .await
+        .expect_err("hangs, then fails");
+    assert_eq!(
+        error.downcast::<InjectedError>().expect("injected").kind,
+        InjectedKind::Hang
+    );
+    assert_eq!(started.elapsed(), Duration::from_millis(2_800));
+}
