@@ -583,7 +583,8 @@ impl From<CallStep> for Step {
     }
 }
 
-/// The steady-state hypothesis. Every bound set must hold in the experiment run.
+/// The steady-state hypothesis. Every bound set must hold in both runs: in the control run
+/// (otherwise the steady state was never there) and in the experiment run.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hypothesis {
     /// Successes (fallbacks included) over requests, at least.

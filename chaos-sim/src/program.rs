@@ -240,6 +240,37 @@ impl Compiler<'_> {
     }
 }
 
+/// The highest arrival rate a load may ask for: beyond it the gap between arrivals rounds to
+/// zero nanoseconds and virtual time would stop.
+const MAX_LOAD_RATE_PER_S: f64 = 10_000_000.0;
+
+/// The largest burst: every burst request is created at one instant.
+const MAX_BURST: u32 = 10_000_000;
+
+/// The most branches one invocation may have in flight (the product of nested fan-outs).
+const MAX_BRANCHES: u64 = 1_000_000;
+
+fn check_load_rate(path: &str, rate: f64) -> Result<(), ModelError> {
+    check_rate(path, rate)?;
+    if rate > MAX_LOAD_RATE_PER_S {
+        return Err(invalid(
+            path,
+            format!("expected at most {MAX_LOAD_RATE_PER_S:.0} requests per second, found {rate}"),
+        ));
+    }
+    Ok(())
+}
+
+/// How many branches a step can have in flight at once: nested fan-outs multiply, a sequence
+/// runs one step at a time.
+fn max_branches(step: &Step) -> u64 {
+    match step {
+        Step::FanOut(f) => u64::from(f.count).saturating_mul(max_branches(&f.step)),
+        Step::Sequence(steps) => steps.iter().map(max_branches).max().unwrap_or(1),
+        _ => 1,
+    }
+}
+
 fn check_rate(path: &str, rate: f64) -> Result<(), ModelError> {
     if !(rate.is_finite() && rate >= 0.0) {
         return Err(invalid(
@@ -424,6 +455,15 @@ impl Program {
             if queues.len() >= usize::from(u16::MAX) {
                 return Err(invalid(path, "at most 65535 queues"));
             }
+            if !(2..=1000).contains(&q.max_concurrency) {
+                return Err(invalid(
+                    format!("queue.{}.max_concurrency", q.name),
+                    format!(
+                        "expected 2 to 1000 (Lambda's MaximumConcurrency for SQS), found {}",
+                        q.max_concurrency
+                    ),
+                ));
+            }
             if q.batch_size == 0 || q.max_concurrency == 0 || q.max_receives == 0 {
                 return Err(invalid(
                     path,
@@ -491,12 +531,23 @@ fn validate_capacity(path: &str, capacity: &Capacity) -> Result<(), ModelError> 
 fn validate_load(shape: &LoadShape, requests: Option<u64>) -> Result<(), ModelError> {
     match shape {
         LoadShape::Open(open) => {
-            check_rate("load.rate_per_s", open.rate_per_s)?;
+            check_load_rate("load.rate_per_s", open.rate_per_s)?;
             for s in &open.steps {
-                check_rate("load.steps.rate_per_s", s.rate_per_s)?;
+                check_load_rate("load.steps.rate_per_s", s.rate_per_s)?;
             }
             for r in &open.ramps {
-                check_rate("load.ramps.to_rate_per_s", r.to_rate_per_s)?;
+                check_load_rate("load.ramps.to_rate_per_s", r.to_rate_per_s)?;
+            }
+            for b in &open.bursts {
+                if b.count > MAX_BURST {
+                    return Err(invalid(
+                        "load.bursts.count",
+                        format!(
+                            "expected at most {MAX_BURST} requests in one burst, found {}",
+                            b.count
+                        ),
+                    ));
+                }
             }
         }
         LoadShape::Closed(closed) => {
@@ -576,6 +627,16 @@ impl<'s> Compiler<'s> {
                     return Err(invalid(
                         format!("{p}.count"),
                         format!("expected a count between 1 and 100000, found {}", f.count),
+                    ));
+                }
+                let branches = max_branches(step);
+                if branches > MAX_BRANCHES {
+                    return Err(invalid(
+                        format!("{p}.count"),
+                        format!(
+                            "nested fan-outs put {branches} branches in flight per invocation; \
+                             expected at most {MAX_BRANCHES}: lower a count"
+                        ),
                     ));
                 }
                 if let Join::Quorum(k) = f.join {

@@ -291,8 +291,8 @@ impl Report {
                 format!("latency_{}", quantile_label(*q)),
                 format!("<= {}ms", fmt_value(bound_ms)),
                 bound_ms,
-                ms(control.latency_quantile_ns(*q)),
-                ms(experiment.latency_quantile_ns(*q)),
+                latency_ms_or_nan(control, *q),
+                latency_ms_or_nan(experiment, *q),
                 false,
             );
         }
@@ -441,6 +441,13 @@ impl Report {
                 );
             }
         }
+        if self.hypotheses.iter().any(|h| !h.control_holds) {
+            let _ = writeln!(
+                out,
+                "\nnote: the control run (no faults) already breaks the hypothesis: the steady \
+                 state does not hold even without the experiment's faults"
+            );
+        }
         let _ = writeln!(
             out,
             "\nverdict: {}",
@@ -471,7 +478,9 @@ impl HypothesisResult {
 
 /// A measured value with its unit, for the terminal table.
 fn display_measure(name: &str, value: f64) -> String {
-    if name.ends_with("_rate") {
+    if value.is_nan() {
+        "nothing to measure (no successful request)".to_owned()
+    } else if name.ends_with("_rate") {
         format!("{:.4}%", value * 100.0)
     } else if name.starts_with("latency_") {
         format!("{value:.3} ms")
@@ -479,6 +488,17 @@ fn display_measure(name: &str, value: f64) -> String {
         format!("${value:.4}")
     } else {
         fmt_value(value)
+    }
+}
+
+/// A latency quantile in milliseconds, or NaN (JSON `null`) when the run had no successful
+/// request to measure: every comparison with NaN is false, so the bound fails rather than
+/// holding vacuously at 0 ms.
+fn latency_ms_or_nan(run: &RunMetrics, q: f64) -> f64 {
+    if run.succeeded + run.fallback_served == 0 {
+        f64::NAN
+    } else {
+        ms(run.latency_quantile_ns(q))
     }
 }
 

@@ -896,6 +896,19 @@ fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, Located> {
                     "a closed loop has no rate; remove `rate_per_s` or use kind = \"poisson\"",
                 ));
             }
+            for (field, set) in [
+                ("load.steps", !load.steps.is_empty()),
+                ("load.ramps", !load.ramps.is_empty()),
+                ("load.bursts", !load.bursts.is_empty()),
+            ] {
+                if set {
+                    return Err(fail(
+                        field,
+                        "steps, ramps and bursts shape an open loop's rate; a closed loop has \
+                         none: remove them or use kind = \"poisson\"",
+                    ));
+                }
+            }
             LoadShape::Closed(ClosedLoop {
                 clients,
                 think_time: load
@@ -905,10 +918,10 @@ fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, Located> {
             })
         }
         kind => {
-            if load.clients.is_some() || load.think_time.is_some() {
+            if load.clients.is_some() || load.think_time.is_some() || load.start_spread.is_some() {
                 return Err(fail(
                     "load.clients",
-                    "`clients` and `think_time` belong to kind = \"closed\"",
+                    "`clients`, `think_time` and `start_spread` belong to kind = \"closed\"",
                 ));
             }
             let Some(rate) = load.rate_per_s else {

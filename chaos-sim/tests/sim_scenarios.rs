@@ -240,3 +240,65 @@ fn closed_loop_that_could_spin_at_one_instant_is_rejected() {
         .run();
     assert_eq!(report.control.requests, 50);
 }
+
+#[test]
+fn inputs_that_would_stop_time_or_exhaust_memory_are_rejected() {
+    let cases = [
+        // The gap between arrivals would round to 0 ns: time would stop.
+        (SMALL.replace("rate_per_s = 10", "rate_per_s = 1e15"), "load.rate_per_s"),
+        // Every burst request is created at one instant.
+        (
+            SMALL.replace("rate_per_s = 10", "rate_per_s = 10\nbursts = [{ at = \"1s\", count = 4000000000 }]"),
+            "load.bursts.count",
+        ),
+        // Nested fan-outs multiply: 10^10 branches per invocation.
+        (
+            SMALL.replace(
+                "handler = [{ call = \"orders\", timeout = \"1s\" }]",
+                "handler = [{ fan_out = { count = 100000, fan_out = { call = \"orders\", count = 100000 } } }]",
+            ),
+            "fan_out.count",
+        ),
+    ];
+    for (text, field) in cases {
+        let e = parse_error(&text);
+        assert!(e.field.contains(field), "{field}: got {} ({e})", e.field);
+    }
+}
+
+#[test]
+fn fields_of_the_other_load_kind_are_rejected_not_ignored() {
+    let closed_with_steps = SMALL.replace(
+        "rate_per_s = 10",
+        "kind = \"closed\"\nclients = 3\nthink_time = \"1s\"\nsteps = [{ at = \"1s\", rate_per_s = 5 }]",
+    );
+    assert_eq!(parse_error(&closed_with_steps).field, "load.steps");
+    let open_with_spread =
+        SMALL.replace("rate_per_s = 10", "rate_per_s = 10\nstart_spread = \"1s\"");
+    assert_eq!(parse_error(&open_with_spread).field, "load.clients");
+}
+
+#[test]
+fn a_latency_bound_fails_when_nothing_succeeded() {
+    // Reserved concurrency 0 throttles every request: there is no latency to measure, and a
+    // latency bound must not hold vacuously at 0 ms.
+    let text = format!(
+        "{}\n[hypothesis]\nlatency_p99 = \"<= 1ms\"\n",
+        SMALL.replace("name = \"api\"", "name = \"api\"\nreserved_concurrency = 0")
+    );
+    let report = chaos_sim::Simulation::new(scenario::parse(&text, "zero.toml").expect("valid"))
+        .expect("compiles")
+        .run();
+    assert_eq!(report.control.succeeded, 0);
+    assert_eq!(report.exit_code(), 1);
+    assert!(
+        report.to_json().contains("\"control\": null"),
+        "{}",
+        report.to_json()
+    );
+    assert!(
+        report.to_table().contains("no successful request"),
+        "{}",
+        report.to_table()
+    );
+}
