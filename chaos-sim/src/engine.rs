@@ -6,6 +6,9 @@
 //! to the number of requests. An event names its frame and the frame's generation; a frame
 //! that finished (or was abandoned by a timeout, a hedge winner or a join) has a new
 //! generation, so its late events are recognised and ignored: cancellation costs nothing.
+//! Frames keep a list of their live children; freeing a frame frees the frames below it (a
+//! timed-out handler, the losing branches of a decided join), so abandoned work starts no
+//! further step, attempt, retry or hedge. Invocations below it are detached and run on.
 
 use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
@@ -39,6 +42,9 @@ mod outcome {
     pub const OCC_CHECK: u8 = 7;
     /// Attempt level only: refused by an open circuit breaker (not retried, may fail over).
     pub const CIRCUIT_OPEN: u8 = 8;
+    /// Attempt level only: a transient error the AWS SDK's standard mode retries (HTTP
+    /// 500/502/503/504, a reset connection; FACTS.md), unlike `ERROR` and `CONFLICT`.
+    pub const TRANSIENT: u8 = 9;
 
     pub fn is_failure(o: u8) -> bool {
         o >= TIMEOUT
@@ -139,7 +145,10 @@ struct CallState {
     next_tag: u16,
     /// Non-hedge attempts in the current phase (primary or failover).
     tries: u16,
+    /// Hedges sent in the current try.
     hedges: u16,
+    /// Tag of the current try's first (non-hedge) attempt.
+    try_tag: u16,
     outstanding: u64,
     in_failover: bool,
     prev_sleep: u64,
@@ -151,6 +160,11 @@ struct Frame {
     generation: u32,
     parent: u32,
     parent_generation: u32,
+    /// Live child frames form a doubly linked list, so that finishing (or abandoning) a
+    /// frame cancels the work below it.
+    first_child: u32,
+    prev_sibling: u32,
+    next_sibling: u32,
     node: u32,
     key: u64,
     start: u64,
@@ -527,17 +541,25 @@ impl<'p> Engine<'p> {
         };
         self.frames_in_use += 1;
         self.m.peak_frames = self.m.peak_frames.max(self.frames_in_use);
+        let next_sibling = if parent == NONE {
+            NONE
+        } else {
+            self.frames[parent as usize].first_child
+        };
         let frame = Frame {
             generation: 0,
             parent,
             parent_generation,
+            first_child: NONE,
+            prev_sibling: NONE,
+            next_sibling,
             node,
             key,
             start: self.now,
             deadline,
             state,
         };
-        match self.free.pop() {
+        let id = match self.free.pop() {
             Some(i) => {
                 let generation = self.frames[i as usize].generation;
                 self.frames[i as usize] = Frame {
@@ -550,14 +572,65 @@ impl<'p> Engine<'p> {
                 self.frames.push(frame);
                 (self.frames.len() - 1) as u32
             }
+        };
+        if parent != NONE {
+            if next_sibling != NONE {
+                self.frames[next_sibling as usize].prev_sibling = id;
+            }
+            self.frames[parent as usize].first_child = id;
         }
+        id
     }
 
+    /// Removes `id` from its parent's list of children.
     #[inline]
+    fn unlink(&mut self, id: u32) {
+        let Frame {
+            parent,
+            prev_sibling,
+            next_sibling,
+            ..
+        } = self.frames[id as usize];
+        if parent == NONE {
+            return;
+        }
+        if prev_sibling == NONE {
+            self.frames[parent as usize].first_child = next_sibling;
+        } else {
+            self.frames[prev_sibling as usize].next_sibling = next_sibling;
+        }
+        if next_sibling != NONE {
+            self.frames[next_sibling as usize].prev_sibling = prev_sibling;
+        }
+        let f = &mut self.frames[id as usize];
+        f.prev_sibling = NONE;
+        f.next_sibling = NONE;
+    }
+
+    /// Frees `id`. Work still running below it is cancelled: its frames are freed too (their
+    /// late events then fail the generation check and are ignored, work queued at a server
+    /// counts as abandoned), so no further step, attempt, retry or hedge starts for them.
+    /// Invocations and asynchronous events below it are detached instead: a function invoked
+    /// by a caller that gave up runs to its own end, as on the platform.
     fn release(&mut self, id: u32) {
+        loop {
+            let child = self.frames[id as usize].first_child;
+            if child == NONE {
+                break;
+            }
+            match self.frames[child as usize].state {
+                State::Invocation { .. } | State::Async { .. } => {
+                    self.unlink(child);
+                    self.frames[child as usize].parent = NONE;
+                }
+                _ => self.release(child),
+            }
+        }
+        self.unlink(id);
         let f = &mut self.frames[id as usize];
         f.generation = f.generation.wrapping_add(1);
         f.state = State::Free;
+        f.parent = NONE;
         self.frames_in_use -= 1;
         self.free.push(id);
     }
@@ -658,7 +731,11 @@ impl<'p> Engine<'p> {
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),
             Kind::HedgeFire => self.hedge_fire(ev.frame, ev.tag),
-            Kind::BackoffDone => self.issue_attempt(ev.frame, false),
+            Kind::BackoffDone => {
+                // Counted when sent: a retry whose caller gave up during the backoff is not.
+                self.m.retries += 1;
+                self.issue_attempt(ev.frame, false)
+            }
             Kind::ColdStartDone => self.begin_handler(ev.frame),
             Kind::HandlerStart => self.run_handler(ev.frame),
             Kind::InvocationTimeout => self.invocation_timeout(ev.frame),
@@ -1193,6 +1270,11 @@ impl<'p> Engine<'p> {
             let verdict = plan.evaluate(&call, Duration::from_nanos(now), &self.counter);
             let added = nanos(verdict.added_latency);
             if let Some(failure) = verdict.failure {
+                if matches!(*failure, Failure::Hang { .. }) {
+                    // The handler hangs: nothing runs, and the invocation timeout armed above
+                    // ends it as a timeout (counted in `timeouts`, environment not reused).
+                    return;
+                }
                 let (delay, out) = failure_effect(&failure, added, def.timeout_ns);
                 let generation = self.frames[id as usize].generation;
                 self.push(delay, Kind::Deliver, id, generation, out, 0, 0);
@@ -1219,7 +1301,10 @@ impl<'p> Engine<'p> {
         init_ns: u64,
     ) {
         let def = &self.prog.functions[function];
-        let billed_ns = (self.now - handler_start) + init_ns;
+        let billed_ns = self
+            .now
+            .saturating_sub(handler_start)
+            .saturating_add(init_ns);
         let billed_ms = billed_ns.div_ceil(1_000_000).max(1);
         let fm = &mut self.fmetrics[function];
         fm.invocations += 1;
@@ -1311,7 +1396,7 @@ impl<'p> Engine<'p> {
                     .async_config
                     .max_event_age,
             );
-            if self.now + delay - first > max_age {
+            if self.now.saturating_add(delay).saturating_sub(first) > max_age {
                 self.m.dead_lettered += 1;
                 return self.complete(id, outcome::THROTTLE);
             }
@@ -1343,7 +1428,7 @@ impl<'p> Engine<'p> {
         // Function errors are retried 1 min, then 2 min later (FACTS.md).
         let delay = 60 * SECOND * u64::from(error_retries + 1);
         if error_retries >= config.max_retry_attempts
-            || self.now + delay - first > nanos(config.max_event_age)
+            || self.now.saturating_add(delay).saturating_sub(first) > nanos(config.max_event_age)
         {
             self.m.dead_lettered += 1;
             return self.complete(id, out);
@@ -1523,6 +1608,8 @@ impl<'p> Engine<'p> {
         cs.next_tag += 1;
         if !hedge {
             cs.tries += 1;
+            cs.hedges = 0;
+            cs.try_tag = tag;
         }
         cs.outstanding |= 1 << tag;
         self.frames[id as usize].state = State::Call(cs);
@@ -1573,7 +1660,7 @@ impl<'p> Engine<'p> {
                             .sample_nanos(&mut KeyedRng::new(dep.service_stream, attempt_key));
                         let version = self.replicas[replica].version;
                         self.push(
-                            added + lat,
+                            added.saturating_add(lat),
                             Kind::AttemptDone,
                             id,
                             generation,
@@ -1607,7 +1694,7 @@ impl<'p> Engine<'p> {
                 }
             }
         }
-        self.arm_attempt_timers(id, node, tag, hedge);
+        self.arm_attempt_timers(id, node, tag, hedge, cs);
     }
 
     /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
@@ -1689,29 +1776,43 @@ impl<'p> Engine<'p> {
             r.refilled_at = self.now;
             if r.tokens < 1.0 {
                 self.m.dependency_throttles += 1;
-                return (added + lat, outcome::THROTTLE);
+                return (added.saturating_add(lat), outcome::THROTTLE);
             }
             r.tokens -= 1.0;
         }
-        (added + lat, outcome::OK)
+        (added.saturating_add(lat), outcome::OK)
     }
 
-    fn arm_attempt_timers(&mut self, id: u32, node: &CallNode, tag: u16, hedge: bool) {
+    /// Arms the attempt's timeout and the try's next hedge: after the first attempt of a try,
+    /// and after each hedge while the try has sent fewer than `max_extra` hedges. Hedge timers
+    /// carry the try's first tag.
+    fn arm_attempt_timers(
+        &mut self,
+        id: u32,
+        node: &CallNode,
+        tag: u16,
+        hedge: bool,
+        cs: CallState,
+    ) {
         if node.timeout_ns.is_some() {
             self.lane_timer(node.timeout_lane, Kind::AttemptTimeout, id, tag);
         }
-        if !hedge && node.hedge.is_some() {
-            self.lane_timer(node.hedge_lane, Kind::HedgeFire, id, tag);
+        if let Some((_, max_extra)) = node.hedge
+            && (!hedge || u32::from(cs.hedges) < max_extra)
+        {
+            self.lane_timer(node.hedge_lane, Kind::HedgeFire, id, cs.try_tag);
         }
     }
 
+    /// A hedge timer of the try that started with `tag`: sends a hedge if that try is still
+    /// waiting for an answer and has hedges left.
     fn hedge_fire(&mut self, id: u32, tag: u16) {
         let node = self.call_node(id);
         let State::Call(mut cs) = self.frames[id as usize].state else {
             return;
         };
         let max_extra = node.hedge.map_or(0, |h| h.1);
-        if cs.outstanding & (1 << tag) == 0 || u32::from(cs.hedges) >= max_extra {
+        if tag != cs.try_tag || cs.outstanding == 0 || u32::from(cs.hedges) >= max_extra {
             return;
         }
         cs.hedges += 1;
@@ -1767,10 +1868,23 @@ impl<'p> Engine<'p> {
 
     fn after_failure(&mut self, id: u32, node: &CallNode, mut cs: CallState) {
         let out = cs.last_cause;
-        let retryable = matches!(
-            out,
-            outcome::THROTTLE | outcome::TIMEOUT | outcome::ERROR | outcome::CONFLICT
-        );
+        let retryable = match node.retry {
+            // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
+            // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
+            // application errors.
+            Retry::SdkStandard => matches!(
+                out,
+                outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
+            ),
+            _ => matches!(
+                out,
+                outcome::THROTTLE
+                    | outcome::TIMEOUT
+                    | outcome::ERROR
+                    | outcome::CONFLICT
+                    | outcome::TRANSIENT
+            ),
+        };
         let (max_attempts, backoff, base, cap) = match &node.retry {
             Retry::None => (1, Backoff::None, 0, 0),
             Retry::Backoff {
@@ -1805,7 +1919,6 @@ impl<'p> Engine<'p> {
             };
             cs.prev_sleep = sleep;
             self.frames[id as usize].state = State::Call(cs);
-            self.m.retries += 1;
             self.timer(sleep, Kind::BackoffDone, id, 0);
             return;
         }
@@ -1924,7 +2037,7 @@ impl<'p> Engine<'p> {
         self.replicas[replica].busy += 1;
         // Injected latency at a server lengthens its service time: a slowdown.
         self.push(
-            service + item.added,
+            service.saturating_add(item.added),
             Kind::ServerDone,
             item.frame,
             item.generation,
@@ -1989,7 +2102,11 @@ fn failure_effect(failure: &Failure, added: u64, budget: u64) -> (u64, u8) {
             match kind {
                 ErrorKind::Throttle => outcome::THROTTLE,
                 ErrorKind::Timeout => outcome::TIMEOUT,
-                _ => outcome::ERROR,
+                ErrorKind::ConnectionReset
+                | ErrorKind::ServerError {
+                    status: 500 | 502 | 503 | 504,
+                } => outcome::TRANSIENT,
+                ErrorKind::ServerError { .. } | ErrorKind::Custom { .. } => outcome::ERROR,
             },
         ),
         Failure::Hang { buffer, .. } => (
@@ -2000,6 +2117,7 @@ fn failure_effect(failure: &Failure, added: u64, budget: u64) -> (u64, u8) {
             added,
             match status {
                 429 => outcome::THROTTLE,
+                500 | 502 | 503 | 504 => outcome::TRANSIENT,
                 500..=599 => outcome::ERROR,
                 _ => outcome::FATAL,
             },
