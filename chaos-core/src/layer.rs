@@ -209,9 +209,13 @@ where
     }
 
     fn call(&mut self, request: Req) -> Self::Future {
-        let call = self.extractor.extract(&request);
-        let (verdict, label) = self.injector.decide_labelled(&call);
-        let deadline = self.extractor.deadline(&request);
+        // With the kill switch on, not even the extractor runs.
+        let (verdict, label) = if self.injector.is_enabled() {
+            self.injector
+                .decide_labelled(&self.extractor.extract(&request))
+        } else {
+            Default::default()
+        };
         if verdict.is_pass() {
             return ResponseFuture {
                 state: State::Pass {
@@ -219,6 +223,7 @@ where
                 },
             };
         }
+        let deadline = self.extractor.deadline(&request);
         // The instance made ready by poll_ready is the one to call later; leave a fresh clone
         // in its place (tower's usual pattern for services called from a future).
         let clone = self.inner.clone();
