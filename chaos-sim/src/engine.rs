@@ -153,6 +153,8 @@ struct CallState {
     in_failover: bool,
     prev_sleep: u64,
     last_cause: u8,
+    /// Retry quota tokens taken by the latest retry of the current phase (0: no retry yet).
+    retry_cost: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -368,6 +370,9 @@ pub(crate) struct Engine<'p> {
 
 /// SDK standard retry quota (FACTS.md): 500 tokens.
 const QUOTA_CAPACITY: u32 = 500;
+
+/// SQS event source scaling (FACTS.md): +300 concurrent batches per minute, one every 200 ms.
+const QUEUE_SCALE_STEP: u64 = 60 * SECOND / 300;
 
 impl<'p> Engine<'p> {
     pub(crate) fn new(
@@ -1270,9 +1275,20 @@ impl<'p> Engine<'p> {
             let verdict = plan.evaluate(&call, Duration::from_nanos(now), &self.counter);
             let added = nanos(verdict.added_latency);
             if let Some(failure) = verdict.failure {
-                if matches!(*failure, Failure::Hang { .. }) {
+                if matches!(
+                    *failure,
+                    Failure::Hang { .. }
+                        | Failure::Error {
+                            kind: ErrorKind::Timeout,
+                            ..
+                        }
+                ) {
                     // The handler hangs: nothing runs, and the invocation timeout armed above
-                    // ends it as a timeout (counted in `timeouts`, environment not reused).
+                    // ends it as a timeout (counted in `timeouts`, environment not reused,
+                    // the full timeout billed). An injected `timeout` error at the function
+                    // level is the same thing: Lambda has no error that ends an invocation
+                    // as a timeout early, only its timeout does (as failure-lambda's
+                    // `timeout` mode does, by sleeping past it).
                     return;
                 }
                 let (delay, out) = failure_effect(&failure, added, def.timeout_ns);
@@ -1464,7 +1480,7 @@ impl<'p> Engine<'p> {
         let since = self.queues[queue]
             .first_message_at
             .map_or(0, |t| self.now - t);
-        let grown = 5 + since / (60 * SECOND / 300);
+        let grown = 5 + since / QUEUE_SCALE_STEP;
         def.max_concurrency
             .min(u32::try_from(grown).unwrap_or(u32::MAX))
     }
@@ -1474,7 +1490,18 @@ impl<'p> Engine<'p> {
             let cap = self.queue_cap(queue);
             let def = &self.prog.queues[queue];
             let q = &mut self.queues[queue];
-            if q.messages.is_empty() || q.in_flight >= cap {
+            if q.messages.is_empty() {
+                return;
+            }
+            if q.in_flight >= cap {
+                if cap < def.max_concurrency {
+                    // The scaling cap, not the message count, holds messages back: poll
+                    // again when the cap next rises, not only when a batch finishes
+                    // (batches may run for minutes while the event source keeps scaling).
+                    let since = q.first_message_at.map_or(0, |t| self.now - t);
+                    let delay = QUEUE_SCALE_STEP - since % QUEUE_SCALE_STEP;
+                    self.schedule_poll_in(queue, delay);
+                }
                 return;
             }
             let take = (def.batch_size as usize).min(q.messages.len());
@@ -1571,9 +1598,15 @@ impl<'p> Engine<'p> {
     }
 
     fn schedule_poll(&mut self, queue: usize) {
+        self.schedule_poll_in(queue, SECOND);
+    }
+
+    /// Polls the queue `delay` from now, unless a poll is already pending (at most one per
+    /// queue, so the event order stays a function of the seed alone).
+    fn schedule_poll_in(&mut self, queue: usize, delay: u64) {
         if !self.queues[queue].poll_pending && !self.queues[queue].messages.is_empty() {
             self.queues[queue].poll_pending = true;
-            self.push(SECOND, Kind::QueuePoll, NONE, 0, 0, 0, queue as u32);
+            self.push(delay, Kind::QueuePoll, NONE, 0, 0, 0, queue as u32);
         }
     }
 
@@ -1851,10 +1884,16 @@ impl<'p> Engine<'p> {
             }
         }
         if out == outcome::OK {
-            if let Some(q) = node.quota {
-                if cs.next_tag == 1 {
-                    self.quotas[q] = (self.quotas[q] + 1).min(QUOTA_CAPACITY);
-                }
+            if let Some(buckets) = node.quota {
+                // SDK standard mode: a first-try success refunds 1 token (FACTS.md); a
+                // retried success releases its retry permit, returning that retry's cost.
+                let q = buckets[usize::from(cs.in_failover)];
+                let refund = if cs.retry_cost > 0 {
+                    u32::from(cs.retry_cost)
+                } else {
+                    1
+                };
+                self.quotas[q] = (self.quotas[q] + refund).min(QUOTA_CAPACITY);
             }
             return self.complete(id, outcome::OK);
         }
@@ -1895,7 +1934,16 @@ impl<'p> Engine<'p> {
             } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
             Retry::SdkStandard => (3, Backoff::FullJitter, SECOND, 20 * SECOND),
         };
-        if retryable && u32::from(cs.tries) < max_attempts && self.take_quota(node, out) {
+        let quota_granted = retryable
+            && u32::from(cs.tries) < max_attempts
+            && match self.take_quota(node, out, cs.in_failover) {
+                Some(cost) => {
+                    cs.retry_cost = cost;
+                    true
+                }
+                None => false,
+            };
+        if quota_granted {
             let n = u32::from(cs.tries); // retry number, 1-based
             let mut rng = KeyedRng::new(
                 node.backoff_stream,
@@ -1927,6 +1975,9 @@ impl<'p> Engine<'p> {
             cs.tries = 0;
             cs.hedges = 0;
             cs.prev_sleep = 0;
+            // The failover region's client draws on its own Region's quota; the primary
+            // region's last permit is spent.
+            cs.retry_cost = 0;
             self.frames[id as usize].state = State::Call(cs);
             self.m.failovers += 1;
             return self.issue_attempt(id, false);
@@ -1938,17 +1989,20 @@ impl<'p> Engine<'p> {
     }
 
     /// SDK standard mode's retry quota: a throttle retry costs 5, any other 10 (FACTS.md).
-    fn take_quota(&mut self, node: &CallNode, out: u8) -> bool {
-        let Some(q) = node.quota else {
-            return true;
+    /// The bucket is the one of the region the phase is served in (primary or failover).
+    /// Returns the tokens taken (0 without a quota), or `None` when the quota refuses.
+    fn take_quota(&mut self, node: &CallNode, out: u8, in_failover: bool) -> Option<u8> {
+        let Some(buckets) = node.quota else {
+            return Some(0);
         };
-        let cost = if out == outcome::THROTTLE { 5 } else { 10 };
-        if self.quotas[q] < cost {
+        let q = buckets[usize::from(in_failover)];
+        let cost: u8 = if out == outcome::THROTTLE { 5 } else { 10 };
+        if self.quotas[q] < u32::from(cost) {
             self.m.retry_quota_exhausted += 1;
-            return false;
+            return None;
         }
-        self.quotas[q] -= cost;
-        true
+        self.quotas[q] -= u32::from(cost);
+        Some(cost)
     }
 
     fn breaker_allows(&mut self, b: usize, cfg: &crate::model::CircuitBreaker) -> bool {

@@ -489,7 +489,9 @@ pub enum Retry {
     },
     /// The AWS SDK standard mode (FACTS.md): 3 attempts, full jitter with a 1 s base and a
     /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10, a
-    /// first-try success gives 1 back).
+    /// first-try success gives 1 back, a success after a retry gives that retry's cost back).
+    /// One quota per (calling function, dependency, region): shared by all of a function's
+    /// environments, an approximation of the SDK's one per process.
     SdkStandard,
 }
 

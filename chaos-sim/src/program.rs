@@ -149,7 +149,11 @@ pub(crate) struct CallNode {
     pub retry: Retry,
     pub hedge: Option<(u64, u32)>,
     pub breaker: Option<(usize, CircuitBreaker)>,
-    pub quota: Option<usize>,
+    /// SDK standard retry quota buckets: [primary, failover] (the same bucket when both
+    /// replicas are in one region). A bucket is keyed by (calling function, dependency,
+    /// region served): the SDK's retry partition is per service and Region, process-wide.
+    /// All environments of a function share it, an approximation of one per process.
+    pub quota: Option<[usize; 2]>,
     pub fallback: bool,
     pub backoff_stream: u64,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
@@ -212,7 +216,8 @@ struct Compiler<'s> {
     replicas: Vec<ReplicaDef>,
     deps: Vec<DepDef>,
     breakers: usize,
-    quotas: BTreeMap<(usize, usize), usize>,
+    /// (function, dependency, region) -> retry quota bucket.
+    quotas: BTreeMap<(usize, usize, usize), usize>,
     /// Invocation edges: (caller, callee, path of the step).
     edges: Vec<(usize, usize, String)>,
     lanes: Vec<u64>,
@@ -715,7 +720,7 @@ impl<'s> Compiler<'s> {
                     .find(|(r, _)| self.regions[*r] == *region_name)
                     .copied();
                 match found {
-                    Some((_, replica)) => Some((region_name.clone(), replica)),
+                    Some((region, replica)) => Some((region_name.clone(), region, replica)),
                     None => {
                         let names: Vec<&str> = replicas
                             .iter()
@@ -776,8 +781,15 @@ impl<'s> Compiler<'s> {
             None => None,
         };
         let quota = if call.retry == Retry::SdkStandard {
-            let next = self.quotas.len();
-            Some(*self.quotas.entry((function, dep)).or_insert(next))
+            let mut bucket = |region: usize| {
+                let next = self.quotas.len();
+                *self.quotas.entry((function, dep, region)).or_insert(next)
+            };
+            let primary_bucket = bucket(primary_region);
+            let failover_bucket = failover
+                .as_ref()
+                .map_or(primary_bucket, |&(_, region, _)| bucket(region));
+            Some([primary_bucket, failover_bucket])
         } else {
             None
         };
@@ -803,9 +815,9 @@ impl<'s> Compiler<'s> {
             site_primary: format!("{}/{}/{}", self.regions[primary_region], f.name, dep_name),
             site_failover: failover
                 .as_ref()
-                .map(|(r, _)| format!("{r}/{}/{}", f.name, dep_name))
+                .map(|(r, _, _)| format!("{r}/{}/{}", f.name, dep_name))
                 .unwrap_or_default(),
-            failover: failover.map(|(_, replica)| replica),
+            failover: failover.map(|(_, _, replica)| replica),
             operation: call.operation.clone(),
             timeout_ns: call.timeout.map(nanos),
             retry: call.retry.clone(),
