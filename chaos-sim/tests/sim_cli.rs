@@ -39,11 +39,15 @@ fn invalid_input_exits_2_with_a_located_error() {
     let text = std::fs::read_to_string(example("checkout.toml"))
         .expect("example")
         .replace("duration = \"5m\"", "duration = \"5 parsecs\"");
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains("5 parsecs"))
+        .expect("the mutated line");
     std::fs::write(&bad, text).expect("write");
     let out = chaos(&["run", bad.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml:14:12"), "{err}");
+    assert!(err.contains(&format!("bad.toml:{line}:12")), "{err}");
     assert!(err.contains("simulation.duration"), "{err}");
     let missing = chaos(&["run", dir.join("missing.toml").to_str().expect("utf-8")]);
     assert_eq!(missing.status.code(), Some(2));
