@@ -32,20 +32,9 @@ impl<T: Keyed> QuadHeap<T> {
 
     #[inline]
     pub(crate) fn push(&mut self, item: T) {
-        let key = item.key();
         self.items.push(item);
-        let items = &mut self.items[..];
-        let mut hole = items.len() - 1;
-        while hole > 0 {
-            let parent = (hole - 1) / 4;
-            let p = items[parent];
-            if p.key() <= key {
-                break;
-            }
-            items[hole] = p;
-            hole = parent;
-        }
-        items[hole] = item;
+        let hole = self.items.len() - 1;
+        sift_up(&mut self.items, hole, item);
     }
 
     /// Removes the minimum. Bottom-up: the hole left by the root descends along the smallest
@@ -87,19 +76,26 @@ impl<T: Keyed> QuadHeap<T> {
                 break;
             }
         }
-        let key = last.key();
-        while hole > 0 {
-            let parent = (hole - 1) / 4;
-            let p = items[parent];
-            if p.key() <= key {
-                break;
-            }
-            items[hole] = p;
-            hole = parent;
-        }
-        items[hole] = last;
+        sift_up(items, hole, last);
         Some(top)
     }
+}
+
+/// Moves `item` up from the hole at `hole` past every parent with a larger key, and puts it
+/// where it stops.
+#[inline]
+fn sift_up<T: Keyed>(items: &mut [T], mut hole: usize, item: T) {
+    let key = item.key();
+    while hole > 0 {
+        let parent = (hole - 1) / 4;
+        let p = items[parent];
+        if p.key() <= key {
+            break;
+        }
+        items[hole] = p;
+        hole = parent;
+    }
+    items[hole] = item;
 }
 
 #[cfg(test)]
