@@ -1337,23 +1337,16 @@ impl<'p> Engine<'p> {
     }
 
     fn finish_invocation(&mut self, id: u32, out: u8) {
-        let State::Invocation {
-            function,
-            handler_start,
-            init_ns,
-            ..
-        } = self.frames[id as usize].state
-        else {
-            return;
-        };
-        if outcome::is_failure(out) {
-            self.fmetrics[function as usize].errors += 1;
-        }
-        self.release_environment(function as usize, true, handler_start, init_ns);
-        self.complete(id, out);
+        self.end_invocation(id, out, false);
     }
 
     fn invocation_timeout(&mut self, id: u32) {
+        self.end_invocation(id, outcome::TIMEOUT, true);
+    }
+
+    /// Ends an invocation with `out`: counts it, releases its environment (not reused warm
+    /// after a timeout: Lambda restarts the runtime), and completes its frame.
+    fn end_invocation(&mut self, id: u32, out: u8, timed_out: bool) {
         let State::Invocation {
             function,
             handler_start,
@@ -1363,10 +1356,14 @@ impl<'p> Engine<'p> {
         else {
             return;
         };
-        self.fmetrics[function as usize].timeouts += 1;
-        // Lambda restarts the runtime after a timeout: the environment is not reused warm.
-        self.release_environment(function as usize, false, handler_start, init_ns);
-        self.complete(id, outcome::TIMEOUT);
+        let metrics = &mut self.fmetrics[function as usize];
+        if timed_out {
+            metrics.timeouts += 1;
+        } else if outcome::is_failure(out) {
+            metrics.errors += 1;
+        }
+        self.release_environment(function as usize, !timed_out, handler_start, init_ns);
+        self.complete(id, out);
     }
 
     // ---------------------------------------------------------------- async invoke
