@@ -1,0 +1,275 @@
+//! A fuzz target that stays: structure-aware mutations of the bundled scenarios, driven by
+//! proptest from a fixed seed, run the whole path from text to report.
+//!
+//! Each case must end in one of the three outcomes the `chaos` command maps to exit codes:
+//! an input error (2), or a report whose verdict holds (0) or fails (1). A panic fails the
+//! case (and proptest shrinks it to the fewest mutations); so does a case that does not end
+//! within [`CASE_LIMIT`], which is a liveness backstop for an infinite loop, not a speed
+//! assertion: the simulator's own work budget is what must stop a runaway input.
+//!
+//! `FUZZ_CASES=20000 cargo test --release -p chaos-sim --test fuzz_inputs` runs a longer
+//! campaign; `FUZZ_SEED=N` starts from another seed.
+
+use chaos_sim::{Simulation, scenario};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// How long one case may take before it is called a hang (debug build, loaded machine).
+const CASE_LIMIT: Duration = Duration::from_secs(60);
+
+const SCENARIOS: [&str; 3] = ["checkout.toml", "retry_storm.toml", "region_outage.toml"];
+
+/// Values that have broken parsers and simulators before: zeros, negatives, the edges of
+/// integer and float ranges, non-numbers, and durations from nothing to centuries.
+const NUMBERS: [&str; 16] = [
+    "0",
+    "-1",
+    "1",
+    "65535",
+    "4294967295",
+    "4294967296",
+    "18446744073709551615",
+    "18446744073709551616",
+    "9223372036854775807",
+    "1e308",
+    "1e-308",
+    "nan",
+    "inf",
+    "-inf",
+    "0.999999999999",
+    "100000",
+];
+const DURATIONS: [&str; 10] = [
+    "\"0s\"",
+    "\"1ns\"",
+    "\"-1s\"",
+    "\"584y\"",
+    "\"18446744073709551615ns\"",
+    "\"100000h\"",
+    "\"1\"",
+    "\"\"",
+    "\"5 parsecs\"",
+    "\"1ms\"",
+];
+/// Lines that pull in fields a scenario may not have, at the end of some table.
+const EXTRA_LINES: [&str; 8] = [
+    "bursts = [{ at = \"1s\", count = 1000000 }]",
+    "think_time = { exponential = { mean = \"0s\" } }",
+    "requests = 0",
+    "reserved_concurrency = 0",
+    "hedge = { after = \"0s\", max_extra = 1000 }",
+    "cost_usd = \"<= nan\"",
+    "probability = 1.0",
+    "handler = [{ invoke = \"checkout\" }]",
+];
+
+/// One edit of the scenario text; positions are taken modulo the text's current size.
+#[derive(Clone, Debug)]
+enum Mutation {
+    /// Replace the n-th run of digits with an interesting number.
+    Number { nth: usize, value: usize },
+    /// Replace the n-th quoted duration-looking string.
+    Duration { nth: usize, value: usize },
+    /// Delete a line.
+    DeleteLine { line: usize },
+    /// Duplicate a line (repeated keys, repeated tables).
+    DuplicateLine { line: usize },
+    /// Insert an extra line after a line.
+    InsertLine { after: usize, value: usize },
+    /// Overwrite one byte with a structural character.
+    Byte { at: usize, value: u8 },
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<usize>(), 0..NUMBERS.len()).prop_map(|(nth, value)| Mutation::Number { nth, value }),
+        2 => (any::<usize>(), 0..DURATIONS.len()).prop_map(|(nth, value)| Mutation::Duration { nth, value }),
+        1 => any::<usize>().prop_map(|line| Mutation::DeleteLine { line }),
+        1 => any::<usize>().prop_map(|line| Mutation::DuplicateLine { line }),
+        2 => (any::<usize>(), 0..EXTRA_LINES.len()).prop_map(|(after, value)| Mutation::InsertLine { after, value }),
+        1 => (any::<usize>(), prop::sample::select(b"\"'[]{}=,.#\n0-".to_vec()))
+            .prop_map(|(at, value)| Mutation::Byte { at, value }),
+    ]
+}
+
+/// The byte ranges of every maximal run of ASCII digits.
+fn digit_runs(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_digit() {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
+/// The byte ranges of quoted strings that start with a digit (durations, percentages, bounds).
+fn quoted_values(text: &str) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut ranges = Vec::new();
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'"' && bytes[i + 1].is_ascii_digit() {
+            if let Some(len) = text[i + 1..].find(['"', '\n']) {
+                ranges.push((i, i + 1 + len + 1));
+                i += len + 2;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    ranges
+}
+
+fn apply(text: &str, mutation: &Mutation) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    match *mutation {
+        Mutation::Number { nth, value } => replace_nth(text, &digit_runs(text), nth, NUMBERS[value]),
+        Mutation::Duration { nth, value } => {
+            replace_nth(text, &quoted_values(text), nth, DURATIONS[value])
+        }
+        Mutation::DeleteLine { line } if !lines.is_empty() => {
+            lines.remove(line % lines.len());
+            lines.join("\n")
+        }
+        Mutation::DuplicateLine { line } if !lines.is_empty() => {
+            let at = line % lines.len();
+            lines.insert(at, lines[at]);
+            lines.join("\n")
+        }
+        Mutation::InsertLine { after, value } if !lines.is_empty() => {
+            lines.insert(after % lines.len() + 1, EXTRA_LINES[value]);
+            lines.join("\n")
+        }
+        Mutation::Byte { at, value } if !text.is_empty() => {
+            let mut bytes = text.as_bytes().to_vec();
+            let at = at % bytes.len();
+            bytes[at] = value;
+            // Overwriting part of a multi-byte character is not a text file; skip it.
+            String::from_utf8(bytes).unwrap_or_else(|_| text.to_owned())
+        }
+        _ => text.to_owned(),
+    }
+}
+
+fn replace_nth(text: &str, ranges: &[(usize, usize)], nth: usize, with: &str) -> String {
+    if ranges.is_empty() {
+        return text.to_owned();
+    }
+    let (start, end) = ranges[nth % ranges.len()];
+    format!("{}{}{}", &text[..start], with, &text[end..])
+}
+
+/// A bundled scenario, shortened so a debug build runs a case in milliseconds.
+fn base_scenario(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/scenarios")
+        .join(name);
+    let text = std::fs::read_to_string(&path).expect("bundled scenario");
+    let shortened = text
+        .replace("duration = \"5m\"\n", "duration = \"3s\"\n")
+        .replace("duration = \"10m\"\n", "duration = \"3s\"\n");
+    assert_ne!(shortened, text, "{name}: the run length to shorten has moved");
+    shortened
+}
+
+/// The exit code the `chaos` command would give, computed in a thread that must end within
+/// [`CASE_LIMIT`].
+fn outcome(text: String) -> Result<i32, String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("fuzz-case".into())
+        .spawn(move || {
+            let code = std::panic::catch_unwind(move || {
+                let scenario = match scenario::parse(&text, "fuzz.toml") {
+                    Ok(scenario) => scenario,
+                    Err(error) => {
+                        // Rendering the error is part of the path (a caret line once panicked).
+                        let _ = error.to_string();
+                        return 2;
+                    }
+                };
+                match Simulation::new(scenario) {
+                    Ok(simulation) => simulation.run().exit_code(),
+                    Err(error) => {
+                        let _ = error.to_string();
+                        2
+                    }
+                }
+            });
+            let _ = tx.send(code);
+        })
+        .map_err(|e| e.to_string())?;
+    match rx.recv_timeout(CASE_LIMIT) {
+        Ok(Ok(code)) => Ok(code),
+        Ok(Err(panic)) => Err(format!(
+            "panicked: {}",
+            panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default()
+        )),
+        Err(_) => Err(format!("did not end within {CASE_LIMIT:?}")),
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn mutated_scenarios_end_in_an_exit_code() {
+    let cases = env_number("FUZZ_CASES", 300);
+    let seed = env_number("FUZZ_SEED", 20_261_130);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases: u32::try_from(cases).unwrap_or(u32::MAX),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
+    let bases: Vec<String> = SCENARIOS.iter().map(|name| base_scenario(name)).collect();
+    let strategy = (0..bases.len(), prop::collection::vec(mutation(), 1..4));
+    let result = runner.run(&strategy, |(base, mutations)| {
+        let mut text = bases[base].clone();
+        for m in &mutations {
+            text = apply(&text, m);
+        }
+        match outcome(text.clone()) {
+            Ok(code) if (0..=2).contains(&code) => Ok(()),
+            Ok(code) => Err(TestCaseError::fail(format!("exit code {code}\n{text}"))),
+            Err(why) => Err(TestCaseError::fail(format!("{why}\n--- input ---\n{text}"))),
+        }
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+}
+
+#[test]
+fn the_mutations_reach_the_simulator() {
+    // A fuzz target whose every case is a parse error tests only the parser: check that the
+    // unmutated bases run, and that one number mutation of each still parses.
+    for name in SCENARIOS {
+        let text = base_scenario(name);
+        assert!(matches!(outcome(text.clone()), Ok(0 | 1)), "{name}");
+        let nudged = apply(&text, &Mutation::Number { nth: 0, value: 15 });
+        assert_ne!(nudged, text);
+    }
+}
