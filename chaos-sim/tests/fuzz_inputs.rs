@@ -1,5 +1,6 @@
-//! A fuzz target that stays: structure-aware mutations of the bundled scenarios, driven by
-//! proptest from a fixed seed, run the whole path from text to report.
+//! A fuzz target that stays: structure-aware mutations of the bundled scenarios, fault plans
+//! and timeout chains, driven by proptest from a fixed seed, run the whole path from text to
+//! report (a scenario), to decisions (a plan), or to findings (a timeout chain).
 //!
 //! Each case must end in one of the three outcomes the `chaos` command maps to exit codes:
 //! an input error (2), or a report whose verdict holds (0) or fails (1). A panic fails the
@@ -134,7 +135,9 @@ fn quoted_values(text: &str) -> Vec<(usize, usize)> {
 fn apply(text: &str, mutation: &Mutation) -> String {
     let mut lines: Vec<&str> = text.lines().collect();
     match *mutation {
-        Mutation::Number { nth, value } => replace_nth(text, &digit_runs(text), nth, NUMBERS[value]),
+        Mutation::Number { nth, value } => {
+            replace_nth(text, &digit_runs(text), nth, NUMBERS[value])
+        }
         Mutation::Duration { nth, value } => {
             replace_nth(text, &quoted_values(text), nth, DURATIONS[value])
         }
@@ -179,39 +182,103 @@ fn base_scenario(name: &str) -> String {
     let shortened = text
         .replace("duration = \"5m\"\n", "duration = \"3s\"\n")
         .replace("duration = \"10m\"\n", "duration = \"3s\"\n");
-    assert_ne!(shortened, text, "{name}: the run length to shorten has moved");
+    assert_ne!(
+        shortened, text,
+        "{name}: the run length to shorten has moved"
+    );
     shortened
 }
 
-/// The exit code the `chaos` command would give, computed in a thread that must end within
-/// [`CASE_LIMIT`].
+/// The exit code the `chaos` command would give, computed within [`CASE_LIMIT`].
 fn outcome(text: String) -> Result<i32, String> {
+    bounded(move || {
+        let scenario = match scenario::parse(&text, "fuzz.toml") {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                // Rendering the error is part of the path (a caret line once panicked).
+                let _ = error.to_string();
+                return 2;
+            }
+        };
+        match Simulation::new(scenario) {
+            Ok(simulation) => simulation.run().exit_code(),
+            Err(error) => {
+                let _ = error.to_string();
+                2
+            }
+        }
+    })
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn mutated_scenarios_end_in_an_exit_code() {
+    let bases: Vec<String> = SCENARIOS.iter().map(|name| base_scenario(name)).collect();
+    fuzz("scenarios", &bases, 300, |text| match outcome(text) {
+        Ok(code) if (0..=2).contains(&code) => Ok(()),
+        Ok(code) => Err(format!("exit code {code}")),
+        Err(why) => Err(why),
+    });
+}
+
+fn example_text(path: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(path);
+    std::fs::read_to_string(path).expect("bundled example")
+}
+
+/// Runs `case` on mutations of `base` from a fixed seed; `case` returns `Err` for a defect.
+fn fuzz(
+    name: &str,
+    bases: &[String],
+    default_cases: u64,
+    case: impl Fn(String) -> Result<(), String>,
+) {
+    let cases = env_number("FUZZ_CASES", default_cases);
+    let seed = env_number("FUZZ_SEED", 20_261_130) ^ chaos_core::decision::hash_str(name);
+    let mut seed_bytes = [0u8; 32];
+    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = Config {
+        cases: u32::try_from(cases).unwrap_or(u32::MAX),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+    );
+    let strategy = (0..bases.len(), prop::collection::vec(mutation(), 1..4));
+    let result = runner.run(&strategy, |(base, mutations)| {
+        let mut text = bases[base].clone();
+        for m in &mutations {
+            text = apply(&text, m);
+        }
+        case(text.clone())
+            .map_err(|why| TestCaseError::fail(format!("{why}\n--- input ---\n{text}")))
+    });
+    if let Err(failure) = result {
+        panic!("{name}: {failure}");
+    }
+}
+
+/// Runs `body` in a thread that must end within [`CASE_LIMIT`] without panicking.
+fn bounded<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("fuzz-case".into())
         .spawn(move || {
-            let code = std::panic::catch_unwind(move || {
-                let scenario = match scenario::parse(&text, "fuzz.toml") {
-                    Ok(scenario) => scenario,
-                    Err(error) => {
-                        // Rendering the error is part of the path (a caret line once panicked).
-                        let _ = error.to_string();
-                        return 2;
-                    }
-                };
-                match Simulation::new(scenario) {
-                    Ok(simulation) => simulation.run().exit_code(),
-                    Err(error) => {
-                        let _ = error.to_string();
-                        2
-                    }
-                }
-            });
-            let _ = tx.send(code);
+            let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)));
         })
         .map_err(|e| e.to_string())?;
     match rx.recv_timeout(CASE_LIMIT) {
-        Ok(Ok(code)) => Ok(code),
+        Ok(Ok(value)) => Ok(value),
         Ok(Err(panic)) => Err(format!(
             "panicked: {}",
             panic
@@ -224,42 +291,50 @@ fn outcome(text: String) -> Result<i32, String> {
     }
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+#[test]
+fn mutated_plans_compile_or_fail_cleanly_and_decide_without_panicking() {
+    use chaos_core::{Call, Injector, Plan};
+    let bases = vec![example_text("plans/checkout.toml")];
+    fuzz("plans", &bases, 400, |text| {
+        bounded(move || {
+            let plan = match Plan::from_toml_str(&text) {
+                Ok(plan) => plan,
+                Err(error) => {
+                    let _ = error.to_string();
+                    return;
+                }
+            };
+            let Ok(injector) = Injector::new(plan) else {
+                return;
+            };
+            injector.enable();
+            for key in 0..64u64 {
+                for (service, operation) in
+                    [("orders", "PutItem"), ("orders", "GetItem"), ("stock", "")]
+                {
+                    let call = Call::new(key, "checkout/orders")
+                        .service(service)
+                        .operation(operation)
+                        .attempt(u32::try_from(key % 4).unwrap_or(0));
+                    let _ = injector.decide(&call);
+                }
+            }
+        })
+    });
 }
 
 #[test]
-fn mutated_scenarios_end_in_an_exit_code() {
-    let cases = env_number("FUZZ_CASES", 300);
-    let seed = env_number("FUZZ_SEED", 20_261_130);
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let config = Config {
-        cases: u32::try_from(cases).unwrap_or(u32::MAX),
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner =
-        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes));
-    let bases: Vec<String> = SCENARIOS.iter().map(|name| base_scenario(name)).collect();
-    let strategy = (0..bases.len(), prop::collection::vec(mutation(), 1..4));
-    let result = runner.run(&strategy, |(base, mutations)| {
-        let mut text = bases[base].clone();
-        for m in &mutations {
-            text = apply(&text, m);
-        }
-        match outcome(text.clone()) {
-            Ok(code) if (0..=2).contains(&code) => Ok(()),
-            Ok(code) => Err(TestCaseError::fail(format!("exit code {code}\n{text}"))),
-            Err(why) => Err(TestCaseError::fail(format!("{why}\n--- input ---\n{text}"))),
-        }
+fn mutated_timeout_chains_check_or_fail_cleanly() {
+    let bases = vec![example_text("timeouts/checkout_chain.toml")];
+    fuzz("timeouts", &bases, 400, |text| {
+        bounded(move || {
+            if let Ok(chain) = toml::from_str::<chaos_core::timeout::Hop>(&text) {
+                for finding in chaos_core::timeout::check(&chain) {
+                    let _ = finding.to_string();
+                }
+            }
+        })
     });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
 }
 
 #[test]
