@@ -51,6 +51,7 @@
 //! element or a fault does not shift any other draw.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
 mod core_api;
 mod engine;
 pub mod experiment;
