@@ -6,7 +6,7 @@ use crate::metrics::RunMetrics;
 use crate::model::Scenario;
 use crate::program::{ModelError, Program};
 use crate::report::Report;
-use crate::rng::stream_seed;
+use crate::rng::FAULT_PLAN_SEED;
 
 /// Why a scenario cannot be simulated.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +31,10 @@ impl Simulation {
     /// Validates and compiles `scenario`.
     pub fn new(scenario: Scenario) -> Result<Self, SimError> {
         let program = Program::compile(&scenario)?;
-        // Fault decisions get their own seed, derived like every other stream.
+        // The plan's seed is fixed: the scenario seed reaches fault decisions through the
+        // request keys (`Streams::request_key`), so one compiled plan serves every seed.
         let plan = Plan {
-            seed: stream_seed(scenario.seed, "faults"),
+            seed: FAULT_PLAN_SEED,
             rules: scenario.faults.clone(),
         }
         .compile()?;
@@ -50,6 +51,13 @@ impl Simulation {
     /// identical, runs are faster. Turn it off to run every branch as its own event.
     pub fn set_collapse_fan_outs(&mut self, on: bool) -> &mut Self {
         self.collapse_fan_outs = on;
+        self
+    }
+
+    /// Runs the same scenario with another seed. The compiled program and fault plan do not
+    /// depend on the seed, so a seed sweep reuses them.
+    pub fn set_seed(&mut self, seed: u64) -> &mut Self {
+        self.scenario.seed = seed;
         self
     }
 

@@ -2,7 +2,7 @@
 
 use crate::core_api::LatencyDist;
 use crate::model::*;
-use crate::rng::stream_seed;
+use crate::rng::StreamId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -112,7 +112,7 @@ pub(crate) struct FnDef {
     pub timeout_ns: u64,
     pub limit: Limit,
     pub cold_start: LatencyDist,
-    pub cold_stream: u64,
+    pub cold_stream: StreamId,
     pub keep_alive_ns: u64,
     pub scaling: ScalingLimit,
     pub price: Price,
@@ -132,7 +132,7 @@ pub(crate) struct DepDef {
     pub name: String,
     pub latency: LatencyDist,
     pub capacity: Capacity,
-    pub service_stream: u64,
+    pub service_stream: StreamId,
     /// (region, replica index).
     pub replicas: Vec<(usize, usize)>,
 }
@@ -155,7 +155,7 @@ pub(crate) struct CallNode {
     /// All environments of a function share it, an approximation of one per process.
     pub quota: Option<[usize; 2]>,
     pub fallback: bool,
-    pub backoff_stream: u64,
+    pub backoff_stream: StreamId,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
     pub plain: bool,
     pub timeout_lane: usize,
@@ -164,7 +164,7 @@ pub(crate) struct CallNode {
 
 #[derive(Clone, Debug)]
 pub(crate) enum Node {
-    Compute { dist: LatencyDist, stream: u64 },
+    Compute { dist: LatencyDist, stream: StreamId },
     Call(Box<CallNode>),
     FanOut { count: u32, join: Join, child: u32 },
     Sequence { children: Vec<u32> },
@@ -368,7 +368,7 @@ impl Program {
                 name: d.name.clone(),
                 latency: d.latency.clone(),
                 capacity: d.capacity.clone(),
-                service_stream: stream_seed(scenario.seed, &format!("service/{}", d.name)),
+                service_stream: StreamId::named(&format!("service/{}", d.name)),
                 replicas,
             });
         }
@@ -428,7 +428,7 @@ impl Program {
                     None => Limit::Unreserved,
                 },
                 cold_start: f.cold_start.clone(),
-                cold_stream: stream_seed(scenario.seed, &format!("cold_start/{}", f.name)),
+                cold_stream: StreamId::named(&format!("cold_start/{}", f.name)),
                 keep_alive_ns: nanos(f.keep_alive),
                 scaling: f.scaling,
                 price: f.price,
@@ -611,7 +611,7 @@ impl<'s> Compiler<'s> {
         let fname = &scenario.functions[function].name;
         match step {
             Step::Compute(dist) => {
-                let stream = stream_seed(scenario.seed, &format!("compute/{fname}/{path}"));
+                let stream = StreamId::named(&format!("compute/{fname}/{path}"));
                 Ok(self.push(Node::Compute {
                     dist: dist.clone(),
                     stream,
@@ -825,7 +825,7 @@ impl<'s> Compiler<'s> {
             breaker,
             quota,
             fallback: call.fallback,
-            backoff_stream: stream_seed(scenario.seed, &format!("backoff/{}/{path}", f.name)),
+            backoff_stream: StreamId::named(&format!("backoff/{}/{path}", f.name)),
         };
         Ok(self.push(Node::Call(Box::new(node))))
     }

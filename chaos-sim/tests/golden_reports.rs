@@ -94,3 +94,14 @@ fn region_outage_report_is_pinned() {
 fn retry_storm_report_is_pinned() {
     check("retry_storm");
 }
+
+#[test]
+fn a_seed_sweep_reuses_one_compiled_simulation() {
+    let path = root().join("../examples/scenarios/region_outage.toml");
+    let scenario = scenario::load(&path).expect("bundled scenario loads");
+    let mut sweep = Simulation::new(scenario).expect("compiles");
+    sweep.set_seed(1);
+    let mut json = sweep.run().to_json();
+    json.push('\n');
+    assert_eq!(json, report("region_outage", Some(1)));
+}

@@ -86,23 +86,23 @@ fn main() -> ExitCode {
             json,
             seed,
         } => {
-            let mut scenario = match scenario::load(&path) {
+            let scenario = match scenario::load(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            if let Some(seed) = seed {
-                scenario.seed = seed;
-            }
-            let simulation = match Simulation::new(scenario) {
+            let mut simulation = match Simulation::new(scenario) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
             };
+            if let Some(seed) = seed {
+                simulation.set_seed(seed);
+            }
             let report = simulation.run();
             if json {
                 println!("{}", report.to_json());

@@ -111,12 +111,13 @@ impl<'p> Engine<'p> {
             }
             LoadShape::Closed(closed) => {
                 let spread = nanos(closed.start_spread);
-                let stream = stream_seed(self.scenario.seed, "client_start");
+                let stream = StreamId::named("client_start");
                 for client in 0..closed.clients {
                     let at = if spread == 0 {
                         0
                     } else {
-                        (KeyedRng::new(stream, u64::from(client)).unit() * spread as f64) as u64
+                        (self.streams.keyed(stream, u64::from(client)).unit() * spread as f64)
+                            as u64
                     };
                     self.push(at, Kind::ClientWake, NONE, 0, 0, 0, client);
                 }
@@ -179,7 +180,7 @@ impl<'p> Engine<'p> {
         self.in_flight_requests += 1;
         // The request key depends only on the arrival index, so a control run and an
         // experiment run key the same request identically.
-        let key = mix64(arrival ^ 0x5851_f42d_4c95_7f2d);
+        let key = self.streams.request_key(arrival);
         let root = self.alloc(
             NONE,
             NONE,
@@ -227,7 +228,10 @@ impl<'p> Engine<'p> {
         self.release(id);
         if client != NONE {
             if let LoadShape::Closed(closed) = &self.scenario.load.shape {
-                let mut rng = KeyedRng::new(self.think_stream, combine(u64::from(client), arrival));
+                let mut rng = self.streams.keyed(
+                    StreamId::named("think_time"),
+                    combine(u64::from(client), arrival),
+                );
                 let think = closed.think_time.sample_nanos(&mut rng);
                 self.push(think, Kind::ClientWake, NONE, 0, 0, 0, client);
             }

@@ -72,7 +72,7 @@ impl<'p> Engine<'p> {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
-                            .sample_nanos(&mut KeyedRng::new(dep.service_stream, attempt_key));
+                            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
                         let version = self.replicas[replica].version;
                         self.push(
                             added.saturating_add(lat),
@@ -183,7 +183,7 @@ impl<'p> Engine<'p> {
         let attempt_key = combine(request_key, u64::from(tag));
         let lat = dep
             .latency
-            .sample_nanos(&mut KeyedRng::new(dep.service_stream, attempt_key));
+            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
         if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity {
             if !self.replicas[replica]
                 .bucket
@@ -324,7 +324,7 @@ impl<'p> Engine<'p> {
             };
         if quota_granted {
             let n = u32::from(cs.tries); // retry number, 1-based
-            let mut rng = KeyedRng::new(
+            let mut rng = self.streams.keyed(
                 node.backoff_stream,
                 combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
             );

@@ -76,7 +76,7 @@ impl<'p> Engine<'p> {
             fm_cold(&mut self.fmetrics[function]);
             let init = def
                 .cold_start
-                .sample_nanos(&mut KeyedRng::new(def.cold_stream, inv_key));
+                .sample_nanos(&mut self.streams.keyed(def.cold_stream, inv_key));
             if let State::Invocation { init_ns, .. } = &mut self.frames[id as usize].state {
                 *init_ns = init;
             }

@@ -36,7 +36,7 @@ use crate::model::{
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{Keyed, QuadHeap};
-use crate::rng::{KeyedRng, combine, mix64, sequential_stream, stream_seed};
+use crate::rng::{StreamId, Streams, combine};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution;
 use std::collections::VecDeque;
@@ -260,7 +260,7 @@ pub(crate) struct Engine<'p> {
     free_batches: Vec<u32>,
     arrival_rng: ChaCha8Rng,
     schedule: Option<RateSchedule>,
-    think_stream: u64,
+    streams: Streams,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -281,6 +281,7 @@ impl<'p> Engine<'p> {
         prog: &'p Program,
         plan: Option<&'p CompiledPlan>,
     ) -> Self {
+        let streams = Streams::new(scenario.seed);
         let funcs = prog
             .functions
             .iter()
@@ -333,9 +334,9 @@ impl<'p> Engine<'p> {
                 .collect(),
             batches: Vec::new(),
             free_batches: Vec::new(),
-            arrival_rng: sequential_stream(scenario.seed, "arrivals"),
+            arrival_rng: streams.sequential("arrivals"),
             schedule,
-            think_stream: stream_seed(scenario.seed, "think_time"),
+            streams,
             arrivals: 0,
             stop_at: scenario.duration.map_or(u64::MAX, nanos),
             max_requests: scenario.requests.unwrap_or(u64::MAX),

@@ -29,7 +29,7 @@ impl<'p> Engine<'p> {
         let dep = &self.prog.deps[self.prog.replicas[replica].dep];
         let service = dep
             .latency
-            .sample_nanos(&mut KeyedRng::new(dep.service_stream, item.key));
+            .sample_nanos(&mut self.streams.keyed(dep.service_stream, item.key));
         self.replicas[replica].busy += 1;
         // Injected latency at a server lengthens its service time: a slowdown.
         self.push(

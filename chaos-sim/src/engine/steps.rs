@@ -8,7 +8,7 @@ impl<'p> Engine<'p> {
         let prog = self.prog;
         match &prog.nodes[node as usize] {
             Node::Compute { dist, stream } => {
-                let delay = dist.sample_nanos(&mut KeyedRng::new(*stream, key));
+                let delay = dist.sample_nanos(&mut self.streams.keyed(*stream, key));
                 let id = self.alloc(parent, node, key, deadline, State::Compute);
                 self.timer(delay, Kind::ComputeDone, id, 0);
             }
