@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod builder;
 mod core_api;
 mod engine;
 pub mod experiment;
@@ -64,9 +65,10 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 
+pub use builder::ScenarioBuilder;
 pub use experiment::{SimError, Simulation};
 pub use metrics::{FunctionMetrics, RunMetrics};
-pub use model::{Scenario, ScenarioBuilder};
+pub use model::Scenario;
 pub use program::ModelError;
 pub use report::{Report, SCHEMA_VERSION};
 pub use scenario::ScenarioError;

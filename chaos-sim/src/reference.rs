@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
+use crate::builder::ScenarioBuilder;
 use crate::core_api::LatencyDist;
-use crate::model::{
-    Account, Dependency, Function, Join, LoadShape, OpenLoop, Scenario, ScenarioBuilder, Step,
-};
+use crate::model::{Account, Dependency, Function, Join, LoadShape, OpenLoop, Scenario, Step};
 use crate::program::ModelError;
 
 /// A request fans out to `fan_out` copies of `branch` (calls to the dependency `"leaf"`) and
