@@ -3,6 +3,7 @@
 //! It sits apart from [`crate::model`] so that the model stays plain data: the model does not
 //! import the compiler (the private `program` module), which imports the model.
 
+use crate::checked::{CheckedScenario, SimError};
 use crate::core_api::Rule;
 use crate::model::{
     Account, Dependency, Function, Hypothesis, Invocation, Load, LoadShape, OpenLoop, Queue,
@@ -101,9 +102,8 @@ impl ScenarioBuilder {
         self.scenario.hypothesis = hypothesis;
         self
     }
-    /// Validates and returns the scenario.
-    pub fn build(&self) -> Result<Scenario, crate::ModelError> {
-        crate::program::Program::compile(&self.scenario)?;
-        Ok(self.scenario.clone())
+    /// Validates the scenario and compiles it (program and fault plan), once.
+    pub fn build(&self) -> Result<CheckedScenario, SimError> {
+        CheckedScenario::new(self.scenario.clone())
     }
 }

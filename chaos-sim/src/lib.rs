@@ -53,6 +53,7 @@
 
 pub mod backoff;
 pub mod builder;
+mod checked;
 mod core_api;
 mod engine;
 pub mod experiment;
@@ -66,6 +67,7 @@ pub mod rng;
 pub mod scenario;
 
 pub use builder::ScenarioBuilder;
+pub use checked::{CheckedScenario, IntoChecked};
 pub use experiment::{SimError, Simulation};
 pub use metrics::{FunctionMetrics, RunMetrics};
 pub use model::Scenario;

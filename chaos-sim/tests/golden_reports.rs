@@ -20,7 +20,7 @@ fn report(name: &str, seed: Option<u64>) -> String {
         .join(format!("{name}.toml"));
     let mut scenario = scenario::load(&path).expect("bundled scenario loads");
     if let Some(seed) = seed {
-        scenario.seed = seed;
+        scenario.set_seed(seed);
     }
     let mut json = Simulation::new(scenario)
         .expect("bundled scenario compiles")

@@ -261,7 +261,15 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
         functions,
         dependencies,
         queues,
-        faults: raw.fault,
+        faults: raw
+            .fault
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                spans.record(format!("fault.{i}"), rule.span());
+                rule.into_inner()
+            })
+            .collect(),
         hypothesis,
     })
 }

@@ -88,7 +88,8 @@ mod hypothesis;
 mod location;
 mod raw;
 
-use crate::core_api::{LatencyDist, Rule};
+use crate::checked::{CheckedScenario, compile_plan};
+use crate::core_api::{LatencyDist, PlanError, Rule};
 use crate::model::*;
 use crate::program::closest;
 use convert::convert;
@@ -137,8 +138,8 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// Reads and parses a scenario file.
-pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+/// Reads, parses and checks a scenario file.
+pub fn load(path: &Path) -> Result<CheckedScenario, ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: file.clone(),
@@ -151,12 +152,14 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     parse(&text, &file)
 }
 
-/// Parses scenario text; `file` is only used in error messages.
-pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+/// Parses and checks scenario text, compiling its program and fault plan once; `file` is only
+/// used in error messages, which name the file, line, column and field (for a `[[fault]]`
+/// chaos-core rejects: the fault's table and name).
+pub fn parse(text: &str, file: &str) -> Result<CheckedScenario, ScenarioError> {
     let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
     let mut spans = Spans::default();
     let scenario = convert(raw, &mut spans).map_err(|e| spans.error(text, file, e))?;
-    crate::program::Program::compile(&scenario).map_err(|e| {
+    let program = crate::program::Program::compile(&scenario).map_err(|e| {
         let message = e.to_string();
         let message = message
             .split_once("`: ")
@@ -170,5 +173,31 @@ pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             },
         )
     })?;
-    Ok(scenario)
+    let plan = compile_plan(&scenario).map_err(|e| spans.error(text, file, plan_error(&e)))?;
+    Ok(CheckedScenario::from_parts(scenario, program, plan))
+}
+
+/// A fault rule chaos-core rejected, placed at its `[[fault]]` table.
+fn plan_error(e: &PlanError) -> Located {
+    match e {
+        PlanError::Rule {
+            index,
+            name,
+            field,
+            message,
+        } => {
+            let which = name.as_ref().map_or_else(
+                || format!("fault {}", index + 1),
+                |n| format!("fault {n:?}"),
+            );
+            Located {
+                path: format!("fault.{index}"),
+                message: format!("{which}: `{field}`: {message}"),
+            }
+        }
+        other => Located {
+            path: "fault".to_string(),
+            message: other.to_string(),
+        },
+    }
 }

@@ -17,7 +17,7 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub(super) queue: Vec<Spanned<RawQueue>>,
     #[serde(default)]
-    pub(super) fault: Vec<Rule>,
+    pub(super) fault: Vec<Spanned<Rule>>,
     #[serde(default)]
     pub(super) hypothesis: BTreeMap<String, Spanned<toml::Value>>,
 }
