@@ -45,7 +45,7 @@ enum Command {
 }
 
 fn check_timeouts(path: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
+    let text = match scenario::read_text(path) {
         Ok(text) => text,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", path.display());

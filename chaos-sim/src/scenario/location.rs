@@ -66,19 +66,35 @@ pub(super) fn positioned(
     message: String,
 ) -> ScenarioError {
     let (line, column, source) = line_col(text, offset);
-    let gutter = line.to_string().len();
-    let snippet = format!(
-        "{:gutter$} |\n{line} | {source}\n{:gutter$} | {:>column$}",
-        "", "", "^"
-    );
     ScenarioError {
         file: file.to_string(),
         line,
         column,
         field,
         message,
-        snippet: Some(snippet),
+        snippet: Some(render_snippet(source, line, column)),
     }
+}
+
+/// The source line with the column marked, rendered by annotate-snippets (which also trims a
+/// long line around the column, so a mark at column 100,000 costs nothing special).
+fn render_snippet(source: &str, line: usize, column: usize) -> String {
+    use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+    // The 1-based character column as a byte range of one character (empty at line end).
+    let start = source
+        .char_indices()
+        .nth(column.saturating_sub(1))
+        .map_or(source.len(), |(i, _)| i);
+    let end = source[start..]
+        .chars()
+        .next()
+        .map_or(start, |c| start + c.len_utf8());
+    let report = [Group::with_level(Level::ERROR).element(
+        Snippet::source(source)
+            .line_start(line)
+            .annotation(AnnotationKind::Primary.span(start..end)),
+    )];
+    Renderer::plain().render(&report).to_string()
 }
 
 /// The dotted field path at `offset`: the enclosing `[table]` plus the nearest `key =`.

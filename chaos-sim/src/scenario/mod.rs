@@ -138,10 +138,31 @@ impl fmt::Display for ScenarioError {
     }
 }
 
-/// Reads, parses and checks a scenario file.
+/// The largest input file `load` reads (16 MiB): a larger file, or one that never ends (a
+/// device), is rejected after reading this much.
+pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a UTF-8 text file of at most [`MAX_INPUT_BYTES`], never more than that from it.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file is larger than the limit of {MAX_INPUT_BYTES} bytes (16 MiB)"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8"))
+}
+
+/// Reads, parses and checks a scenario file (at most [`MAX_INPUT_BYTES`]).
 pub fn load(path: &Path) -> Result<CheckedScenario, ScenarioError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let text = read_text(path).map_err(|e| ScenarioError {
         file: file.clone(),
         line: 0,
         column: 0,
