@@ -252,6 +252,10 @@ const MAX_LOAD_RATE_PER_S: f64 = 10_000_000.0;
 /// The largest burst: every burst request is created at one instant.
 const MAX_BURST: u32 = 10_000_000;
 
+/// The deepest chain of nested steps and invocations a model may have (see
+/// `Compiler::check_nesting`). Lambda itself stops recursive loops after 16 invocations.
+pub(crate) const MAX_NESTING: u32 = 256;
+
 /// The most branches one invocation may have in flight (the product of nested fan-outs).
 const MAX_BRANCHES: u64 = 1_000_000;
 
@@ -492,7 +496,8 @@ impl Program {
             .collect();
         c.edges.retain(|e| e.1 < functions.len());
         c.edges.extend(publish_edges);
-        c.check_cycles()?;
+        let order = c.check_cycles()?;
+        c.check_nesting(&functions, &order)?;
         let entry = c.entry()?;
         validate_load(&scenario.load.shape, scenario.requests)?;
         Ok(Program {
@@ -830,7 +835,10 @@ impl<'s> Compiler<'s> {
         Ok(self.push(Node::Call(Box::new(node))))
     }
 
-    fn check_cycles(&self) -> Result<(), ModelError> {
+    /// Rejects invocation cycles and returns the functions in post-order (callees before
+    /// callers). Depth-first with an explicit stack: a chain of 40,000 functions must not
+    /// overflow the compiler's stack.
+    fn check_cycles(&self) -> Result<Vec<usize>, ModelError> {
         let n = self.scenario.functions.len();
         let mut adjacency: Vec<Vec<(usize, &str)>> = vec![Vec::new(); n];
         for (from, to, path) in &self.edges {
@@ -838,43 +846,86 @@ impl<'s> Compiler<'s> {
         }
         // 0 = unvisited, 1 = on the stack, 2 = done.
         let mut color = vec![0u8; n];
-        let mut stack: Vec<usize> = Vec::new();
+        let mut order = Vec::with_capacity(n);
+        // (function, index of its next edge to follow)
+        let mut stack: Vec<(usize, usize)> = Vec::new();
         for start in 0..n {
-            if color[start] == 0 {
-                self.visit(start, &adjacency, &mut color, &mut stack)?;
+            if color[start] != 0 {
+                continue;
+            }
+            color[start] = 1;
+            stack.push((start, 0));
+            while let Some(top) = stack.last_mut() {
+                let (node, edge) = *top;
+                let Some(&(next, path)) = adjacency[node].get(edge) else {
+                    color[node] = 2;
+                    order.push(node);
+                    stack.pop();
+                    continue;
+                };
+                top.1 += 1;
+                match color[next] {
+                    0 => {
+                        color[next] = 1;
+                        stack.push((next, 0));
+                    }
+                    1 => {
+                        let begin = stack.iter().position(|&(s, _)| s == next).unwrap_or(0);
+                        let mut names: Vec<&str> = stack[begin..]
+                            .iter()
+                            .map(|&(i, _)| self.scenario.functions[i].name.as_str())
+                            .collect();
+                        names.push(&self.scenario.functions[next].name);
+                        return Err(ModelError::Cycle {
+                            path: path.to_string(),
+                            cycle: names.join(" -> "),
+                        });
+                    }
+                    _ => {}
+                }
             }
         }
-        Ok(())
+        Ok(order)
     }
 
-    fn visit(
-        &self,
-        node: usize,
-        adjacency: &[Vec<(usize, &str)>],
-        color: &mut [u8],
-        stack: &mut Vec<usize>,
-    ) -> Result<(), ModelError> {
-        color[node] = 1;
-        stack.push(node);
-        for &(next, path) in &adjacency[node] {
-            if color[next] == 1 {
-                let begin = stack.iter().position(|&s| s == next).unwrap_or(0);
-                let mut names: Vec<&str> = stack[begin..]
+    /// Rejects a model whose deepest chain of nested steps and invocations (sync, async or
+    /// through a queue, all started at once by the engine) exceeds [`MAX_NESTING`]: the
+    /// engine starts and completes such a chain recursively.
+    fn check_nesting(&self, functions: &[FnDef], order: &[usize]) -> Result<(), ModelError> {
+        // Nodes are pushed after their children, so one forward pass gives each node's depth.
+        let mut node_depth = vec![0u32; self.nodes.len()];
+        for (i, node) in self.nodes.iter().enumerate() {
+            node_depth[i] = 1 + match node {
+                Node::Sequence { children } => children
                     .iter()
-                    .map(|&i| self.scenario.functions[i].name.as_str())
-                    .collect();
-                names.push(&self.scenario.functions[next].name);
-                return Err(ModelError::Cycle {
-                    path: path.to_string(),
-                    cycle: names.join(" -> "),
-                });
-            }
-            if color[next] == 0 {
-                self.visit(next, adjacency, color, stack)?;
+                    .map(|&c| node_depth[c as usize])
+                    .max()
+                    .unwrap_or(0),
+                Node::FanOut { child, .. } => node_depth[*child as usize],
+                _ => 0,
+            };
+        }
+        let mut depth = vec![0u32; functions.len()];
+        let mut callees: Vec<Vec<usize>> = vec![Vec::new(); functions.len()];
+        for (from, to, _) in &self.edges {
+            callees[*from].push(*to);
+        }
+        for &f in order {
+            let below = callees[f].iter().map(|&g| depth[g]).max().unwrap_or(0);
+            depth[f] = node_depth[functions[f].root as usize]
+                .saturating_add(1)
+                .saturating_add(below);
+            if depth[f] > MAX_NESTING {
+                return Err(invalid(
+                    format!("function.{}.handler", functions[f].name),
+                    format!(
+                        "steps and invocations starting here nest more than {MAX_NESTING} \
+                         deep (functions invoking functions, fan-outs within sequences); \
+                         flatten the chain"
+                    ),
+                ));
             }
         }
-        stack.pop();
-        color[node] = 2;
         Ok(())
     }
 
