@@ -6,8 +6,8 @@
 use crate::checked::{CheckedScenario, SimError};
 use crate::core_api::Rule;
 use crate::model::{
-    Account, Dependency, Function, Hypothesis, Invocation, Load, LoadShape, OpenLoop, Queue,
-    Scenario,
+    Account, DEFAULT_MAX_EVENTS, Dependency, Function, Hypothesis, Invocation, Load, LoadShape,
+    OpenLoop, Queue, Scenario,
 };
 use std::time::Duration;
 
@@ -38,6 +38,7 @@ impl ScenarioBuilder {
                 queues: Vec::new(),
                 faults: Vec::new(),
                 hypothesis: Hypothesis::default(),
+                max_events: DEFAULT_MAX_EVENTS,
             },
         }
     }
@@ -95,6 +96,12 @@ impl ScenarioBuilder {
     /// Adds a fault rule (experiment run only).
     pub fn fault(&mut self, rule: Rule) -> &mut Self {
         self.scenario.faults.push(rule);
+        self
+    }
+    /// Sets the work budget of a run: events processed at most (see
+    /// [`Scenario::max_events`]).
+    pub fn max_events(&mut self, max_events: u64) -> &mut Self {
+        self.scenario.max_events = max_events;
         self
     }
     /// Sets the hypothesis.

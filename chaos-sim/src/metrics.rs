@@ -119,6 +119,9 @@ pub struct RunMetrics {
     pub frames_in_flight_at_end: u64,
     /// Most events waiting in the heap at once (fixed-delay timers excluded).
     pub peak_event_queue: u64,
+    /// Why the run stopped before its end, when a resource bound stopped it (the work budget
+    /// `max_events`, or the frames or events in flight); `None` for a run that ended.
+    pub stopped: Option<String>,
 }
 
 impl RunMetrics {
@@ -164,6 +167,7 @@ impl RunMetrics {
             peak_frames: 0,
             frames_in_flight_at_end: 0,
             peak_event_queue: 0,
+            stopped: None,
         }
     }
 
@@ -177,14 +181,19 @@ impl RunMetrics {
         self.failed_timeout + self.failed_throttle + self.failed_error
     }
 
-    /// Successes (fallbacks included) over requests; 1 when there were no requests.
+    /// Successes (fallbacks included) over requests; NaN (nothing measured: JSON `null`, and
+    /// every bound on it fails) when there were no requests.
     pub fn success_rate(&self) -> f64 {
-        ratio(self.succeeded + self.fallback_served, self.requests, 1.0)
+        ratio(
+            self.succeeded + self.fallback_served,
+            self.requests,
+            f64::NAN,
+        )
     }
 
-    /// Requests failed by a throttle over requests.
+    /// Requests failed by a throttle over requests; NaN when there were no requests.
     pub fn throttle_rate(&self) -> f64 {
-        ratio(self.failed_throttle, self.requests, 0.0)
+        ratio(self.failed_throttle, self.requests, f64::NAN)
     }
 
     /// Latency quantile `q` of successful requests, nanoseconds (0 with no successes).

@@ -36,7 +36,15 @@ pub struct Scenario {
     pub faults: Vec<Rule>,
     /// The steady state the experiment must keep.
     pub hypothesis: Hypothesis,
+    /// The work budget of one run: events processed at most (`[simulation] max_events`,
+    /// default [`DEFAULT_MAX_EVENTS`]). A run that reaches it stops with an error instead of
+    /// running on.
+    pub max_events: u64,
 }
+
+/// The default work budget of a run: one billion events (minutes of a release build; the
+/// bundled examples need about 1.2 million).
+pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000_000;
 
 /// Account concurrency, shared by the functions of a region.
 #[derive(Clone, Debug, PartialEq)]

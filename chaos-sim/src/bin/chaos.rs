@@ -109,6 +109,9 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", report.to_table());
             }
+            if let Some(why) = &report.stopped {
+                eprintln!("error: {}: {why}", path.display());
+            }
             ExitCode::from(report.exit_code() as u8)
         }
     }

@@ -113,6 +113,9 @@ impl<'p> Engine<'p> {
                 let spread = nanos(closed.start_spread);
                 let stream = StreamId::named("client_start");
                 for client in 0..closed.clients {
+                    if self.stopped.is_some() {
+                        break;
+                    }
                     let at = if spread == 0 {
                         0
                     } else {

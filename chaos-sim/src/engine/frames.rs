@@ -26,6 +26,13 @@ impl<'p> Engine<'p> {
             data,
         });
         self.m.peak_event_queue = self.m.peak_event_queue.max(self.heap.len() as u64);
+        if self.heap.len() > MAX_EVENTS_IN_FLIGHT {
+            self.stop(format!(
+                "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated seconds: \
+                 lower the load, a burst or the number of clients",
+                self.now as f64 / 1e9
+            ));
+        }
     }
 
     #[inline]
@@ -89,6 +96,14 @@ impl<'p> Engine<'p> {
             self.frames[parent as usize].generation
         };
         self.frames_in_use += 1;
+        if self.frames_in_use > MAX_FRAMES_IN_FLIGHT {
+            self.stop(format!(
+                "more than {MAX_FRAMES_IN_FLIGHT} steps in flight at {:.3} simulated seconds \
+                 (nested fan-outs, bursts or clients multiply): lower a fan-out count, a burst \
+                 or the load",
+                self.now as f64 / 1e9
+            ));
+        }
         self.m.peak_frames = self.m.peak_frames.max(self.frames_in_use);
         let next_sibling = if parent == NONE {
             NONE

@@ -270,7 +270,15 @@ pub(crate) struct Engine<'p> {
     collapse: bool,
     in_flight_requests: u64,
     frames_in_use: u64,
+    /// Set when a resource bound stops the run; loops that start work check it.
+    stopped: Option<String>,
 }
+
+/// Step frames alive at once, at most (about 100 bytes each): beyond this a run stops with an
+/// error instead of allocating until the process aborts (nested fan-outs, huge bursts).
+pub(crate) const MAX_FRAMES_IN_FLIGHT: u64 = 4_000_000;
+/// Events waiting at once, at most (48 bytes each).
+pub(crate) const MAX_EVENTS_IN_FLIGHT: usize = 8_000_000;
 
 /// SQS event source scaling (FACTS.md): +300 concurrent batches per minute, one every 200 ms.
 const QUEUE_SCALE_STEP: u64 = 60 * SECOND / 300;
@@ -346,6 +354,7 @@ impl<'p> Engine<'p> {
             collapse: true,
             in_flight_requests: 0,
             frames_in_use: 0,
+            stopped: None,
         }
     }
 
@@ -360,7 +369,19 @@ impl<'p> Engine<'p> {
 
     pub(crate) fn run(mut self) -> RunMetrics {
         self.start_load();
-        while let Some(ev) = self.next_event() {
+        while self.stopped.is_none()
+            && let Some(ev) = self.next_event()
+        {
+            if self.m.events >= self.scenario.max_events {
+                self.stop(format!(
+                    "the run reached its work budget of {} events (`max_events` in \
+                     [simulation]) at {:.3} simulated seconds; raise it, or check for work \
+                     that never ends",
+                    self.scenario.max_events,
+                    self.now as f64 / 1e9
+                ));
+                break;
+            }
             let time = ev.time();
             if time < self.now {
                 self.m.time_regressions += 1;
@@ -372,7 +393,16 @@ impl<'p> Engine<'p> {
         self.finish()
     }
 
+    /// Stops the run (the first reason is kept).
+    #[cold]
+    fn stop(&mut self, reason: String) {
+        if self.stopped.is_none() {
+            self.stopped = Some(reason);
+        }
+    }
+
     fn finish(mut self) -> RunMetrics {
+        self.m.stopped = self.stopped.take();
         self.m.end_time_ns = self.now;
         self.m.requests = self.arrivals;
         self.m.in_flight = self.in_flight_requests;
@@ -396,7 +426,7 @@ impl<'p> Engine<'p> {
             Kind::Arrival => self.on_arrival(),
             Kind::Burst => {
                 for _ in 0..ev.data {
-                    if self.arrivals >= self.max_requests {
+                    if self.arrivals >= self.max_requests || self.stopped.is_some() {
                         break;
                     }
                     self.new_request(NONE);

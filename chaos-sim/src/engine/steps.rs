@@ -46,10 +46,16 @@ impl<'p> Engine<'p> {
                     // Branches of plain calls: the same steps as `start_node` on each, without
                     // the dispatch.
                     for i in 0..*count {
+                        if self.stopped.is_some() {
+                            break;
+                        }
                         self.plain_call(call, id, combine(key, u64::from(i)), deadline);
                     }
                 } else {
                     for i in 0..*count {
+                        if self.stopped.is_some() {
+                            break;
+                        }
                         self.start_node(*child, id, combine(key, u64::from(i)), deadline);
                     }
                 }

@@ -247,6 +247,7 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
         seed: sim.seed,
         duration: sim.duration,
         requests: sim.requests,
+        max_events: sim.max_events.unwrap_or(DEFAULT_MAX_EVENTS),
         drain: sim.drain.unwrap_or(Duration::from_secs(900)),
         account,
         load: Load {

@@ -31,6 +31,7 @@ pub(super) struct RawSimulation {
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) duration: Option<Duration>,
     pub(super) requests: Option<u64>,
+    pub(super) max_events: Option<u64>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) drain: Option<Duration>,
 }
