@@ -42,6 +42,11 @@ pub struct Scenario {
     pub max_events: u64,
 }
 
+/// The longest duration a scenario may use anywhere (10 years of 365 days): virtual time is a
+/// count of nanoseconds in 64 bits (584 years), and sums of durations must not saturate into
+/// "never".
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 /// The default work budget of a run: one billion events (minutes of a release build; the
 /// bundled examples need about 1.2 million).
 pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000_000;

@@ -517,6 +517,17 @@ impl Program {
         c.check_nesting(&functions, &order)?;
         let entry = c.entry()?;
         validate_load(&scenario.load.shape, scenario.requests)?;
+        for (path, d) in [
+            ("simulation.duration", scenario.duration),
+            ("simulation.drain", Some(scenario.drain)),
+        ] {
+            if d.is_some_and(|d| d > MAX_DURATION) {
+                return Err(invalid(
+                    path,
+                    "expected at most 3650 days (the longest duration a scenario may use)",
+                ));
+            }
+        }
         if scenario.requests == Some(0) {
             return Err(invalid(
                 "simulation.requests",
@@ -799,7 +810,10 @@ impl<'s> Compiler<'s> {
         // Every attempt of a call has a bit in a 64-bit mask: attempts x (1 + hedges) per
         // region, twice with failover.
         let phases = if call.failover.is_some() { 2 } else { 1 };
-        if u64::from(max_attempts) * (1 + u64::from(hedges)) * phases > 63 {
+        let attempt_bits = u64::from(max_attempts)
+            .checked_mul(1 + u64::from(hedges))
+            .and_then(|n| n.checked_mul(phases));
+        if attempt_bits.is_none_or(|n| n > 63) {
             return Err(invalid(
                 format!("{path}.retry.attempts"),
                 "attempts x (1 + hedge max_extra) x (2 with failover) must be at most 63",

@@ -79,3 +79,69 @@ fn an_input_above_the_size_limit_is_rejected_after_reading_the_limit() {
         assert!(err.message.contains("larger than the limit"), "{err}");
     }
 }
+
+fn field_of_error(text: &str) -> String {
+    match scenario::parse(text, "bad.toml") {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => {
+            assert!(e.line > 0, "{e}");
+            e.field
+        }
+    }
+}
+
+#[test]
+fn nan_or_negative_burst_seconds_are_rejected_with_a_location() {
+    for bad in ["nan", "-1.0", "inf"] {
+        let text = BASE.replace(
+            "latency = \"1ms\"",
+            &format!(
+                "latency = \"1ms\"\ncapacity = {{ provisioned = {{ units_per_s = 100, burst_seconds = {bad} }} }}"
+            ),
+        );
+        assert_eq!(
+            field_of_error(&text),
+            "dependency.table.capacity.burst_seconds",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn cost_bounds_must_be_finite_and_not_negative() {
+    for bad in ["NaN", "inf", "-1", "$-0.5"] {
+        let text = format!("{BASE}\n[hypothesis]\ncost_usd = \"<= {bad}\"\n");
+        assert_eq!(field_of_error(&text), "hypothesis.cost_usd", "{bad}");
+    }
+    let ok = format!("{BASE}\n[hypothesis]\ncost_usd = \"<= $5.00\"\n");
+    assert!(scenario::parse(&ok, "ok.toml").is_ok());
+}
+
+#[test]
+fn durations_near_584_years_are_rejected_not_saturated() {
+    let text = BASE.replace("requests = 10", "duration = \"500y\"");
+    assert_eq!(field_of_error(&text), "simulation.duration");
+    let drain = BASE.replace("requests = 10", "requests = 10\ndrain = \"500y\"");
+    assert_eq!(field_of_error(&drain), "simulation.drain");
+}
+
+#[test]
+fn the_attempt_limit_check_does_not_wrap() {
+    // 2^31 attempts x (1 + 4294967295 hedges) x 2 regions is 2^64: a u64 product wraps to 0.
+    let text = BASE
+        .replace(
+            "handler = [{ call = \"table\" }]",
+            "handler = [{ call = \"table\", failover = \"us-west-2\", \
+             retry = { attempts = 2147483648, base = \"1ms\", cap = \"1ms\" }, \
+             hedge = { after = \"1ms\", max_extra = 4294967295 } }]",
+        )
+        .replace(
+            "latency = \"1ms\"",
+            "latency = \"1ms\"\nregions = [\"us-east-1\", \"us-west-2\"]",
+        );
+    let e = match scenario::parse(&text, "bad.toml") {
+        Ok(_) => panic!("absurd attempts must be rejected"),
+        Err(e) => e,
+    };
+    assert!(e.message.contains("at most 63"), "{e}");
+}

@@ -160,10 +160,11 @@ impl<'p> Engine<'p> {
             .now
             .saturating_sub(handler_start)
             .saturating_add(init_ns);
-        let billed_ms = billed_ns.div_ceil(1_000_000).max(1);
         let fm = &mut self.fmetrics[function];
         fm.invocations += 1;
-        fm.billed_mb_ms += def.memory_mb * billed_ms;
+        fm.billed_mb_ms = fm
+            .billed_mb_ms
+            .saturating_add(billed_mb_ms(def.memory_mb, billed_ns));
         let state = &mut self.funcs[function];
         state.active -= 1;
         if keep_warm {
@@ -203,5 +204,28 @@ impl<'p> Engine<'p> {
         }
         self.release_environment(function as usize, !timed_out, handler_start, init_ns);
         self.complete(id, out);
+    }
+}
+
+/// MB-milliseconds billed for an invocation of `billed_ns` (1 ms granularity, at least 1 ms),
+/// saturating rather than wrapping.
+pub(super) fn billed_mb_ms(memory_mb: u64, billed_ns: u64) -> u64 {
+    memory_mb.saturating_mul(billed_ns.div_ceil(1_000_000).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::billed_mb_ms;
+
+    #[test]
+    fn billing_rounds_up_to_the_millisecond_and_saturates() {
+        assert_eq!(billed_mb_ms(1024, 0), 1024);
+        assert_eq!(billed_mb_ms(1024, 1), 1024);
+        assert_eq!(billed_mb_ms(1024, 1_000_001), 2048);
+        assert_eq!(
+            billed_mb_ms(10_240, u64::MAX),
+            10_240 * u64::MAX.div_ceil(1_000_000)
+        );
+        assert_eq!(billed_mb_ms(u64::MAX, 2_000_000), u64::MAX);
     }
 }

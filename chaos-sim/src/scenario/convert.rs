@@ -98,10 +98,27 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
             Some(RawCapacity::Table(RawCapacityTable::Provisioned {
                 units_per_s,
                 burst_seconds,
-            })) => Capacity::TokenBucket {
-                rate_per_s: units_per_s,
-                burst: (units_per_s * burst_seconds).max(1.0),
-            },
+            })) => {
+                // `f64::max` would turn a NaN burst into 1: check the inputs first.
+                if !(burst_seconds.is_finite() && burst_seconds >= 0.0) {
+                    return Err(fail(
+                        format!("{base}.capacity.burst_seconds"),
+                        format!(
+                            "expected a number of seconds of at least 0, found {burst_seconds}"
+                        ),
+                    ));
+                }
+                if !(units_per_s.is_finite() && units_per_s >= 0.0) {
+                    return Err(fail(
+                        format!("{base}.capacity.units_per_s"),
+                        format!("expected a rate of at least 0 per second, found {units_per_s}"),
+                    ));
+                }
+                Capacity::TokenBucket {
+                    rate_per_s: units_per_s,
+                    burst: (units_per_s * burst_seconds).max(1.0),
+                }
+            }
             Some(RawCapacity::Table(RawCapacityTable::Server {
                 workers,
                 discipline,

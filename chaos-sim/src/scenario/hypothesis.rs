@@ -30,12 +30,19 @@ pub(super) fn convert_hypothesis(
             "cost_usd" => {
                 let text = bound_text(&path, &value, "<=")?;
                 let amount = text.trim_start_matches('$').trim();
-                h.cost_at_most_usd = Some(amount.parse::<f64>().map_err(|_| {
-                    fail(
-                        &path,
-                        format!("expected dollars like \"<= 5.00\", found `{text}`"),
-                    )
-                })?);
+                let dollars = amount
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|d| d.is_finite() && *d >= 0.0)
+                    .ok_or_else(|| {
+                        fail(
+                            &path,
+                            format!(
+                                "expected dollars of at least 0 like \"<= 5.00\", found `{text}`"
+                            ),
+                        )
+                    })?;
+                h.cost_at_most_usd = Some(dollars);
             }
             k if k.starts_with("latency_p") => {
                 let pct: f64 = k["latency_p".len()..]

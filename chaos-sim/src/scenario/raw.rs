@@ -411,9 +411,15 @@ pub(super) struct RawStep {
 // ------------------------------------------------------------------ durations
 
 pub(super) fn parse_duration_value(text: &str) -> Result<Duration, String> {
-    crate::core_api::parse_duration(text).map_err(|e| {
+    let d = crate::core_api::parse_duration(text).map_err(|e| {
         format!("invalid duration `{text}` ({e}); expected a number with a unit, like \"250ms\", \"2m\" or \"1h 30m\"")
-    })
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration `{text}` is longer than the limit of 3650 days (10 years)"
+        ));
+    }
+    Ok(d)
 }
 
 pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
