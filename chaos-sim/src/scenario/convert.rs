@@ -52,6 +52,9 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
     })
 }
 
+/// Converts one handler step. Over 120 lines because a step is one flat table whose kind is
+/// decided by which key is present: the checks of which fields go with which kind read best
+/// together, next to the conversion of each kind.
 pub(super) fn convert_step(
     step: Spanned<RawStep>,
     path: &str,
