@@ -11,6 +11,7 @@
 //! seed = 42
 //! duration = "10m"          # or requests = 1000000; arrivals stop at the first reached
 //! drain = "15m"             # time allowed to finish in-flight work afterwards
+//! max_events = 1000000000   # work budget of one run (default); past it the run stops, exit 2
 //!
 //! [account]                 # per region; FACTS.md defaults
 //! concurrency = 1000
@@ -82,6 +83,12 @@
 //! operation = the call's `operation`, `"call"` by default; region = where the call is
 //! served); a function invocation is `region/function` (service `lambda`, operation
 //! `invoke`). So `match = { site = "eu-west-1/*" }` takes a whole region out.
+//!
+//! Limits (each a located error): files of at most 16 MiB ([`MAX_INPUT_BYTES`]); durations of
+//! at most 10 years; steps and invocations nested at most 256 deep; at most 1,000,000
+//! branches per invocation, closed-loop clients or requests per burst; `requests` at least 1;
+//! an unbounded closed loop needs a mean think time of at least 1us. The full table is in
+//! `REPORT_SCHEMA.md`.
 
 mod convert;
 mod hypothesis;
