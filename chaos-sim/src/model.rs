@@ -81,7 +81,8 @@ pub struct Load {
 }
 
 /// How a request reaches its target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Invocation {
     /// Synchronous invoke (API Gateway style): throttles answer 429 at once.
     Sync,
@@ -349,7 +350,8 @@ pub enum Capacity {
 }
 
 /// Queue discipline of a [`Capacity::Server`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Discipline {
     /// Oldest first.
     Fifo,
@@ -358,7 +360,8 @@ pub enum Discipline {
 }
 
 /// What a [`Capacity::Server`] does with work its caller abandoned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Abandoned {
     /// Serve it anyway (how retry storms become metastable).
     Serve,
@@ -430,7 +433,8 @@ impl Step {
 }
 
 /// How a fan-out's results are joined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Join {
     /// Wait for every branch; any failure fails the fan-out.
     All,
@@ -452,7 +456,8 @@ pub struct FanOut {
 }
 
 /// Invoke mode of an [`InvokeStep`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvokeMode {
     /// Wait for the result; 429 when the callee has no concurrency left.
     Sync,
@@ -470,7 +475,8 @@ pub struct InvokeStep {
 }
 
 /// Backoff between retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Backoff {
     /// Wait `base` every time.
     None,

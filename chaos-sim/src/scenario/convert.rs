@@ -125,10 +125,7 @@ pub(super) fn convert_step(
         spans.record(format!("{path}.invoke"), name.span());
         return Ok(Step::Invoke(InvokeStep {
             function: name.into_inner(),
-            mode: match s.mode {
-                Some(RawInvokeMode::Async) => InvokeMode::Async,
-                _ => InvokeMode::Sync,
-            },
+            mode: s.mode.unwrap_or(InvokeMode::Sync),
         }));
     }
     if let Some(children) = s.sequence {
@@ -149,11 +146,7 @@ pub(super) fn convert_step(
                 "a fan-out needs `count = N` (parallel branches)",
             )
         })?;
-        let join = match table.join.take().unwrap_or(RawJoin::All) {
-            RawJoin::All => Join::All,
-            RawJoin::Any => Join::Any,
-            RawJoin::Quorum(k) => Join::Quorum(k),
-        };
+        let join = table.join.take().unwrap_or(Join::All);
         // The branch is the rest of the table, located at the fan-out's own path.
         let branch = convert_step(Spanned::new(span, table), &fan_path, spans)?;
         return Ok(Step::FanOut(FanOut {
@@ -174,13 +167,7 @@ pub(super) fn convert_step(
         Some(RawRetry::SdkStandard) => Retry::SdkStandard,
         Some(RawRetry::Table(t)) => Retry::Backoff {
             max_attempts: t.attempts,
-            backoff: match t.backoff {
-                RawBackoff::None => Backoff::None,
-                RawBackoff::Exponential => Backoff::Exponential,
-                RawBackoff::FullJitter => Backoff::FullJitter,
-                RawBackoff::EqualJitter => Backoff::EqualJitter,
-                RawBackoff::DecorrelatedJitter => Backoff::DecorrelatedJitter,
-            },
+            backoff: t.backoff,
             base: t.base.unwrap_or(Duration::from_millis(25)),
             cap: t.cap.unwrap_or(Duration::from_secs(20)),
         },
@@ -326,14 +313,8 @@ fn convert_dependencies(
                 abandoned,
             })) => Capacity::Server {
                 workers,
-                discipline: match discipline {
-                    RawDiscipline::Fifo => Discipline::Fifo,
-                    RawDiscipline::Lifo => Discipline::Lifo,
-                },
-                abandoned: match abandoned {
-                    RawAbandoned::Serve => Abandoned::Serve,
-                    RawAbandoned::Drop => Abandoned::Drop,
-                },
+                discipline,
+                abandoned,
             },
         };
         dependencies.push(Dependency {
@@ -460,11 +441,7 @@ fn convert_load(raw: Spanned<RawLoad>, spans: &mut Spans) -> Result<Load, Locate
     };
     Ok(Load {
         target: load.target.into_inner(),
-        invocation: match load.invocation {
-            RawInvocation::Sync => Invocation::Sync,
-            RawInvocation::Async => Invocation::Async,
-            RawInvocation::Queue => Invocation::Queue,
-        },
+        invocation: load.invocation,
         shape,
     })
 }

@@ -51,20 +51,12 @@ pub(super) enum RawLoadKind {
     Closed,
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawInvocation {
-    Sync,
-    Async,
-    Queue,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLoad {
     pub(super) target: Spanned<String>,
     #[serde(default = "default_invocation")]
-    pub(super) invocation: RawInvocation,
+    pub(super) invocation: Invocation,
     #[serde(default = "default_kind")]
     pub(super) kind: RawLoadKind,
     pub(super) rate_per_s: Option<f64>,
@@ -80,8 +72,8 @@ pub(super) struct RawLoad {
     pub(super) start_spread: Option<Duration>,
 }
 
-pub(super) fn default_invocation() -> RawInvocation {
-    RawInvocation::Sync
+pub(super) fn default_invocation() -> Invocation {
+    Invocation::Sync
 }
 pub(super) fn default_kind() -> RawLoadKind {
     RawLoadKind::Poisson
@@ -195,9 +187,9 @@ pub(super) enum RawCapacityTable {
     Server {
         workers: u32,
         #[serde(default = "default_discipline")]
-        discipline: RawDiscipline,
+        discipline: Discipline,
         #[serde(default = "default_abandoned")]
-        abandoned: RawAbandoned,
+        abandoned: Abandoned,
     },
     OptimisticItem {},
 }
@@ -207,24 +199,12 @@ pub(super) fn default_burst_seconds() -> f64 {
     300.0
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawDiscipline {
-    Fifo,
-    Lifo,
-}
-pub(super) fn default_discipline() -> RawDiscipline {
-    RawDiscipline::Fifo
+pub(super) fn default_discipline() -> Discipline {
+    Discipline::Fifo
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawAbandoned {
-    Serve,
-    Drop,
-}
-pub(super) fn default_abandoned() -> RawAbandoned {
-    RawAbandoned::Serve
+pub(super) fn default_abandoned() -> Abandoned {
+    Abandoned::Serve
 }
 
 /// `"unlimited"`, `"optimistic_item"` or a capacity table.
@@ -261,37 +241,19 @@ impl<'de> Deserialize<'de> for RawCapacity {
     }
 }
 
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawJoin {
-    All,
-    Any,
-    Quorum(u32),
-}
-
-#[derive(Deserialize, Clone, Copy)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawBackoff {
-    None,
-    Exponential,
-    FullJitter,
-    EqualJitter,
-    DecorrelatedJitter,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRetryTable {
     pub(super) attempts: u32,
     #[serde(default = "default_backoff")]
-    pub(super) backoff: RawBackoff,
+    pub(super) backoff: Backoff,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) base: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) cap: Option<Duration>,
 }
-pub(super) fn default_backoff() -> RawBackoff {
-    RawBackoff::FullJitter
+pub(super) fn default_backoff() -> Backoff {
+    Backoff::FullJitter
 }
 
 pub(super) enum RawRetry {
@@ -375,13 +337,6 @@ pub(super) struct RawBreaker {
     pub(super) half_open_probes: u32,
 }
 
-#[derive(Deserialize, Clone, Copy, PartialEq)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum RawInvokeMode {
-    Sync,
-    Async,
-}
-
 /// One handler step: exactly one of the kind keys, plus options for that kind.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -394,9 +349,9 @@ pub(super) struct RawStep {
     pub(super) sequence: Option<Vec<Spanned<RawStep>>>,
     // fan-out options (inside `fan_out = { ... }`)
     pub(super) count: Option<u32>,
-    pub(super) join: Option<RawJoin>,
+    pub(super) join: Option<Join>,
     // invoke options
-    pub(super) mode: Option<RawInvokeMode>,
+    pub(super) mode: Option<InvokeMode>,
     // call options
     pub(super) operation: Option<String>,
     #[serde(default, deserialize_with = "opt_duration")]
