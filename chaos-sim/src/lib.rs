@@ -41,14 +41,21 @@
 //! ```
 //!
 //! The scenario format is documented in [`scenario`]; the Rust form of the model in
-//! [`model`] ([`ScenarioBuilder`]); the JSON report in `REPORT_SCHEMA.md`.
+//! [`model`] ([`ScenarioBuilder`]); the JSON report in `REPORT_SCHEMA.md`. Both
+//! [`scenario::parse`] and [`ScenarioBuilder::build`] return a [`CheckedScenario`]: validated,
+//! with its program and fault plan compiled once; neither depends on the seed, so
+//! [`Simulation::set_seed`] sweeps seeds without compiling again.
+//!
+//! Every input is bounded: a run has a work budget (`max_events`), and input that would
+//! exhaust memory, overflow the stack or never end is an error, not a crash or a hang (limits
+//! in [`scenario`] and `REPORT_SCHEMA.md`).
 //!
 //! ## Determinism
 //!
 //! Virtual time is an integer count of nanoseconds; events are ordered by (time, insertion
 //! sequence); nothing iterates a hash map; no wall clock and no thread RNG are read. Random
-//! draws come from streams named by purpose and element ([`rng`]), keyed by call, so adding an
-//! element or a fault does not shift any other draw.
+//! draws come from streams named by purpose and element ([`rng::Streams`]), keyed by call, so
+//! adding an element or a fault does not shift any other draw.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
