@@ -59,6 +59,13 @@ impl CheckedScenario {
         self
     }
 
+    /// Sets the work budget of a run (events processed at most; see
+    /// [`Scenario::max_events`]); at least 1. The compiled parts do not depend on it.
+    pub fn set_max_events(&mut self, max_events: u64) -> &mut Self {
+        self.scenario.max_events = max_events.max(1);
+        self
+    }
+
     /// The scenario.
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
