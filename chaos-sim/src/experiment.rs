@@ -1,46 +1,25 @@
 //! Experiments: a control run and an experiment run with common random numbers.
 
-use crate::core_api::{CompiledPlan, Plan, PlanError};
+pub use crate::checked::SimError;
+use crate::checked::{CheckedScenario, IntoChecked};
 use crate::engine::Engine;
 use crate::metrics::RunMetrics;
 use crate::model::Scenario;
-use crate::program::{ModelError, Program};
 use crate::report::Report;
-use crate::rng::stream_seed;
-
-/// Why a scenario cannot be simulated.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    /// The model is inconsistent (undefined names, cycles, out-of-range values).
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    /// chaos-core rejected the fault rules.
-    #[error("fault rules: {0}")]
-    Plan(#[from] PlanError),
-}
 
 /// A scenario ready to run: validated, compiled, its faults compiled.
 pub struct Simulation {
-    scenario: Scenario,
-    program: Program,
-    plan: CompiledPlan,
+    checked: CheckedScenario,
     collapse_fan_outs: bool,
 }
 
 impl Simulation {
-    /// Validates and compiles `scenario`.
-    pub fn new(scenario: Scenario) -> Result<Self, SimError> {
-        let program = Program::compile(&scenario)?;
-        // Fault decisions get their own seed, derived like every other stream.
-        let plan = Plan {
-            seed: stream_seed(scenario.seed, "faults"),
-            rules: scenario.faults.clone(),
-        }
-        .compile()?;
+    /// A simulation of `scenario`: a [`CheckedScenario`] (from [`crate::scenario::parse`] or
+    /// [`crate::ScenarioBuilder::build`]) is used as is; a [`Scenario`] is checked and
+    /// compiled first.
+    pub fn new(scenario: impl IntoChecked) -> Result<Self, SimError> {
         Ok(Self {
-            scenario,
-            program,
-            plan,
+            checked: scenario.into_checked()?,
             collapse_fan_outs: true,
         })
     }
@@ -53,29 +32,40 @@ impl Simulation {
         self
     }
 
+    /// Runs the same scenario with another seed. The compiled program and fault plan do not
+    /// depend on the seed, so a seed sweep reuses them.
+    pub fn set_seed(&mut self, seed: u64) -> &mut Self {
+        self.checked.set_seed(seed);
+        self
+    }
+
     /// The scenario being simulated.
     pub fn scenario(&self) -> &Scenario {
-        &self.scenario
+        self.checked.scenario()
     }
 
     /// Runs without faults.
     pub fn run_control(&self) -> RunMetrics {
-        Engine::new(&self.scenario, &self.program, None)
+        Engine::new(self.checked.scenario(), &self.checked.program, None)
             .collapse_fan_outs(self.collapse_fan_outs)
             .run()
     }
 
     /// Runs with the scenario's faults.
     pub fn run_experiment(&self) -> RunMetrics {
-        Engine::new(&self.scenario, &self.program, Some(&self.plan))
-            .collapse_fan_outs(self.collapse_fan_outs)
-            .run()
+        Engine::new(
+            self.checked.scenario(),
+            &self.checked.program,
+            Some(&self.checked.plan),
+        )
+        .collapse_fan_outs(self.collapse_fan_outs)
+        .run()
     }
 
     /// Runs control and experiment and checks the hypothesis on both.
     pub fn run(&self) -> Report {
         let control = self.run_control();
         let experiment = self.run_experiment();
-        Report::new(&self.scenario, &control, &experiment)
+        Report::new(self.checked.scenario(), &control, &experiment)
     }
 }

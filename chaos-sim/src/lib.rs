@@ -41,16 +41,26 @@
 //! ```
 //!
 //! The scenario format is documented in [`scenario`]; the Rust form of the model in
-//! [`model`] ([`ScenarioBuilder`]); the JSON report in `REPORT_SCHEMA.md`.
+//! [`model`] ([`ScenarioBuilder`]); the JSON report in `REPORT_SCHEMA.md`. Both
+//! [`scenario::parse`] and [`ScenarioBuilder::build`] return a [`CheckedScenario`]: validated,
+//! with its program and fault plan compiled once; neither depends on the seed, so
+//! [`Simulation::set_seed`] sweeps seeds without compiling again.
+//!
+//! Every input is bounded: a run has a work budget (`max_events`), and input that would
+//! exhaust memory, overflow the stack or never end is an error, not a crash or a hang (limits
+//! in [`scenario`] and `REPORT_SCHEMA.md`).
 //!
 //! ## Determinism
 //!
 //! Virtual time is an integer count of nanoseconds; events are ordered by (time, insertion
 //! sequence); nothing iterates a hash map; no wall clock and no thread RNG are read. Random
-//! draws come from streams named by purpose and element ([`rng`]), keyed by call, so adding an
-//! element or a fault does not shift any other draw.
+//! draws come from streams named by purpose and element ([`rng::Streams`]), keyed by call, so
+//! adding an element or a fault does not shift any other draw.
 #![forbid(unsafe_code)]
 
+pub mod backoff;
+pub mod builder;
+mod checked;
 mod core_api;
 mod engine;
 pub mod experiment;
@@ -63,9 +73,11 @@ pub mod report;
 pub mod rng;
 pub mod scenario;
 
+pub use builder::ScenarioBuilder;
+pub use checked::{CheckedScenario, IntoChecked};
 pub use experiment::{SimError, Simulation};
 pub use metrics::{FunctionMetrics, RunMetrics};
-pub use model::{Scenario, ScenarioBuilder};
+pub use model::Scenario;
 pub use program::ModelError;
 pub use report::{Report, SCHEMA_VERSION};
 pub use scenario::ScenarioError;

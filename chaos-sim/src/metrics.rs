@@ -119,6 +119,9 @@ pub struct RunMetrics {
     pub frames_in_flight_at_end: u64,
     /// Most events waiting in the heap at once (fixed-delay timers excluded).
     pub peak_event_queue: u64,
+    /// Why the run stopped before its end, when a resource bound stopped it (the work budget
+    /// `max_events`, or the frames or events in flight); `None` for a run that ended.
+    pub stopped: Option<String>,
 }
 
 impl RunMetrics {
@@ -164,6 +167,7 @@ impl RunMetrics {
             peak_frames: 0,
             frames_in_flight_at_end: 0,
             peak_event_queue: 0,
+            stopped: None,
         }
     }
 
@@ -177,14 +181,19 @@ impl RunMetrics {
         self.failed_timeout + self.failed_throttle + self.failed_error
     }
 
-    /// Successes (fallbacks included) over requests; 1 when there were no requests.
+    /// Successes (fallbacks included) over requests; NaN (nothing measured: JSON `null`, and
+    /// every bound on it fails) when there were no requests.
     pub fn success_rate(&self) -> f64 {
-        ratio(self.succeeded + self.fallback_served, self.requests, 1.0)
+        ratio(
+            self.succeeded + self.fallback_served,
+            self.requests,
+            f64::NAN,
+        )
     }
 
-    /// Requests failed by a throttle over requests.
+    /// Requests failed by a throttle over requests; NaN when there were no requests.
     pub fn throttle_rate(&self) -> f64 {
-        ratio(self.failed_throttle, self.requests, 0.0)
+        ratio(self.failed_throttle, self.requests, f64::NAN)
     }
 
     /// Latency quantile `q` of successful requests, nanoseconds (0 with no successes).
@@ -205,4 +214,48 @@ fn ratio(a: u64, b: u64, empty: f64) -> f64 {
 fn unreachable_hist() -> Histogram<u64> {
     // 3 significant figures and these bounds are valid constants for hdrhistogram.
     panic!("internal invariant: constant histogram bounds are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(succeeded: u64, fallback: u64, timeout: u64, throttle: u64, error: u64) -> RunMetrics {
+        let mut m = RunMetrics::new();
+        m.succeeded = succeeded;
+        m.fallback_served = fallback;
+        m.failed_timeout = timeout;
+        m.failed_throttle = throttle;
+        m.failed_error = error;
+        m.requests = succeeded + fallback + timeout + throttle + error;
+        m
+    }
+
+    #[test]
+    fn success_rate_counts_fallbacks_as_successes() {
+        let m = run(60, 20, 10, 5, 5);
+        assert_eq!(m.success_rate(), 0.8);
+        assert_eq!(m.failed(), 20);
+        assert_eq!(m.completed(), 100);
+        assert_eq!(run(0, 10, 0, 0, 0).success_rate(), 1.0);
+    }
+
+    #[test]
+    fn throttle_rate_is_throttled_failures_over_requests() {
+        let m = run(80, 0, 10, 6, 4);
+        assert_eq!(m.throttle_rate(), 0.06);
+        // Requests still in flight count in the denominator.
+        let mut m = run(50, 0, 0, 25, 0);
+        m.requests = 100;
+        assert_eq!(m.throttle_rate(), 0.25);
+        assert_eq!(m.success_rate(), 0.5);
+    }
+
+    #[test]
+    fn rates_of_a_run_without_requests_are_not_numbers() {
+        let m = RunMetrics::new();
+        assert!(m.success_rate().is_nan());
+        assert!(m.throttle_rate().is_nan());
+        assert_eq!(m.latency_quantile_ns(0.99), 0);
+    }
 }

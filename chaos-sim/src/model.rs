@@ -1,6 +1,6 @@
 //! The serverless model: the Rust form of everything a scenario file can say.
 //!
-//! Build a [`Scenario`] with [`ScenarioBuilder`]; scenario files produce the same values
+//! Build a [`Scenario`] with [`ScenarioBuilder`](crate::ScenarioBuilder); scenario files produce the same values
 //! (see [`crate::scenario`]). Defaults come from `FACTS.md` and are cited where they are set.
 
 use crate::core_api::{LatencyDist, Rule};
@@ -36,7 +36,20 @@ pub struct Scenario {
     pub faults: Vec<Rule>,
     /// The steady state the experiment must keep.
     pub hypothesis: Hypothesis,
+    /// The work budget of one run: events processed at most (`[simulation] max_events`,
+    /// default [`DEFAULT_MAX_EVENTS`]). A run that reaches it stops with an error instead of
+    /// running on.
+    pub max_events: u64,
 }
+
+/// The longest duration a scenario may use anywhere (10 years of 365 days): virtual time is a
+/// count of nanoseconds in 64 bits (584 years), and sums of durations must not saturate into
+/// "never".
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// The default work budget of a run: one billion events (minutes of a release build; the
+/// bundled examples need about 1.2 million).
+pub const DEFAULT_MAX_EVENTS: u64 = 1_000_000_000;
 
 /// Account concurrency, shared by the functions of a region.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +81,8 @@ pub struct Load {
 }
 
 /// How a request reaches its target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Invocation {
     /// Synchronous invoke (API Gateway style): throttles answer 429 at once.
     Sync,
@@ -336,7 +350,8 @@ pub enum Capacity {
 }
 
 /// Queue discipline of a [`Capacity::Server`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Discipline {
     /// Oldest first.
     Fifo,
@@ -345,7 +360,8 @@ pub enum Discipline {
 }
 
 /// What a [`Capacity::Server`] does with work its caller abandoned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Abandoned {
     /// Serve it anyway (how retry storms become metastable).
     Serve,
@@ -417,7 +433,8 @@ impl Step {
 }
 
 /// How a fan-out's results are joined.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Join {
     /// Wait for every branch; any failure fails the fan-out.
     All,
@@ -439,7 +456,8 @@ pub struct FanOut {
 }
 
 /// Invoke mode of an [`InvokeStep`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InvokeMode {
     /// Wait for the result; 429 when the callee has no concurrency left.
     Sync,
@@ -457,7 +475,8 @@ pub struct InvokeStep {
 }
 
 /// Backoff between retries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Backoff {
     /// Wait `base` every time.
     None,
@@ -603,103 +622,5 @@ impl Hypothesis {
     /// True when no bound is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
-    }
-}
-
-/// Builds a [`Scenario`] in Rust; `build` validates it like a scenario file.
-#[derive(Clone, Debug)]
-pub struct ScenarioBuilder {
-    scenario: Scenario,
-}
-
-impl ScenarioBuilder {
-    /// A scenario named `name` with seed 0, a Poisson load of 100/s on `entry`, running 60 s.
-    pub fn new(name: impl Into<String>, entry: impl Into<String>) -> Self {
-        Self {
-            scenario: Scenario {
-                name: name.into(),
-                seed: 0,
-                duration: Some(Duration::from_secs(60)),
-                requests: None,
-                drain: Duration::from_secs(900),
-                account: Account::default(),
-                load: Load {
-                    target: entry.into(),
-                    invocation: Invocation::Sync,
-                    shape: LoadShape::Open(OpenLoop::poisson(100.0)),
-                },
-                functions: Vec::new(),
-                dependencies: Vec::new(),
-                queues: Vec::new(),
-                faults: Vec::new(),
-                hypothesis: Hypothesis::default(),
-            },
-        }
-    }
-    /// Sets the seed.
-    pub fn seed(&mut self, seed: u64) -> &mut Self {
-        self.scenario.seed = seed;
-        self
-    }
-    /// Arrivals stop after this much simulated time.
-    pub fn duration(&mut self, duration: Duration) -> &mut Self {
-        self.scenario.duration = Some(duration);
-        self
-    }
-    /// Arrivals stop after this many requests (and no time limit unless `duration` is set again).
-    pub fn requests(&mut self, requests: u64) -> &mut Self {
-        self.scenario.requests = Some(requests);
-        self.scenario.duration = None;
-        self
-    }
-    /// Sets how long work may drain after arrivals stop.
-    pub fn drain(&mut self, drain: Duration) -> &mut Self {
-        self.scenario.drain = drain;
-        self
-    }
-    /// Sets account concurrency settings.
-    pub fn account(&mut self, account: Account) -> &mut Self {
-        self.scenario.account = account;
-        self
-    }
-    /// Sets the load shape.
-    pub fn load(&mut self, shape: LoadShape) -> &mut Self {
-        self.scenario.load.shape = shape;
-        self
-    }
-    /// Sets how the entry point is invoked.
-    pub fn invocation(&mut self, invocation: Invocation) -> &mut Self {
-        self.scenario.load.invocation = invocation;
-        self
-    }
-    /// Adds a function.
-    pub fn function(&mut self, function: Function) -> &mut Self {
-        self.scenario.functions.push(function);
-        self
-    }
-    /// Adds a dependency.
-    pub fn dependency(&mut self, dependency: Dependency) -> &mut Self {
-        self.scenario.dependencies.push(dependency);
-        self
-    }
-    /// Adds a queue.
-    pub fn queue(&mut self, queue: Queue) -> &mut Self {
-        self.scenario.queues.push(queue);
-        self
-    }
-    /// Adds a fault rule (experiment run only).
-    pub fn fault(&mut self, rule: Rule) -> &mut Self {
-        self.scenario.faults.push(rule);
-        self
-    }
-    /// Sets the hypothesis.
-    pub fn hypothesis(&mut self, hypothesis: Hypothesis) -> &mut Self {
-        self.scenario.hypothesis = hypothesis;
-        self
-    }
-    /// Validates and returns the scenario.
-    pub fn build(&self) -> Result<Scenario, crate::ModelError> {
-        crate::program::Program::compile(&self.scenario)?;
-        Ok(self.scenario.clone())
     }
 }

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
+use crate::builder::ScenarioBuilder;
+use crate::checked::{CheckedScenario, SimError};
 use crate::core_api::LatencyDist;
-use crate::model::{
-    Account, Dependency, Function, Join, LoadShape, OpenLoop, Scenario, ScenarioBuilder, Step,
-};
-use crate::program::ModelError;
+use crate::model::{Account, Dependency, Function, Join, LoadShape, OpenLoop, Step};
 
 /// A request fans out to `fan_out` copies of `branch` (calls to the dependency `"leaf"`) and
 /// joins them all; Poisson arrivals at `rate_per_s`; no contention (unlimited concurrency, no
@@ -23,7 +22,7 @@ pub fn fan_out(
     rate_per_s: f64,
     seed: u64,
     leaf: LatencyDist,
-) -> Result<Scenario, ModelError> {
+) -> Result<CheckedScenario, SimError> {
     let mut builder = ScenarioBuilder::new("fanout", "fanout");
     builder
         .seed(seed)

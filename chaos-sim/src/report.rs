@@ -22,8 +22,17 @@ pub struct Report {
     pub experiment: RunReport,
     /// One entry per hypothesis bound.
     pub hypotheses: Vec<HypothesisResult>,
-    /// `"holds"` when every bound holds in both runs, else `"fails"`.
+    /// `"holds"` when every bound holds in both runs, else `"fails"` (always `"fails"` when a
+    /// run had no requests or was stopped).
     pub verdict: Verdict,
+    /// Why a run stopped before its end (a resource bound such as the work budget); absent
+    /// when both ran to their end. A stopped run's numbers are partial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// What a reader must know to read the numbers (e.g. a run with no requests); absent
+    /// when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The overall verdict.
@@ -109,9 +118,9 @@ pub struct RunReport {
     pub failed: Failures,
     /// Still running at the end.
     pub in_flight: u64,
-    /// (succeeded + fallback_served) / requests.
+    /// (succeeded + fallback_served) / requests; NaN (JSON `null`) with no requests.
     pub success_rate: f64,
-    /// failed.throttle / requests.
+    /// failed.throttle / requests; NaN (JSON `null`) with no requests.
     pub throttle_rate: f64,
     /// Latency of successful requests.
     pub latency_ms: LatencyMs,
@@ -316,9 +325,23 @@ impl Report {
                 false,
             );
         }
-        let holds = hypotheses
-            .iter()
-            .all(|h| h.control_holds && h.experiment_holds);
+        let mut notes = Vec::new();
+        for (run, m) in [("control", control), ("experiment", experiment)] {
+            if m.requests == 0 {
+                notes.push(format!(
+                    "the {run} run had no requests: nothing was measured, so the steady state \
+                     cannot hold (check rate_per_s, duration and requests)"
+                ));
+            }
+        }
+        let stopped = [("control", control), ("experiment", experiment)]
+            .into_iter()
+            .find_map(|(run, m)| m.stopped.as_ref().map(|why| format!("{run} run: {why}")));
+        let holds = notes.is_empty()
+            && stopped.is_none()
+            && hypotheses
+                .iter()
+                .all(|h| h.control_holds && h.experiment_holds);
         Self {
             schema_version: SCHEMA_VERSION,
             scenario: ScenarioInfo {
@@ -334,11 +357,17 @@ impl Report {
             } else {
                 Verdict::Fails
             },
+            stopped,
+            notes,
         }
     }
 
-    /// The process exit code: 0 when every hypothesis holds, 1 otherwise.
+    /// The process exit code: 0 when every hypothesis holds, 1 otherwise, 2 when a run was
+    /// stopped by a resource bound (the input asks for more work than allowed).
     pub fn exit_code(&self) -> i32 {
+        if self.stopped.is_some() {
+            return 2;
+        }
         match self.verdict {
             Verdict::Holds => 0,
             Verdict::Fails => 1,
@@ -371,8 +400,8 @@ impl Report {
         }
         row(
             "success rate",
-            format!("{:.4}%", c.success_rate * 100.0),
-            format!("{:.4}%", e.success_rate * 100.0),
+            percent_or_dash(c.success_rate),
+            percent_or_dash(e.success_rate),
         );
         for (label, a, b) in [
             ("latency p50", c.latency_ms.p50, e.latency_ms.p50),
@@ -441,6 +470,12 @@ impl Report {
                 );
             }
         }
+        for note in &self.notes {
+            let _ = writeln!(out, "\nnote: {note}");
+        }
+        if let Some(why) = &self.stopped {
+            let _ = writeln!(out, "\nerror: stopped early, numbers are partial: {why}");
+        }
         if self.hypotheses.iter().any(|h| !h.control_holds) {
             let _ = writeln!(
                 out,
@@ -477,6 +512,15 @@ impl HypothesisResult {
 }
 
 /// A measured value with its unit, for the terminal table.
+/// A ratio in percent, or `-` when it was not measured (no requests).
+fn percent_or_dash(ratio: f64) -> String {
+    if ratio.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{:.4}%", ratio * 100.0)
+    }
+}
+
 fn display_measure(name: &str, value: f64) -> String {
     if value.is_nan() {
         "nothing to measure (no successful request)".to_owned()

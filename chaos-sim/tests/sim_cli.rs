@@ -119,3 +119,27 @@ fn check_timeouts_reports_each_finding_and_exits_1() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_closed_pipe_exits_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .args([
+            "run",
+            example("region_outage.toml").to_str().expect("utf-8"),
+            "--json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // Like `| head -c 10`: read a little, then close the pipe before the report is written.
+    let mut stdout = child.stdout.take().expect("piped");
+    let _ = stdout.read(&mut [0u8; 0]);
+    drop(stdout);
+    let out = child.wait_with_output().expect("waits");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -29,7 +29,7 @@ fn same_seed_gives_byte_identical_json_and_another_seed_differs() {
     let second = Simulation::new(s.clone()).expect("ok").run().to_json();
     assert_eq!(first, second);
     let mut other = s;
-    other.seed += 1;
+    other.set_seed(other.seed + 1);
     let third = Simulation::new(other).expect("ok").run().to_json();
     assert_ne!(first, third);
 }

@@ -44,8 +44,16 @@ enum Command {
     },
 }
 
+/// Writes `text` to stdout. A reader that went away (`chaos run ... | head`) is not an error:
+/// the rest is dropped quietly, as other command-line tools do; `print!` would panic.
+fn print_quietly(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
 fn check_timeouts(path: &std::path::Path) -> ExitCode {
-    let text = match std::fs::read_to_string(path) {
+    let text = match scenario::read_text(path) {
         Ok(text) => text,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", path.display());
@@ -61,13 +69,18 @@ fn check_timeouts(path: &std::path::Path) -> ExitCode {
     };
     let findings = chaos_core::timeout::check(&chain);
     if findings.is_empty() {
-        println!("{}: every call fits its caller's budget", chain.name);
+        print_quietly(&format!(
+            "{}: every call fits its caller's budget\n",
+            chain.name
+        ));
         return ExitCode::SUCCESS;
     }
+    let mut text = String::new();
     for finding in &findings {
-        println!("{finding}");
+        text.push_str(&format!("{finding}\n"));
     }
-    println!("{} finding(s)", findings.len());
+    text.push_str(&format!("{} finding(s)\n", findings.len()));
+    print_quietly(&text);
     ExitCode::from(1)
 }
 
@@ -86,28 +99,32 @@ fn main() -> ExitCode {
             json,
             seed,
         } => {
-            let mut scenario = match scenario::load(&path) {
+            let scenario = match scenario::load(&path) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
             };
-            if let Some(seed) = seed {
-                scenario.seed = seed;
-            }
-            let simulation = match Simulation::new(scenario) {
+            let mut simulation = match Simulation::new(scenario) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("error: {}: {e}", path.display());
                     return ExitCode::from(2);
                 }
             };
+            if let Some(seed) = seed {
+                simulation.set_seed(seed);
+            }
             let report = simulation.run();
-            if json {
-                println!("{}", report.to_json());
+            let text = if json {
+                report.to_json() + "\n"
             } else {
-                print!("{}", report.to_table());
+                report.to_table()
+            };
+            print_quietly(&text);
+            if let Some(why) = &report.stopped {
+                eprintln!("error: {}: {why}", path.display());
             }
             ExitCode::from(report.exit_code() as u8)
         }

@@ -1,0 +1,385 @@
+//! Calls to dependencies and their resilience: attempts, timeouts, hedges, retries, the retry quota, circuit breakers and failover.
+
+use super::*;
+
+impl<'p> Engine<'p> {
+    pub(super) fn call_node(&self, id: u32) -> &'p CallNode {
+        match &self.prog.nodes[self.frames[id as usize].node as usize] {
+            Node::Call(c) => c,
+            _ => unreachable_call(),
+        }
+    }
+
+    pub(super) fn issue_attempt(&mut self, id: u32, hedge: bool) {
+        let node = self.call_node(id);
+        let frame = self.frames[id as usize];
+        let State::Call(mut cs) = frame.state else {
+            return;
+        };
+        let tag = cs.next_tag;
+        if tag >= 63 {
+            return self.complete(id, outcome::ERROR);
+        }
+        cs.next_tag += 1;
+        if !hedge {
+            cs.tries += 1;
+            cs.hedges = 0;
+            cs.try_tag = tag;
+        }
+        cs.outstanding |= 1 << tag;
+        self.frames[id as usize].state = State::Call(cs);
+        // Circuit breaker: an open circuit fails fast without calling.
+        if let Some((b, cfg)) = &node.breaker {
+            // Each replica (primary, failover) has its own breaker.
+            if !self.breaker_allows(*b + usize::from(cs.in_failover), cfg) {
+                self.m.short_circuited += 1;
+                let generation = frame.generation;
+                self.push(
+                    0,
+                    Kind::AttemptDone,
+                    id,
+                    generation,
+                    outcome::CIRCUIT_OPEN,
+                    tag,
+                    0,
+                );
+                return;
+            }
+        }
+        self.m.attempts += 1;
+        let (replica, site) = if cs.in_failover {
+            (
+                node.failover.unwrap_or(node.primary),
+                node.site_failover.as_str(),
+            )
+        } else {
+            (node.primary, node.site_primary.as_str())
+        };
+        let dep = &self.prog.deps[node.dep];
+        let generation = frame.generation;
+        match &dep.capacity {
+            Capacity::Unlimited | Capacity::TokenBucket { .. } => {
+                let (delay, out) =
+                    self.immediate_attempt(node, replica, site, frame.key, tag, frame.deadline);
+                self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
+            }
+            Capacity::OptimisticItem => {
+                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                    Err((delay, out)) => {
+                        self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
+                    }
+                    Ok(added) => {
+                        let attempt_key = combine(frame.key, u64::from(tag));
+                        let lat = dep
+                            .latency
+                            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
+                        let version = self.replicas[replica].version;
+                        self.push(
+                            added.saturating_add(lat),
+                            Kind::AttemptDone,
+                            id,
+                            generation,
+                            outcome::OCC_CHECK,
+                            tag,
+                            version,
+                        );
+                    }
+                }
+            }
+            Capacity::Server { .. } => {
+                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                    Err((delay, out)) => {
+                        self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
+                    }
+                    Ok(added) => {
+                        let deadline = match node.timeout_ns {
+                            Some(t) => self.now.saturating_add(t).min(frame.deadline),
+                            None => frame.deadline,
+                        };
+                        let item = WorkItem {
+                            frame: id,
+                            generation,
+                            tag,
+                            deadline,
+                            key: combine(frame.key, u64::from(tag)),
+                            added,
+                        };
+                        self.server_offer(replica, item);
+                    }
+                }
+            }
+        }
+        self.arm_attempt_timers(id, node, tag, hedge, cs);
+    }
+
+    /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
+    /// fails the attempt.
+    #[inline]
+    pub(super) fn fault_verdict(
+        &mut self,
+        node: &CallNode,
+        site: &str,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+    ) -> Result<u64, (u64, u8)> {
+        if self.plan.is_none() {
+            return Ok(0);
+        }
+        self.evaluate_faults(node, site, request_key, tag, deadline)
+    }
+
+    #[inline(never)]
+    pub(super) fn evaluate_faults(
+        &mut self,
+        node: &CallNode,
+        site: &str,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+    ) -> Result<u64, (u64, u8)> {
+        let Some(plan) = self.plan else {
+            return Ok(0);
+        };
+        let call = Call {
+            request_key,
+            site,
+            site_hash: None,
+            service: &self.prog.deps[node.dep].name,
+            operation: &node.operation,
+            attempt: u32::from(tag),
+            event: None,
+        };
+        let verdict = plan.evaluate(&call, Duration::from_nanos(self.now), &self.counter);
+        let added = nanos(verdict.added_latency);
+        match verdict.failure {
+            None => Ok(added),
+            Some(failure) => {
+                let budget = node
+                    .timeout_ns
+                    .unwrap_or(u64::MAX)
+                    .min(deadline.saturating_sub(self.now));
+                Err(failure_effect(&failure, added, budget))
+            }
+        }
+    }
+
+    /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
+    /// (delay, attempt outcome).
+    pub(super) fn immediate_attempt(
+        &mut self,
+        node: &CallNode,
+        replica: usize,
+        site: &str,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+    ) -> (u64, u8) {
+        let added = match self.fault_verdict(node, site, request_key, tag, deadline) {
+            Ok(added) => added,
+            Err(failed) => return failed,
+        };
+        let dep = &self.prog.deps[node.dep];
+        let attempt_key = combine(request_key, u64::from(tag));
+        let lat = dep
+            .latency
+            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
+        if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity {
+            if !self.replicas[replica]
+                .bucket
+                .take(self.now, rate_per_s, burst)
+            {
+                self.m.dependency_throttles += 1;
+                return (added.saturating_add(lat), outcome::THROTTLE);
+            }
+        }
+        (added.saturating_add(lat), outcome::OK)
+    }
+
+    /// Arms the attempt's timeout and the try's next hedge: after the first attempt of a try,
+    /// and after each hedge while the try has sent fewer than `max_extra` hedges. Hedge timers
+    /// carry the try's first tag.
+    pub(super) fn arm_attempt_timers(
+        &mut self,
+        id: u32,
+        node: &CallNode,
+        tag: u16,
+        hedge: bool,
+        cs: CallState,
+    ) {
+        if node.timeout_ns.is_some() {
+            self.lane_timer(node.timeout_lane, Kind::AttemptTimeout, id, tag);
+        }
+        if let Some((_, max_extra)) = node.hedge
+            && (!hedge || u32::from(cs.hedges) < max_extra)
+        {
+            self.lane_timer(node.hedge_lane, Kind::HedgeFire, id, cs.try_tag);
+        }
+    }
+
+    /// A hedge timer of the try that started with `tag`: sends a hedge if that try is still
+    /// waiting for an answer and has hedges left.
+    pub(super) fn hedge_fire(&mut self, id: u32, tag: u16) {
+        let node = self.call_node(id);
+        let State::Call(mut cs) = self.frames[id as usize].state else {
+            return;
+        };
+        let max_extra = node.hedge.map_or(0, |h| h.1);
+        if tag != cs.try_tag || cs.outstanding == 0 || u32::from(cs.hedges) >= max_extra {
+            return;
+        }
+        cs.hedges += 1;
+        self.frames[id as usize].state = State::Call(cs);
+        self.m.hedges += 1;
+        self.issue_attempt(id, true);
+    }
+
+    pub(super) fn attempt_result(&mut self, id: u32, tag: u16, mut out: u8, version: u32) {
+        let State::Call(mut cs) = self.frames[id as usize].state else {
+            return;
+        };
+        if cs.outstanding & (1 << tag) == 0 {
+            return;
+        }
+        let node = self.call_node(id);
+        if out == outcome::OCC_CHECK {
+            let replica = if cs.in_failover {
+                node.failover.unwrap_or(node.primary)
+            } else {
+                node.primary
+            };
+            let r = &mut self.replicas[replica];
+            if r.version == version {
+                r.version = r.version.wrapping_add(1);
+                out = outcome::OK;
+            } else {
+                self.m.conflicts += 1;
+                out = outcome::CONFLICT;
+            }
+        }
+        cs.outstanding &= !(1 << tag);
+        if let Some((b, cfg)) = &node.breaker {
+            if out != outcome::CIRCUIT_OPEN {
+                self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
+            }
+        }
+        if out == outcome::OK {
+            if let Some(buckets) = node.quota {
+                // SDK standard mode: a first-try success refunds 1 token (FACTS.md); a
+                // retried success releases its retry permit, returning that retry's cost.
+                self.quotas[buckets[usize::from(cs.in_failover)]].refund(cs.retry_cost);
+            }
+            return self.complete(id, outcome::OK);
+        }
+        cs.last_cause = out;
+        self.frames[id as usize].state = State::Call(cs);
+        if cs.outstanding != 0 {
+            return; // a hedge is still running
+        }
+        self.after_failure(id, node, cs);
+    }
+
+    pub(super) fn after_failure(&mut self, id: u32, node: &CallNode, mut cs: CallState) {
+        let out = cs.last_cause;
+        let retryable = match node.retry {
+            // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
+            // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
+            // application errors.
+            Retry::SdkStandard => matches!(
+                out,
+                outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
+            ),
+            _ => matches!(
+                out,
+                outcome::THROTTLE
+                    | outcome::TIMEOUT
+                    | outcome::ERROR
+                    | outcome::CONFLICT
+                    | outcome::TRANSIENT
+            ),
+        };
+        let (max_attempts, backoff, base, cap) = match &node.retry {
+            Retry::None => (1, Backoff::None, 0, 0),
+            Retry::Backoff {
+                max_attempts,
+                backoff,
+                base,
+                cap,
+            } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
+            Retry::SdkStandard => (
+                crate::backoff::SDK_STANDARD_ATTEMPTS,
+                Backoff::FullJitter,
+                crate::backoff::SDK_STANDARD_BASE_NS,
+                crate::backoff::SDK_STANDARD_CAP_NS,
+            ),
+        };
+        let quota_granted = retryable
+            && u32::from(cs.tries) < max_attempts
+            && match self.take_quota(node, out, cs.in_failover) {
+                Some(cost) => {
+                    cs.retry_cost = cost;
+                    true
+                }
+                None => false,
+            };
+        if quota_granted {
+            let n = u32::from(cs.tries); // retry number, 1-based
+            let mut rng = self.streams.keyed(
+                node.backoff_stream,
+                combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
+            );
+            let unit = rng.unit();
+            let sleep = crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, unit);
+            cs.prev_sleep = sleep;
+            self.frames[id as usize].state = State::Call(cs);
+            self.timer(sleep, Kind::BackoffDone, id, 0);
+            return;
+        }
+        if node.failover.is_some() && !cs.in_failover && out != outcome::FATAL {
+            cs.in_failover = true;
+            cs.tries = 0;
+            cs.hedges = 0;
+            cs.prev_sleep = 0;
+            // The failover region's client draws on its own Region's quota; the primary
+            // region's last permit is spent.
+            cs.retry_cost = 0;
+            self.frames[id as usize].state = State::Call(cs);
+            self.m.failovers += 1;
+            return self.issue_attempt(id, false);
+        }
+        if node.fallback {
+            return self.complete(id, outcome::FALLBACK);
+        }
+        self.complete(id, outcome::cause(out));
+    }
+
+    /// SDK standard mode's retry quota: a throttle retry costs 5, any other 10 (FACTS.md).
+    /// The bucket is the one of the region the phase is served in (primary or failover).
+    /// Returns the tokens taken (0 without a quota), or `None` when the quota refuses.
+    pub(super) fn take_quota(&mut self, node: &CallNode, out: u8, in_failover: bool) -> Option<u8> {
+        let Some(buckets) = node.quota else {
+            return Some(0);
+        };
+        let q = buckets[usize::from(in_failover)];
+        let taken = self.quotas[q].take(out == outcome::THROTTLE);
+        if taken.is_none() {
+            self.m.retry_quota_exhausted += 1;
+        }
+        taken
+    }
+
+    pub(super) fn breaker_allows(&mut self, b: usize, cfg: &crate::model::CircuitBreaker) -> bool {
+        self.breakers[b].allows(self.now, cfg)
+    }
+
+    pub(super) fn breaker_record(
+        &mut self,
+        b: usize,
+        cfg: &crate::model::CircuitBreaker,
+        success: bool,
+    ) {
+        if self.breakers[b].record(self.now, cfg, success) {
+            self.m.breaker_opened += 1;
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The event queue and the slab of frames: scheduling, allocation, cancellation, completion.
+
+use super::*;
+
+impl<'p> Engine<'p> {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push(
+        &mut self,
+        delay: u64,
+        kind: Kind,
+        frame: u32,
+        generation: u32,
+        outcome: u8,
+        tag: u16,
+        data: u32,
+    ) {
+        self.seq += 1;
+        self.heap.push(Event {
+            key: (u128::from(self.now.saturating_add(delay)) << 64) | u128::from(self.seq),
+            frame,
+            generation,
+            kind,
+            outcome,
+            tag,
+            data,
+        });
+        self.m.peak_event_queue = self.m.peak_event_queue.max(self.heap.len() as u64);
+        if self.heap.len() > MAX_EVENTS_IN_FLIGHT {
+            self.stop(format!(
+                "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated seconds: \
+                 lower the load, a burst or the number of clients",
+                self.now as f64 / 1e9
+            ));
+        }
+    }
+
+    #[inline]
+    pub(super) fn timer(&mut self, delay: u64, kind: Kind, frame: u32, tag: u16) {
+        let generation = self.frames[frame as usize].generation;
+        self.push(delay, kind, frame, generation, 0, tag, 0);
+    }
+
+    /// A timer with the fixed delay of `lane`: appended to that lane, already in order.
+    #[inline]
+    pub(super) fn lane_timer(&mut self, lane: usize, kind: Kind, frame: u32, tag: u16) {
+        self.seq += 1;
+        let event = Event {
+            key: (u128::from(self.now.saturating_add(self.prog.lanes[lane])) << 64)
+                | u128::from(self.seq),
+            frame,
+            generation: self.frames[frame as usize].generation,
+            kind,
+            outcome: 0,
+            tag,
+            data: 0,
+        };
+        self.lanes[lane].push_back(event);
+    }
+
+    /// The earliest event of the heap and the lanes, if it is not past the horizon.
+    #[inline]
+    pub(super) fn next_event(&mut self) -> Option<Event> {
+        let mut best = self.heap.peek_key();
+        let mut from_lane = usize::MAX;
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(e) = lane.front() {
+                if best.is_none_or(|b| e.key < b) {
+                    best = Some(e.key);
+                    from_lane = i;
+                }
+            }
+        }
+        if (best? >> 64) as u64 > self.horizon {
+            return None;
+        }
+        if from_lane == usize::MAX {
+            self.heap.pop()
+        } else {
+            self.lanes[from_lane].pop_front()
+        }
+    }
+
+    #[inline]
+    pub(super) fn alloc(
+        &mut self,
+        parent: u32,
+        node: u32,
+        key: u64,
+        deadline: u64,
+        state: State,
+    ) -> u32 {
+        let parent_generation = if parent == NONE {
+            0
+        } else {
+            self.frames[parent as usize].generation
+        };
+        self.frames_in_use += 1;
+        if self.frames_in_use > MAX_FRAMES_IN_FLIGHT {
+            self.stop(format!(
+                "more than {MAX_FRAMES_IN_FLIGHT} steps in flight at {:.3} simulated seconds \
+                 (nested fan-outs, bursts or clients multiply): lower a fan-out count, a burst \
+                 or the load",
+                self.now as f64 / 1e9
+            ));
+        }
+        self.m.peak_frames = self.m.peak_frames.max(self.frames_in_use);
+        let next_sibling = if parent == NONE {
+            NONE
+        } else {
+            self.frames[parent as usize].first_child
+        };
+        let frame = Frame {
+            generation: 0,
+            parent,
+            parent_generation,
+            first_child: NONE,
+            prev_sibling: NONE,
+            next_sibling,
+            node,
+            key,
+            start: self.now,
+            deadline,
+            state,
+        };
+        let id = match self.free.pop() {
+            Some(i) => {
+                let generation = self.frames[i as usize].generation;
+                self.frames[i as usize] = Frame {
+                    generation,
+                    ..frame
+                };
+                i
+            }
+            None => {
+                self.frames.push(frame);
+                (self.frames.len() - 1) as u32
+            }
+        };
+        if parent != NONE {
+            if next_sibling != NONE {
+                self.frames[next_sibling as usize].prev_sibling = id;
+            }
+            self.frames[parent as usize].first_child = id;
+        }
+        id
+    }
+
+    /// Removes `id` from its parent's list of children.
+    #[inline]
+    pub(super) fn unlink(&mut self, id: u32) {
+        let Frame {
+            parent,
+            prev_sibling,
+            next_sibling,
+            ..
+        } = self.frames[id as usize];
+        if parent == NONE {
+            return;
+        }
+        if prev_sibling == NONE {
+            self.frames[parent as usize].first_child = next_sibling;
+        } else {
+            self.frames[prev_sibling as usize].next_sibling = next_sibling;
+        }
+        if next_sibling != NONE {
+            self.frames[next_sibling as usize].prev_sibling = prev_sibling;
+        }
+        let f = &mut self.frames[id as usize];
+        f.prev_sibling = NONE;
+        f.next_sibling = NONE;
+    }
+
+    /// Frees `id`. Work still running below it is cancelled: its frames are freed too (their
+    /// late events then fail the generation check and are ignored, work queued at a server
+    /// counts as abandoned), so no further step, attempt, retry or hedge starts for them.
+    /// Invocations and asynchronous events below it are detached instead: a function invoked
+    /// by a caller that gave up runs to its own end, as on the platform.
+    pub(super) fn release(&mut self, id: u32) {
+        loop {
+            let child = self.frames[id as usize].first_child;
+            if child == NONE {
+                break;
+            }
+            match self.frames[child as usize].state {
+                State::Invocation { .. } | State::Async { .. } => {
+                    self.unlink(child);
+                    self.frames[child as usize].parent = NONE;
+                }
+                _ => self.release(child),
+            }
+        }
+        self.unlink(id);
+        let f = &mut self.frames[id as usize];
+        f.generation = f.generation.wrapping_add(1);
+        f.state = State::Free;
+        f.parent = NONE;
+        self.frames_in_use -= 1;
+        self.free.push(id);
+    }
+
+    #[inline]
+    pub(super) fn valid(&self, frame: u32, generation: u32) -> bool {
+        frame != NONE && self.frames[frame as usize].generation == generation
+    }
+
+    /// Finishes `id` and reports `outcome` to its parent.
+    pub(super) fn complete(&mut self, id: u32, outcome: u8) {
+        let Frame {
+            parent,
+            parent_generation,
+            ..
+        } = self.frames[id as usize];
+        self.release(id);
+        if self.valid(parent, parent_generation) {
+            self.child_done(parent, outcome);
+        }
+    }
+
+    /// Reports `outcome` to `parent` through the queue (for results known at once; keeps
+    /// a step's start from re-entering its parent).
+    pub(super) fn deliver_later(&mut self, parent: u32, outcome: u8) {
+        if parent != NONE {
+            let generation = self.frames[parent as usize].generation;
+            self.push(0, Kind::Deliver, parent, generation, outcome, 0, 0);
+        }
+    }
+}

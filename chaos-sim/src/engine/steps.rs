@@ -1,0 +1,277 @@
+//! The step interpreter: sequences, fan-outs and their joins, plain calls.
+
+use super::*;
+
+impl<'p> Engine<'p> {
+    /// Starts `node` as a child of `parent`.
+    pub(super) fn start_node(&mut self, node: u32, parent: u32, key: u64, deadline: u64) {
+        let prog = self.prog;
+        match &prog.nodes[node as usize] {
+            Node::Compute { dist, stream } => {
+                let delay = dist.sample_nanos(&mut self.streams.keyed(*stream, key));
+                let id = self.alloc(parent, node, key, deadline, State::Compute);
+                self.timer(delay, Kind::ComputeDone, id, 0);
+            }
+            Node::Sequence { children } => {
+                let id = self.alloc(
+                    parent,
+                    node,
+                    key,
+                    deadline,
+                    State::Sequence {
+                        next: 0,
+                        fallback: false,
+                    },
+                );
+                self.start_node(children[0], id, combine(key, 0), deadline);
+            }
+            Node::FanOut { count, join, child } if self.collapse && self.plain_leaf(*child) => {
+                self.collapsed_fan_out(*count, *join, *child, parent, key, deadline);
+            }
+            Node::FanOut { count, child, .. } => {
+                let id = self.alloc(
+                    parent,
+                    node,
+                    key,
+                    deadline,
+                    State::FanOut {
+                        ok: 0,
+                        failed: 0,
+                        fallback: false,
+                    },
+                );
+                if let Node::Call(call) = &prog.nodes[*child as usize]
+                    && call.plain
+                {
+                    // Branches of plain calls: the same steps as `start_node` on each, without
+                    // the dispatch.
+                    for i in 0..*count {
+                        if self.stopped.is_some() {
+                            break;
+                        }
+                        self.plain_call(call, id, combine(key, u64::from(i)), deadline);
+                    }
+                } else {
+                    for i in 0..*count {
+                        if self.stopped.is_some() {
+                            break;
+                        }
+                        self.start_node(*child, id, combine(key, u64::from(i)), deadline);
+                    }
+                }
+            }
+            Node::Call(call) if call.plain => self.plain_call(call, parent, key, deadline),
+            Node::Call(_) => {
+                let id = self.alloc(
+                    parent,
+                    node,
+                    key,
+                    deadline,
+                    State::Call(CallState::default()),
+                );
+                self.issue_attempt(id, false);
+            }
+            Node::Invoke { function, mode } => match mode {
+                InvokeMode::Sync => {
+                    if self.start_invocation(parent, *function, key, 0).is_err() {
+                        self.deliver_later(parent, outcome::THROTTLE);
+                    }
+                }
+                InvokeMode::Async => {
+                    self.start_async(NONE, *function, key);
+                    self.deliver_later(parent, outcome::OK);
+                }
+            },
+            Node::Publish { queue } => {
+                self.publish(*queue, NONE, 0, key);
+                self.deliver_later(parent, outcome::OK);
+            }
+        }
+    }
+
+    /// A call with no resilience and an immediate capacity decision: the result goes straight
+    /// to the parent, with no frame for the call.
+    #[inline]
+    pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
+        self.m.attempts += 1;
+        let site = call.site_primary.as_str();
+        let (delay, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+        let out = if outcome::is_failure(out) {
+            outcome::cause(out)
+        } else {
+            out
+        };
+        if parent != NONE {
+            let generation = self.frames[parent as usize].generation;
+            self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
+        }
+    }
+
+    pub(super) fn plain_leaf(&self, node: u32) -> bool {
+        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain)
+    }
+
+    /// A fan-out of plain calls. Their results are all known when they are sent (the
+    /// capacity and fault decisions are made at issue time and completion has no side
+    /// effect), so the join's time and outcome are computed here and delivered as one event
+    /// instead of one event per branch. Results are identical to the event-per-branch path:
+    /// ties are broken by branch index, as the insertion sequence would.
+    pub(super) fn collapsed_fan_out(
+        &mut self,
+        count: u32,
+        join: Join,
+        child: u32,
+        parent: u32,
+        key: u64,
+        deadline: u64,
+    ) {
+        let Node::Call(call) = &self.prog.nodes[child as usize] else {
+            return;
+        };
+        let call: &CallNode = call;
+        let site = call.site_primary.as_str();
+        let mut results = std::mem::take(&mut self.scratch);
+        results.clear();
+        for i in 0..count {
+            self.m.attempts += 1;
+            let branch_key = combine(key, u64::from(i));
+            let (delay, out) =
+                self.immediate_attempt(call, call.primary, site, branch_key, 0, deadline);
+            let out = if outcome::is_failure(out) {
+                outcome::cause(out)
+            } else {
+                out
+            };
+            results.push((delay, i, out));
+        }
+        let decided = match join {
+            // All: the first failure (by time, then branch) decides, else the last success.
+            Join::All => results
+                .iter()
+                .filter(|r| outcome::is_failure(r.2))
+                .min_by_key(|r| (r.0, r.1))
+                .map(|r| (r.0, r.2))
+                .unwrap_or_else(|| (results.iter().map(|r| r.0).max().unwrap_or(0), outcome::OK)),
+            // Any: the first success decides, else the last failure.
+            Join::Any => results
+                .iter()
+                .filter(|r| !outcome::is_failure(r.2))
+                .min_by_key(|r| (r.0, r.1))
+                .map(|r| (r.0, outcome::OK))
+                .unwrap_or_else(|| {
+                    results
+                        .iter()
+                        .max_by_key(|r| (r.0, r.1))
+                        .map_or((0, outcome::ERROR), |r| (r.0, r.2))
+                }),
+            Join::Quorum(needed) => {
+                results.sort_unstable_by_key(|r| (r.0, r.1));
+                let (mut ok, mut failed) = (0, 0);
+                let mut decided = (0, outcome::OK);
+                for &(delay, _, out) in &results {
+                    if outcome::is_failure(out) {
+                        failed += 1;
+                    } else {
+                        ok += 1;
+                    }
+                    if ok >= needed {
+                        decided = (delay, outcome::OK);
+                        break;
+                    }
+                    if failed > count - needed {
+                        decided = (delay, out);
+                        break;
+                    }
+                }
+                decided
+            }
+        };
+        self.scratch = results;
+        if parent != NONE {
+            let generation = self.frames[parent as usize].generation;
+            self.push(
+                decided.0,
+                Kind::Deliver,
+                parent,
+                generation,
+                decided.1,
+                0,
+                0,
+            );
+        }
+    }
+
+    pub(super) fn child_done(&mut self, id: u32, out: u8) {
+        let Frame {
+            state,
+            node,
+            key,
+            deadline,
+            ..
+        } = self.frames[id as usize];
+        match state {
+            State::Request { .. } => self.request_done(id, out),
+            State::Invocation { .. } => self.finish_invocation(id, out),
+            State::Async { .. } => self.async_result(id, out),
+            State::Batch { .. } => self.batch_result(id, out),
+            State::Sequence { next, fallback } => {
+                let Node::Sequence { children } = &self.prog.nodes[node as usize] else {
+                    return;
+                };
+                if outcome::is_failure(out) {
+                    return self.complete(id, out);
+                }
+                let fallback = fallback || out == outcome::FALLBACK;
+                let next = next + 1;
+                if next as usize == children.len() {
+                    let out = if fallback {
+                        outcome::FALLBACK
+                    } else {
+                        outcome::OK
+                    };
+                    return self.complete(id, out);
+                }
+                let child = children[next as usize];
+                self.frames[id as usize].state = State::Sequence { next, fallback };
+                self.start_node(child, id, combine(key, u64::from(next)), deadline);
+            }
+            State::FanOut {
+                mut ok,
+                mut failed,
+                mut fallback,
+            } => {
+                let Node::FanOut { count, join, .. } = self.prog.nodes[node as usize] else {
+                    return;
+                };
+                if outcome::is_failure(out) {
+                    failed += 1;
+                } else {
+                    ok += 1;
+                    fallback |= out == outcome::FALLBACK;
+                }
+                let needed = match join {
+                    Join::All => count,
+                    Join::Any => 1,
+                    Join::Quorum(k) => k,
+                };
+                let success = if fallback {
+                    outcome::FALLBACK
+                } else {
+                    outcome::OK
+                };
+                if ok >= needed {
+                    self.complete(id, success);
+                } else if failed > count - needed {
+                    self.complete(id, out);
+                } else {
+                    self.frames[id as usize].state = State::FanOut {
+                        ok,
+                        failed,
+                        fallback,
+                    };
+                }
+            }
+            State::Compute | State::Call(_) | State::Free => {}
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Validation of a [`Scenario`] and its compilation to the flat, index-based form the engine runs.
+
+use crate::core_api::LatencyDist;
+use crate::model::*;
+use crate::rng::StreamId;
+
+mod checks;
+mod compile;
+
+use checks::validate_load;
+use compile::Compiler;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A scenario that cannot run, with the path of the offending field.
+///
+/// Paths look like `function.checkout.handler.1.fan_out.call`; the scenario parser turns them
+/// into file, line and column.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// A name that is not defined.
+    #[error(
+        "`{path}`: no {kind} named `{name}` is defined{}",
+        suggestion_text(suggestion)
+    )]
+    Undefined {
+        /// Field path.
+        path: String,
+        /// What kind of element was expected (`function`, `dependency`, `queue`, `region`).
+        kind: &'static str,
+        /// The name used.
+        name: String,
+        /// A defined name close to it, if any.
+        suggestion: Option<String>,
+    },
+    /// Two elements with one name.
+    #[error("`{path}`: {kind} `{name}` is defined twice; give each a unique name")]
+    Duplicate {
+        /// Field path.
+        path: String,
+        /// Element kind.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// Functions that invoke each other in a loop.
+    #[error("`{path}`: invocation cycle {cycle}; a function may not (indirectly) invoke itself")]
+    Cycle {
+        /// Field path of the step that closes the cycle.
+        path: String,
+        /// The cycle, e.g. `a -> b -> a`.
+        cycle: String,
+    },
+    /// A value out of range.
+    #[error("`{path}`: {message}")]
+    Invalid {
+        /// Field path.
+        path: String,
+        /// What was wrong and what is expected.
+        message: String,
+    },
+}
+
+impl ModelError {
+    /// The field path the error is about.
+    pub fn path(&self) -> &str {
+        match self {
+            ModelError::Undefined { path, .. }
+            | ModelError::Duplicate { path, .. }
+            | ModelError::Cycle { path, .. }
+            | ModelError::Invalid { path, .. } => path,
+        }
+    }
+}
+
+fn suggestion_text(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    }
+}
+
+/// The defined name closest to `name`, if close enough to be a likely typo.
+pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        if score >= 0.8 && best.is_none_or(|(b, _)| score > b) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c.to_string())
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ModelError {
+    ModelError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// How a function's concurrency is limited.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Limit {
+    Reserved(u32),
+    Unreserved,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FnDef {
+    pub name: String,
+    pub region: usize,
+    pub memory_mb: u64,
+    pub timeout_ns: u64,
+    pub limit: Limit,
+    pub cold_start: LatencyDist,
+    pub cold_stream: StreamId,
+    pub keep_alive_ns: u64,
+    pub scaling: ScalingLimit,
+    pub price: Price,
+    pub async_config: AsyncConfig,
+    pub root: u32,
+    pub site: String,
+    pub timeout_lane: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ReplicaDef {
+    pub dep: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct DepDef {
+    pub name: String,
+    pub latency: LatencyDist,
+    pub capacity: Capacity,
+    pub service_stream: StreamId,
+    /// (region, replica index).
+    pub replicas: Vec<(usize, usize)>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct CallNode {
+    pub dep: usize,
+    pub primary: usize,
+    pub failover: Option<usize>,
+    pub site_primary: String,
+    pub site_failover: String,
+    pub operation: String,
+    pub timeout_ns: Option<u64>,
+    pub retry: Retry,
+    pub hedge: Option<(u64, u32)>,
+    pub breaker: Option<(usize, CircuitBreaker)>,
+    /// SDK standard retry quota buckets: [primary, failover] (the same bucket when both
+    /// replicas are in one region). A bucket is keyed by (calling function, dependency,
+    /// region served): the SDK's retry partition is per service and Region, process-wide.
+    /// All environments of a function share it, an approximation of one per process.
+    pub quota: Option<[usize; 2]>,
+    pub fallback: bool,
+    pub backoff_stream: StreamId,
+    /// No resilience and a capacity decided at issue time: runs without a frame of its own.
+    pub plain: bool,
+    pub timeout_lane: usize,
+    pub hedge_lane: usize,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum Node {
+    Compute { dist: LatencyDist, stream: StreamId },
+    Call(Box<CallNode>),
+    FanOut { count: u32, join: Join, child: u32 },
+    Sequence { children: Vec<u32> },
+    Invoke { function: usize, mode: InvokeMode },
+    Publish { queue: usize },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct QueueDef {
+    pub consumer: usize,
+    pub batch_size: u32,
+    pub max_concurrency: u32,
+    pub visibility_timeout_ns: u64,
+    pub max_receives: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Entry {
+    Function(usize, Invocation),
+    Queue(usize),
+}
+
+/// The compiled, index-based form of a scenario.
+#[derive(Clone, Debug)]
+pub(crate) struct Program {
+    pub regions: Vec<String>,
+    pub functions: Vec<FnDef>,
+    pub deps: Vec<DepDef>,
+    pub replicas: Vec<ReplicaDef>,
+    pub nodes: Vec<Node>,
+    pub queues: Vec<QueueDef>,
+    pub breakers: usize,
+    pub quotas: usize,
+    pub entry: Entry,
+    /// Unreserved pool size per region.
+    pub unreserved_pool: Vec<u32>,
+    /// Distinct fixed timer delays; timers of one delay fire in the order they were set, so
+    /// each delay gets a FIFO lane instead of heap entries.
+    pub lanes: Vec<u64>,
+}
+
+impl Program {
+    /// Validates `scenario` and compiles it: names, dependencies and regions, functions,
+    /// queues, then the checks that need the whole graph (cycles, nesting, entry, load).
+    pub(crate) fn compile(scenario: &Scenario) -> Result<Program, ModelError> {
+        let mut c = Compiler {
+            scenario,
+            fn_index: BTreeMap::new(),
+            dep_index: BTreeMap::new(),
+            queue_index: BTreeMap::new(),
+            regions: Vec::new(),
+            nodes: Vec::new(),
+            replicas: Vec::new(),
+            deps: Vec::new(),
+            breakers: 0,
+            quotas: BTreeMap::new(),
+            edges: Vec::new(),
+            lanes: Vec::new(),
+        };
+        if scenario.duration.is_none() && scenario.requests.is_none() {
+            return Err(invalid(
+                "simulation.duration",
+                "set `duration` (e.g. \"10m\") or `requests` so the run ends",
+            ));
+        }
+        c.index_names()?;
+        c.compile_dependencies()?;
+        let (functions, unreserved_pool) = c.compile_functions()?;
+        let queues = c.compile_queues()?;
+        // Publish edges go to the queue's consumer.
+        let publish_edges: Vec<(usize, usize, String)> = c
+            .edges
+            .iter()
+            .filter(|e| e.1 >= functions.len())
+            .map(|e| (e.0, queues[e.1 - functions.len()].consumer, e.2.clone()))
+            .collect();
+        c.edges.retain(|e| e.1 < functions.len());
+        c.edges.extend(publish_edges);
+        let order = c.check_cycles()?;
+        c.check_nesting(&functions, &order)?;
+        let entry = c.entry()?;
+        validate_load(&scenario.load.shape, scenario.requests)?;
+        for (path, d) in [
+            ("simulation.duration", scenario.duration),
+            ("simulation.drain", Some(scenario.drain)),
+        ] {
+            if d.is_some_and(|d| d > MAX_DURATION) {
+                return Err(invalid(
+                    path,
+                    "expected at most 3650 days (the longest duration a scenario may use)",
+                ));
+            }
+        }
+        if scenario.requests == Some(0) {
+            return Err(invalid(
+                "simulation.requests",
+                "expected at least 1 request (leave `requests` out to bound the run by `duration`)",
+            ));
+        }
+        if scenario.max_events == 0 {
+            return Err(invalid(
+                "simulation.max_events",
+                "expected a work budget of at least 1 event",
+            ));
+        }
+        Ok(Program {
+            regions: c.regions,
+            functions,
+            deps: c.deps,
+            replicas: c.replicas,
+            nodes: c.nodes,
+            queues,
+            breakers: c.breakers,
+            quotas: c.quotas.len(),
+            entry,
+            unreserved_pool,
+            lanes: c.lanes,
+        })
+    }
+}

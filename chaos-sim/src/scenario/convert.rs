@@ -1,0 +1,447 @@
+//! Conversion from the raw form to the model, recording each field's span.
+
+use super::*;
+
+use super::hypothesis::convert_hypothesis;
+use super::raw::*;
+
+pub(super) fn fail(path: impl Into<String>, message: impl Into<String>) -> Located {
+    Located {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, Located> {
+    let sim = raw.simulation;
+    let functions = convert_functions(raw.function, spans)?;
+    let dependencies = convert_dependencies(raw.dependency, spans)?;
+    let queues = convert_queues(raw.queue, spans);
+    let load = convert_load(raw.load, spans)?;
+    let mut account = Account::default();
+    if let Some(a) = raw.account {
+        if let Some(c) = a.concurrency {
+            account.concurrency = c;
+        }
+        if let Some(u) = a.unreserved_minimum {
+            account.unreserved_minimum = u;
+        }
+    }
+    let hypothesis = convert_hypothesis(raw.hypothesis, spans)?;
+    Ok(Scenario {
+        name: sim.name.unwrap_or_else(|| "scenario".to_string()),
+        seed: sim.seed,
+        duration: sim.duration,
+        requests: sim.requests,
+        max_events: sim.max_events.unwrap_or(DEFAULT_MAX_EVENTS),
+        drain: sim.drain.unwrap_or(Duration::from_secs(900)),
+        account,
+        load,
+        functions,
+        dependencies,
+        queues,
+        faults: raw
+            .fault
+            .into_iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                spans.record(format!("fault.{i}"), rule.span());
+                rule.into_inner()
+            })
+            .collect(),
+        hypothesis,
+    })
+}
+
+/// Converts one handler step. Over 120 lines because a step is one flat table whose kind is
+/// decided by which key is present: the checks of which fields go with which kind read best
+/// together, next to the conversion of each kind.
+pub(super) fn convert_step(
+    step: Spanned<RawStep>,
+    path: &str,
+    spans: &mut Spans,
+) -> Result<Step, Located> {
+    spans.record(path, step.span());
+    let s = step.into_inner();
+    let kinds = [
+        s.compute.is_some(),
+        s.call.is_some(),
+        s.fan_out.is_some(),
+        s.invoke.is_some(),
+        s.publish.is_some(),
+        s.sequence.is_some(),
+    ]
+    .iter()
+    .filter(|k| **k)
+    .count();
+    if kinds != 1 {
+        return Err(fail(
+            path,
+            format!(
+                "a step needs exactly one of `compute`, `call`, `fan_out`, `invoke`, `publish`, \
+                 `sequence`; found {kinds}"
+            ),
+        ));
+    }
+    let only = |ok: bool, field: &str, kind: &str| -> Result<(), Located> {
+        if ok {
+            Ok(())
+        } else {
+            Err(fail(
+                format!("{path}.{field}"),
+                format!("`{field}` only applies to {kind}"),
+            ))
+        }
+    };
+    only(
+        s.count.is_none() && s.join.is_none(),
+        "count",
+        "the table inside `fan_out = { ... }`",
+    )?;
+    let is_call = s.call.is_some();
+    only(
+        s.mode.is_none() || s.invoke.is_some(),
+        "mode",
+        "`invoke` steps",
+    )?;
+    for (present, field) in [
+        (s.operation.is_some(), "operation"),
+        (s.timeout.is_some(), "timeout"),
+        (s.retry.is_some(), "retry"),
+        (s.hedge.is_some(), "hedge"),
+        (s.circuit_breaker.is_some(), "circuit_breaker"),
+        (s.fallback.is_some(), "fallback"),
+        (s.failover.is_some(), "failover"),
+    ] {
+        only(!present || is_call, field, "`call` steps")?;
+    }
+    if let Some(dist) = s.compute {
+        return Ok(Step::Compute(dist));
+    }
+    if let Some(name) = s.publish {
+        spans.record(format!("{path}.publish"), name.span());
+        return Ok(Step::Publish(name.into_inner()));
+    }
+    if let Some(name) = s.invoke {
+        spans.record(format!("{path}.invoke"), name.span());
+        return Ok(Step::Invoke(InvokeStep {
+            function: name.into_inner(),
+            mode: s.mode.unwrap_or(InvokeMode::Sync),
+        }));
+    }
+    if let Some(children) = s.sequence {
+        let mut steps = Vec::new();
+        for (i, c) in children.into_iter().enumerate() {
+            steps.push(convert_step(c, &format!("{path}.sequence.{i}"), spans)?);
+        }
+        return Ok(Step::Sequence(steps));
+    }
+    if let Some(inner) = s.fan_out {
+        let inner = *inner;
+        let fan_path = format!("{path}.fan_out");
+        let span = inner.span();
+        let mut table = inner.into_inner();
+        let count = table.count.take().ok_or_else(|| {
+            fail(
+                format!("{fan_path}.count"),
+                "a fan-out needs `count = N` (parallel branches)",
+            )
+        })?;
+        let join = table.join.take().unwrap_or(Join::All);
+        // The branch is the rest of the table, located at the fan-out's own path.
+        let branch = convert_step(Spanned::new(span, table), &fan_path, spans)?;
+        return Ok(Step::FanOut(FanOut {
+            count,
+            join,
+            step: Box::new(branch),
+        }));
+    }
+    let Some(dependency) = s.call else {
+        return Err(fail(path, "empty step"));
+    };
+    spans.record(format!("{path}.call"), dependency.span());
+    if let Some(f) = &s.failover {
+        spans.record(format!("{path}.failover"), f.span());
+    }
+    let retry = match s.retry {
+        None | Some(RawRetry::None) => Retry::None,
+        Some(RawRetry::SdkStandard) => Retry::SdkStandard,
+        Some(RawRetry::Table(t)) => Retry::Backoff {
+            max_attempts: t.attempts,
+            backoff: t.backoff,
+            base: t.base.unwrap_or(Duration::from_millis(25)),
+            cap: t.cap.unwrap_or(Duration::from_secs(20)),
+        },
+    };
+    Ok(Step::Call(CallStep {
+        dependency: dependency.into_inner(),
+        operation: s.operation.unwrap_or_else(|| "call".to_string()),
+        timeout: s.timeout,
+        retry,
+        hedge: s.hedge.map(|h| Hedge {
+            after: h.0.after,
+            max_extra: h.0.max_extra,
+        }),
+        circuit_breaker: s.circuit_breaker.map(|b| CircuitBreaker {
+            failure_threshold: b.failure_threshold,
+            open_for: b.open_for,
+            half_open_probes: b.half_open_probes,
+        }),
+        fallback: s.fallback.unwrap_or(false),
+        failover: s.failover.map(Spanned::into_inner),
+    }))
+}
+
+fn convert_functions(
+    raw: Vec<Spanned<RawFunction>>,
+    spans: &mut Spans,
+) -> Result<Vec<Function>, Located> {
+    let mut functions = Vec::new();
+    for f in raw {
+        let span = f.span();
+        let f = f.into_inner();
+        let name = f.name.get_ref().clone();
+        let base = format!("function.{name}");
+        spans.record(&base, span);
+        spans.record(format!("{base}.name"), f.name.span());
+        spans.record(format!("{base}.handler"), f.handler.span());
+        let handler_path = format!("{base}.handler");
+        let mut handler = Vec::new();
+        for (i, step) in f.handler.into_inner().into_iter().enumerate() {
+            handler.push(convert_step(step, &format!("{handler_path}.{i}"), spans)?);
+        }
+        let mut function = Function::new(name, handler);
+        function.region = f.region;
+        if let Some(m) = f.memory_mb {
+            function.memory_mb = m;
+        }
+        if let Some(t) = f.timeout {
+            function.timeout = t;
+        }
+        function.reserved_concurrency = f.reserved_concurrency;
+        if let Some(c) = f.cold_start {
+            function.cold_start = c;
+        }
+        if let Some(k) = f.keep_alive {
+            function.keep_alive = k;
+        }
+        if let Some(s) = f.scaling {
+            function.scaling = ScalingLimit {
+                burst: s.burst.unwrap_or(function.scaling.burst),
+                per_second: s.per_second.unwrap_or(function.scaling.per_second),
+            };
+        }
+        if let Some(RawArch::Arm64) = f.architecture {
+            function.price = Price::ARM64;
+        }
+        if let Some(a) = f.async_config {
+            if let Some(n) = a.max_retry_attempts {
+                function.async_config.max_retry_attempts = n;
+            }
+            if let Some(age) = a.max_event_age {
+                if age < Duration::from_secs(60) || age > Duration::from_secs(6 * 3600) {
+                    return Err(fail(
+                        format!("{base}.async"),
+                        "max_event_age must be between 1m and 6h (the Lambda range)",
+                    ));
+                }
+                function.async_config.max_event_age = age;
+            }
+        }
+        functions.push(function);
+    }
+    Ok(functions)
+}
+
+fn convert_dependencies(
+    raw: Vec<Spanned<RawDependency>>,
+    spans: &mut Spans,
+) -> Result<Vec<Dependency>, Located> {
+    let mut dependencies = Vec::new();
+    for d in raw {
+        let span = d.span();
+        let d = d.into_inner();
+        let name = d.name.get_ref().clone();
+        let base = format!("dependency.{name}");
+        spans.record(&base, span);
+        spans.record(format!("{base}.name"), d.name.span());
+        let mut regions = d.regions;
+        if let Some(r) = d.region {
+            if !regions.is_empty() {
+                return Err(fail(
+                    format!("{base}.region"),
+                    "set either `region` or `regions`, not both",
+                ));
+            }
+            regions.push(r);
+        }
+        let capacity = match d.capacity {
+            None | Some(RawCapacity::Unlimited) => Capacity::Unlimited,
+            Some(RawCapacity::OptimisticItem)
+            | Some(RawCapacity::Table(RawCapacityTable::OptimisticItem {})) => {
+                Capacity::OptimisticItem
+            }
+            Some(RawCapacity::Table(RawCapacityTable::TokenBucket { rate_per_s, burst })) => {
+                Capacity::TokenBucket { rate_per_s, burst }
+            }
+            Some(RawCapacity::Table(RawCapacityTable::Provisioned {
+                units_per_s,
+                burst_seconds,
+            })) => {
+                // `f64::max` would turn a NaN burst into 1: check the inputs first.
+                if !(burst_seconds.is_finite() && burst_seconds >= 0.0) {
+                    return Err(fail(
+                        format!("{base}.capacity.burst_seconds"),
+                        format!(
+                            "expected a number of seconds of at least 0, found {burst_seconds}"
+                        ),
+                    ));
+                }
+                if !(units_per_s.is_finite() && units_per_s >= 0.0) {
+                    return Err(fail(
+                        format!("{base}.capacity.units_per_s"),
+                        format!("expected a rate of at least 0 per second, found {units_per_s}"),
+                    ));
+                }
+                Capacity::TokenBucket {
+                    rate_per_s: units_per_s,
+                    burst: (units_per_s * burst_seconds).max(1.0),
+                }
+            }
+            Some(RawCapacity::Table(RawCapacityTable::Server {
+                workers,
+                discipline,
+                abandoned,
+            })) => Capacity::Server {
+                workers,
+                discipline,
+                abandoned,
+            },
+        };
+        dependencies.push(Dependency {
+            name,
+            regions,
+            latency: d.latency,
+            capacity,
+        });
+    }
+    Ok(dependencies)
+}
+
+fn convert_queues(raw: Vec<Spanned<RawQueue>>, spans: &mut Spans) -> Vec<Queue> {
+    let mut queues = Vec::new();
+    for q in raw {
+        let span = q.span();
+        let q = q.into_inner();
+        let name = q.name.get_ref().clone();
+        let base = format!("queue.{name}");
+        spans.record(&base, span);
+        spans.record(format!("{base}.name"), q.name.span());
+        spans.record(format!("{base}.consumer"), q.consumer.span());
+        let mut queue = Queue::new(name, q.consumer.into_inner());
+        if let Some(b) = q.batch_size {
+            queue.batch_size = b;
+        }
+        if let Some(c) = q.max_concurrency {
+            queue.max_concurrency = c;
+        }
+        if let Some(v) = q.visibility_timeout {
+            queue.visibility_timeout = v;
+        }
+        if let Some(m) = q.max_receives {
+            queue.max_receives = m;
+        }
+        queues.push(queue);
+    }
+    queues
+}
+
+fn convert_load(raw: Spanned<RawLoad>, spans: &mut Spans) -> Result<Load, Located> {
+    let load_span = raw.span();
+    let load = raw.into_inner();
+    spans.record("load", load_span);
+    spans.record("load.target", load.target.span());
+    let shape = match load.kind {
+        RawLoadKind::Closed => {
+            let Some(clients) = load.clients else {
+                return Err(fail("load.clients", "a closed loop needs `clients = N`"));
+            };
+            if load.rate_per_s.is_some() {
+                return Err(fail(
+                    "load.rate_per_s",
+                    "a closed loop has no rate; remove `rate_per_s` or use kind = \"poisson\"",
+                ));
+            }
+            for (field, set) in [
+                ("load.steps", !load.steps.is_empty()),
+                ("load.ramps", !load.ramps.is_empty()),
+                ("load.bursts", !load.bursts.is_empty()),
+            ] {
+                if set {
+                    return Err(fail(
+                        field,
+                        "steps, ramps and bursts shape an open loop's rate; a closed loop has \
+                         none: remove them or use kind = \"poisson\"",
+                    ));
+                }
+            }
+            LoadShape::Closed(ClosedLoop {
+                clients,
+                think_time: load
+                    .think_time
+                    .unwrap_or_else(|| LatencyDist::constant(Duration::ZERO)),
+                start_spread: load.start_spread.unwrap_or(Duration::ZERO),
+            })
+        }
+        kind => {
+            if load.clients.is_some() || load.think_time.is_some() || load.start_spread.is_some() {
+                return Err(fail(
+                    "load.clients",
+                    "`clients`, `think_time` and `start_spread` belong to kind = \"closed\"",
+                ));
+            }
+            let Some(rate) = load.rate_per_s else {
+                return Err(fail(
+                    "load.rate_per_s",
+                    "an open loop needs `rate_per_s = N` (requests per second)",
+                ));
+            };
+            LoadShape::Open(OpenLoop {
+                arrivals: match kind {
+                    RawLoadKind::Constant => Arrivals::Constant,
+                    _ => Arrivals::Poisson,
+                },
+                rate_per_s: rate,
+                steps: load
+                    .steps
+                    .into_iter()
+                    .map(|s| RateStep {
+                        at: s.at,
+                        rate_per_s: s.rate_per_s,
+                    })
+                    .collect(),
+                ramps: load
+                    .ramps
+                    .into_iter()
+                    .map(|r| RateRamp {
+                        start: r.start,
+                        duration: r.duration,
+                        to_rate_per_s: r.to_rate_per_s,
+                    })
+                    .collect(),
+                bursts: load
+                    .bursts
+                    .into_iter()
+                    .map(|b| Burst {
+                        at: b.at,
+                        count: b.count,
+                    })
+                    .collect(),
+            })
+        }
+    };
+    Ok(Load {
+        target: load.target.into_inner(),
+        invocation: load.invocation,
+        shape,
+    })
+}

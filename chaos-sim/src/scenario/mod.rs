@@ -1,0 +1,231 @@
+//! Scenario files (TOML).
+//!
+//! A scenario file describes the system, the load, the faults and the steady-state
+//! hypothesis. Durations are strings with units (`"250ms"`, `"2m"`, `"1h 30m"`); latency
+//! distributions and fault rules use chaos-core's forms verbatim. Every table rejects unknown
+//! fields; every error names file, line, column and field, and suggests a close name.
+//!
+//! ```toml
+//! [simulation]
+//! name = "checkout"
+//! seed = 42
+//! duration = "10m"          # or requests = 1000000; arrivals stop at the first reached
+//! drain = "15m"             # time allowed to finish in-flight work afterwards
+//! max_events = 1000000000   # work budget of one run (default); past it the run stops, exit 2
+//!
+//! [account]                 # per region; FACTS.md defaults
+//! concurrency = 1000
+//! unreserved_minimum = 100
+//!
+//! [load]
+//! target = "checkout"       # a function, or a queue with invocation = "queue"
+//! invocation = "sync"       # sync | async | queue
+//! kind = "poisson"          # poisson | constant | closed
+//! rate_per_s = 200
+//! steps = [{ at = "2m", rate_per_s = 400 }]
+//! ramps = [{ start = "5m", duration = "1m", to_rate_per_s = 100 }]
+//! bursts = [{ at = "30s", count = 500 }]
+//! # closed loop: kind = "closed", clients = 500, think_time = "1s", start_spread = "0s"
+//!
+//! [[function]]
+//! name = "checkout"
+//! region = "eu-west-1"
+//! memory_mb = 1024
+//! timeout = "6s"
+//! reserved_concurrency = 100
+//! cold_start = { log_normal = { p50 = "250ms", p99 = "900ms" } }
+//! keep_alive = "10m"
+//! scaling = { burst = 1000, per_second = 100 }
+//! architecture = "arm64"    # x86_64 | arm64 (price)
+//! async = { max_retry_attempts = 2, max_event_age = "6h" }
+//! handler = [
+//!   { compute = "2ms" },
+//!   { fan_out = { call = "inventory", count = 20, join = "all", timeout = "2s" } },
+//!   { call = "orders", operation = "PutItem", timeout = "1s",
+//!     retry = { attempts = 3, backoff = "full_jitter", base = "25ms", cap = "1s" } },
+//!   { invoke = "audit", mode = "async" },
+//!   { publish = "emails" },
+//! ]
+//!
+//! [[dependency]]
+//! name = "orders"
+//! regions = ["eu-west-1", "us-east-1"]
+//! latency = { log_normal = { p50 = "6ms", p99 = "25ms" } }
+//! capacity = { token_bucket = { rate_per_s = 500, burst = 150000 } }
+//! # or { server = { workers = 8, discipline = "fifo", abandoned = "serve" } }
+//! # or "optimistic_item"
+//!
+//! [[queue]]
+//! name = "emails"
+//! consumer = "mailer"
+//! batch_size = 10
+//!
+//! [[fault]]                  # a chaos-core rule, verbatim
+//! fault = { error = "throttle" }
+//! match = { site = "eu-west-1/checkout/orders" }
+//! probability = 0.2
+//! window = { start = "2m", duration = "3m" }
+//!
+//! [hypothesis]
+//! success_rate = ">= 99.9%"
+//! latency_p99 = "<= 800ms"
+//! throttle_rate = "<= 1%"
+//! cost_usd = "<= 5"
+//! ```
+//!
+//! Call options: `timeout`, `retry` (`"none"`, `"sdk_standard"`, or a table with `attempts`,
+//! `backoff` = none | exponential | full_jitter | equal_jitter | decorrelated_jitter, `base`,
+//! `cap`), `hedge = { after = "20ms", max_extra = 1 }` (or `hedge = "20ms"`),
+//! `circuit_breaker = { failure_threshold = 5, open_for = "10s", half_open_probes = 1 }`,
+//! `fallback = true`, `failover = "us-west-2"`. Joins: `"all"`, `"any"`, `{ quorum = 3 }`.
+//!
+//! Fault sites: a dependency call is `region/function/dependency` (service = the dependency,
+//! operation = the call's `operation`, `"call"` by default; region = where the call is
+//! served); a function invocation is `region/function` (service `lambda`, operation
+//! `invoke`). So `match = { site = "eu-west-1/*" }` takes a whole region out.
+//!
+//! Limits (each a located error): files of at most 16 MiB ([`MAX_INPUT_BYTES`]); durations of
+//! at most 10 years; steps and invocations nested at most 256 deep; at most 1,000,000
+//! branches per invocation, closed-loop clients or requests per burst; `requests` at least 1;
+//! an unbounded closed loop needs a mean think time of at least 1us. The full table is in
+//! `REPORT_SCHEMA.md`.
+
+mod convert;
+mod hypothesis;
+mod location;
+mod raw;
+
+use crate::checked::{CheckedScenario, compile_plan};
+use crate::core_api::{LatencyDist, PlanError, Rule};
+use crate::model::*;
+use crate::program::closest;
+use convert::convert;
+use location::{Located, Spans, toml_error};
+use raw::RawScenario;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_spanned::Spanned;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+
+/// A scenario file that cannot be used: where and why.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub struct ScenarioError {
+    /// The file (as given).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The field, as a dotted path.
+    pub field: String,
+    /// What is wrong, what was expected, and the fix.
+    pub message: String,
+    /// The offending source line with a caret under the column.
+    pub snippet: Option<String>,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file, self.message);
+        }
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "`{}`: ", self.field)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(snippet) = &self.snippet {
+            write!(f, "\n{snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The largest input file `load` reads (16 MiB): a larger file, or one that never ends (a
+/// device), is rejected after reading this much.
+pub const MAX_INPUT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a UTF-8 text file of at most [`MAX_INPUT_BYTES`], never more than that from it.
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the file is larger than the limit of {MAX_INPUT_BYTES} bytes (16 MiB)"),
+        ));
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8"))
+}
+
+/// Reads, parses and checks a scenario file (at most [`MAX_INPUT_BYTES`]).
+pub fn load(path: &Path) -> Result<CheckedScenario, ScenarioError> {
+    let file = path.display().to_string();
+    let text = read_text(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: 0,
+        column: 0,
+        field: String::new(),
+        message: format!("cannot read the file: {e}"),
+        snippet: None,
+    })?;
+    parse(&text, &file)
+}
+
+/// Parses and checks scenario text, compiling its program and fault plan once; `file` is only
+/// used in error messages, which name the file, line, column and field (for a `[[fault]]`
+/// chaos-core rejects: the fault's table and name).
+pub fn parse(text: &str, file: &str) -> Result<CheckedScenario, ScenarioError> {
+    let raw: RawScenario = toml::from_str(text).map_err(|e| toml_error(text, file, &e))?;
+    let mut spans = Spans::default();
+    let scenario = convert(raw, &mut spans).map_err(|e| spans.error(text, file, e))?;
+    let program = crate::program::Program::compile(&scenario).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .split_once("`: ")
+            .map_or(message.clone(), |(_, m)| m.to_string());
+        spans.error(
+            text,
+            file,
+            Located {
+                path: e.path().to_string(),
+                message,
+            },
+        )
+    })?;
+    let plan = compile_plan(&scenario).map_err(|e| spans.error(text, file, plan_error(&e)))?;
+    Ok(CheckedScenario::from_parts(scenario, program, plan))
+}
+
+/// A fault rule chaos-core rejected, placed at its `[[fault]]` table.
+fn plan_error(e: &PlanError) -> Located {
+    match e {
+        PlanError::Rule {
+            index,
+            name,
+            field,
+            message,
+        } => {
+            let which = name.as_ref().map_or_else(
+                || format!("fault {}", index + 1),
+                |n| format!("fault {n:?}"),
+            );
+            Located {
+                path: format!("fault.{index}"),
+                message: format!("{which}: `{field}`: {message}"),
+            }
+        }
+        other => Located {
+            path: "fault".to_string(),
+            message: other.to_string(),
+        },
+    }
+}

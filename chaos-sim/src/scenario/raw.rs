@@ -1,0 +1,387 @@
+//! The raw form of a scenario file, as TOML deserializes it (spans kept for errors), and its duration fields.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    #[serde(default)]
+    pub(super) simulation: RawSimulation,
+    #[serde(default)]
+    pub(super) account: Option<RawAccount>,
+    pub(super) load: Spanned<RawLoad>,
+    #[serde(default)]
+    pub(super) function: Vec<Spanned<RawFunction>>,
+    #[serde(default)]
+    pub(super) dependency: Vec<Spanned<RawDependency>>,
+    #[serde(default)]
+    pub(super) queue: Vec<Spanned<RawQueue>>,
+    #[serde(default)]
+    pub(super) fault: Vec<Spanned<Rule>>,
+    #[serde(default)]
+    pub(super) hypothesis: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSimulation {
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) seed: u64,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) duration: Option<Duration>,
+    pub(super) requests: Option<u64>,
+    pub(super) max_events: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) drain: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAccount {
+    pub(super) concurrency: Option<u32>,
+    pub(super) unreserved_minimum: Option<u32>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawLoadKind {
+    Poisson,
+    Constant,
+    Closed,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLoad {
+    pub(super) target: Spanned<String>,
+    #[serde(default = "default_invocation")]
+    pub(super) invocation: Invocation,
+    #[serde(default = "default_kind")]
+    pub(super) kind: RawLoadKind,
+    pub(super) rate_per_s: Option<f64>,
+    #[serde(default)]
+    pub(super) steps: Vec<RawStepChange>,
+    #[serde(default)]
+    pub(super) ramps: Vec<RawRamp>,
+    #[serde(default)]
+    pub(super) bursts: Vec<RawBurst>,
+    pub(super) clients: Option<u32>,
+    pub(super) think_time: Option<LatencyDist>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) start_spread: Option<Duration>,
+}
+
+pub(super) fn default_invocation() -> Invocation {
+    Invocation::Sync
+}
+pub(super) fn default_kind() -> RawLoadKind {
+    RawLoadKind::Poisson
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStepChange {
+    #[serde(deserialize_with = "duration")]
+    pub(super) at: Duration,
+    pub(super) rate_per_s: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRamp {
+    #[serde(deserialize_with = "duration")]
+    pub(super) start: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub(super) duration: Duration,
+    pub(super) to_rate_per_s: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBurst {
+    #[serde(deserialize_with = "duration")]
+    pub(super) at: Duration,
+    pub(super) count: u32,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum RawArch {
+    #[serde(rename = "x86_64")]
+    X86_64,
+    Arm64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScaling {
+    pub(super) burst: Option<u32>,
+    pub(super) per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAsync {
+    pub(super) max_retry_attempts: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) max_event_age: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFunction {
+    pub(super) name: Spanned<String>,
+    pub(super) region: Option<String>,
+    pub(super) memory_mb: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) timeout: Option<Duration>,
+    pub(super) reserved_concurrency: Option<u32>,
+    pub(super) cold_start: Option<LatencyDist>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) keep_alive: Option<Duration>,
+    pub(super) scaling: Option<RawScaling>,
+    pub(super) architecture: Option<RawArch>,
+    #[serde(rename = "async")]
+    pub(super) async_config: Option<RawAsync>,
+    pub(super) handler: Spanned<Vec<Spanned<RawStep>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDependency {
+    pub(super) name: Spanned<String>,
+    pub(super) region: Option<String>,
+    #[serde(default)]
+    pub(super) regions: Vec<String>,
+    pub(super) latency: LatencyDist,
+    #[serde(default)]
+    pub(super) capacity: Option<RawCapacity>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQueue {
+    pub(super) name: Spanned<String>,
+    pub(super) consumer: Spanned<String>,
+    pub(super) batch_size: Option<u32>,
+    pub(super) max_concurrency: Option<u32>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) visibility_timeout: Option<Duration>,
+    pub(super) max_receives: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(super) enum RawCapacityTable {
+    TokenBucket {
+        rate_per_s: f64,
+        burst: f64,
+    },
+    /// DynamoDB provisioned capacity: units per second and seconds of burst retained.
+    Provisioned {
+        units_per_s: f64,
+        #[serde(default = "default_burst_seconds")]
+        burst_seconds: f64,
+    },
+    Server {
+        workers: u32,
+        #[serde(default = "default_discipline")]
+        discipline: Discipline,
+        #[serde(default = "default_abandoned")]
+        abandoned: Abandoned,
+    },
+    OptimisticItem {},
+}
+
+/// FACTS.md: DynamoDB retains up to 300 s of unused capacity.
+pub(super) fn default_burst_seconds() -> f64 {
+    300.0
+}
+
+pub(super) fn default_discipline() -> Discipline {
+    Discipline::Fifo
+}
+
+pub(super) fn default_abandoned() -> Abandoned {
+    Abandoned::Serve
+}
+
+/// `"unlimited"`, `"optimistic_item"` or a capacity table.
+pub(super) enum RawCapacity {
+    Unlimited,
+    OptimisticItem,
+    Table(RawCapacityTable),
+}
+
+impl<'de> Deserialize<'de> for RawCapacity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawCapacity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "\"unlimited\", \"optimistic_item\", or a table such as \
+                     { token_bucket = { rate_per_s = 500, burst = 1000 } }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCapacity, E> {
+                match v {
+                    "unlimited" => Ok(RawCapacity::Unlimited),
+                    "optimistic_item" => Ok(RawCapacity::OptimisticItem),
+                    other => Err(E::unknown_variant(other, &["unlimited", "optimistic_item"])),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawCapacity, A::Error> {
+                RawCapacityTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawCapacity::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetryTable {
+    pub(super) attempts: u32,
+    #[serde(default = "default_backoff")]
+    pub(super) backoff: Backoff,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) base: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) cap: Option<Duration>,
+}
+pub(super) fn default_backoff() -> Backoff {
+    Backoff::FullJitter
+}
+
+pub(super) enum RawRetry {
+    None,
+    SdkStandard,
+    Table(RawRetryTable),
+}
+
+impl<'de> Deserialize<'de> for RawRetry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawRetry;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "\"none\", \"sdk_standard\", or a table such as \
+                     { attempts = 3, backoff = \"full_jitter\", base = \"25ms\", cap = \"1s\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRetry, E> {
+                match v {
+                    "none" => Ok(RawRetry::None),
+                    "sdk_standard" => Ok(RawRetry::SdkStandard),
+                    other => Err(E::unknown_variant(other, &["none", "sdk_standard"])),
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawRetry, A::Error> {
+                RawRetryTable::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawRetry::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHedgeTable {
+    #[serde(deserialize_with = "duration")]
+    pub(super) after: Duration,
+    #[serde(default = "one")]
+    pub(super) max_extra: u32,
+}
+pub(super) fn one() -> u32 {
+    1
+}
+
+/// `"20ms"` or `{ after = "20ms", max_extra = 1 }`.
+pub(super) struct RawHedge(pub(super) RawHedgeTable);
+
+impl<'de> Deserialize<'de> for RawHedge {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawHedge;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a delay like \"20ms\" or { after = \"20ms\", max_extra = 1 }")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawHedge, E> {
+                let after = parse_duration_value(v).map_err(E::custom)?;
+                Ok(RawHedge(RawHedgeTable {
+                    after,
+                    max_extra: 1,
+                }))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawHedge, A::Error> {
+                RawHedgeTable::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawHedge)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBreaker {
+    pub(super) failure_threshold: u32,
+    #[serde(deserialize_with = "duration")]
+    pub(super) open_for: Duration,
+    #[serde(default = "one")]
+    pub(super) half_open_probes: u32,
+}
+
+/// One handler step: exactly one of the kind keys, plus options for that kind.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStep {
+    pub(super) compute: Option<LatencyDist>,
+    pub(super) call: Option<Spanned<String>>,
+    pub(super) fan_out: Option<Box<Spanned<RawStep>>>,
+    pub(super) invoke: Option<Spanned<String>>,
+    pub(super) publish: Option<Spanned<String>>,
+    pub(super) sequence: Option<Vec<Spanned<RawStep>>>,
+    // fan-out options (inside `fan_out = { ... }`)
+    pub(super) count: Option<u32>,
+    pub(super) join: Option<Join>,
+    // invoke options
+    pub(super) mode: Option<InvokeMode>,
+    // call options
+    pub(super) operation: Option<String>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) timeout: Option<Duration>,
+    pub(super) retry: Option<RawRetry>,
+    pub(super) hedge: Option<RawHedge>,
+    pub(super) circuit_breaker: Option<RawBreaker>,
+    pub(super) fallback: Option<bool>,
+    pub(super) failover: Option<Spanned<String>>,
+}
+
+// ------------------------------------------------------------------ durations
+
+pub(super) fn parse_duration_value(text: &str) -> Result<Duration, String> {
+    let d = crate::core_api::parse_duration(text).map_err(|e| {
+        format!("invalid duration `{text}` ({e}); expected a number with a unit, like \"250ms\", \"2m\" or \"1h 30m\"")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration `{text}` is longer than the limit of 3650 days (10 years)"
+        ));
+    }
+    Ok(d)
+}
+
+pub(super) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration_value(&text).map_err(de::Error::custom)
+}
+
+pub(super) fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
