@@ -366,9 +366,8 @@ pub(super) struct RawStep {
 // ------------------------------------------------------------------ durations
 
 pub(super) fn parse_duration_value(text: &str) -> Result<Duration, String> {
-    let d = crate::core_api::parse_duration(text).map_err(|e| {
-        format!("invalid duration `{text}` ({e}); expected a number with a unit, like \"250ms\", \"2m\" or \"1h 30m\"")
-    })?;
+    // chaos-core's message already names the input and shows the expected form.
+    let d = crate::core_api::parse_duration(text).map_err(|e| e.to_string())?;
     if d > MAX_DURATION {
         return Err(format!(
             "duration `{text}` is longer than the limit of 3650 days (10 years)"
