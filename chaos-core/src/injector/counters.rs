@@ -10,9 +10,12 @@ use super::cache::Loaded;
 
 /// Counters of the current plan, added up over threads.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Whether injection is on.
     pub enabled: bool,
+    /// Whether a rejected reload holds injection off until a valid plan arrives.
+    pub suspended: bool,
     /// How many plans were loaded before this one (0 for the first).
     pub generation: u64,
     /// One entry per rule, in plan order.
@@ -23,6 +26,7 @@ pub struct Snapshot {
 
 /// One rule's counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RuleStats {
     /// The rule's name, or `#index`.
     pub label: String,
@@ -129,7 +133,10 @@ impl Counting<'_> {
         match self {
             Self::Owned(counters) => {
                 if let Some(slot) = counters.slot(rule, counter) {
-                    slot.store(slot.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    slot.store(
+                        slot.load(Ordering::Relaxed).saturating_add(1),
+                        Ordering::Relaxed,
+                    );
                 }
             }
             Self::Shared(counters) => counters.add_atomically(rule, counter, 1),

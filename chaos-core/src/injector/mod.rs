@@ -37,18 +37,22 @@ mod reload;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
-use crate::plan::{Call, Plan, PlanError, Verdict};
+use tokio::sync::Notify;
+
+use crate::plan::{Call, IntoCompiledPlan, PlanError, Verdict};
 
 pub use apply::apply_verdict;
 pub use counters::{RuleStats, Snapshot};
-pub use guardrails::{DISABLE_ENV_VAR, Guardrails, InjectorBuilder};
+pub use guardrails::{
+    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload,
+};
 
 use cache::Loaded;
 use counters::{EVALUATED, INJECTED};
@@ -63,9 +67,18 @@ pub struct Injector {
 /// Unique ids for injectors and loaded plans, so a thread's cache never confuses two.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Why injection is off, as bits of [`Shared::off`]: no bit set means on.
+const KILLED: u8 = 1;
+/// The last reload was rejected (with [`OnRejectedReload::NoFaults`]).
+const REJECTED: u8 = 2;
+
 #[derive(Debug)]
 struct Shared {
-    enabled: AtomicBool,
+    /// [`KILLED`] and [`REJECTED`] bits; the hot path reads this one byte.
+    off: AtomicU8,
+    /// Woken when injection goes off, so faults in progress end at once.
+    stop: Notify,
+    on_rejected_reload: OnRejectedReload,
     /// Unique id of this injector, keying the per-thread plan caches.
     id: u64,
     /// `version` of the plan in `loaded`; threads compare it with their cached copy.
@@ -81,9 +94,15 @@ struct Shared {
 }
 
 impl Injector {
-    /// An injector for `plan`, with no guardrails.
-    pub fn new(plan: Plan) -> Result<Self, PlanError> {
-        Self::builder().plan(plan).build()
+    /// An injector for `plan`, with no guardrails. A [`Plan`](crate::Plan) is checked and
+    /// compiled here; a [`CompiledPlan`](crate::CompiledPlan) is used as it is.
+    pub fn new(plan: impl IntoCompiledPlan) -> Result<Self, PlanError> {
+        let mut builder = Self::builder();
+        builder.plan(plan);
+        builder.build().map_err(|error| match error {
+            InjectorError::Plan(error) => error,
+            other => unreachable!("no guardrail is set: {other}"),
+        })
     }
 
     /// An injector that never injects (an empty plan).
@@ -101,19 +120,40 @@ impl Injector {
         InjectorBuilder::default()
     }
 
-    /// Switches injection off (the kill switch). Takes effect for the next call.
+    /// Switches injection off (the kill switch): no call is decided faulty from now on, and
+    /// faults in progress in [`apply`](Self::apply) or the tower layer end at once, their calls
+    /// going ahead as if no rule had fired.
     pub fn disable(&self) {
-        self.shared.enabled.store(false, Ordering::Relaxed);
+        self.switch_off(KILLED);
     }
 
-    /// Switches injection back on.
+    /// Switches injection back on (the kill switch only: a rejected reload still holds
+    /// injection off until a valid plan arrives).
     pub fn enable(&self) {
-        self.shared.enabled.store(true, Ordering::Relaxed);
+        self.shared.off.fetch_and(!KILLED, Ordering::Release);
     }
 
-    /// Whether injection is on.
+    /// Whether the kill switch is off, letting the plan inject.
     pub fn is_enabled(&self) -> bool {
-        self.shared.enabled.load(Ordering::Relaxed)
+        self.shared.off.load(Ordering::Acquire) & KILLED == 0
+    }
+
+    /// Whether injection is held off by a rejected reload (see [`OnRejectedReload`]).
+    pub fn is_suspended(&self) -> bool {
+        self.shared.off.load(Ordering::Acquire) & REJECTED != 0
+    }
+
+    /// Whether calls can be faulted now: neither the kill switch nor a rejected reload holds
+    /// injection off.
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.shared.off.load(Ordering::Acquire) == 0
+    }
+
+    fn switch_off(&self, reason: u8) {
+        self.shared.off.fetch_or(reason, Ordering::AcqRel);
+        // After the bit is set: a fault that registers after this sees the bit.
+        self.shared.stop.notify_waiters();
     }
 
     /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).
@@ -124,7 +164,7 @@ impl Injector {
     /// Decides a call: which faults apply. Pure apart from counters and guardrails.
     #[inline]
     pub fn decide(&self, call: &Call<'_>) -> Verdict {
-        if !self.shared.enabled.load(Ordering::Relaxed) {
+        if !self.is_active() {
             return Verdict::default();
         }
         self.decide_enabled(call, |_, verdict| verdict)
@@ -132,7 +172,7 @@ impl Injector {
 
     /// Decides a call; also returns the label of the failing rule, from the plan that decided.
     pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
-        if !self.shared.enabled.load(Ordering::Relaxed) {
+        if !self.is_active() {
             return (Verdict::default(), None);
         }
         self.decide_enabled(call, |loaded, verdict| {
@@ -161,6 +201,7 @@ impl Injector {
             .collect();
         Snapshot {
             enabled: self.is_enabled(),
+            suspended: self.is_suspended(),
             generation: loaded.generation,
             rules,
             vetoed_by_budget: self.shared.budget.vetoed.load(Ordering::Relaxed),

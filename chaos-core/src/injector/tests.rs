@@ -8,6 +8,7 @@ use super::*;
 use crate::fault::ErrorKind;
 use crate::fault::InjectedKind;
 use crate::latency::LatencyDist;
+use crate::plan::Plan;
 use crate::rule::Rule;
 use crate::timeout::Deadline;
 
@@ -18,8 +19,13 @@ fn quiet(plan: Plan) -> Injector {
 }
 
 #[test]
-fn failed_reload_keeps_previous_plan() {
-    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("all")));
+fn failed_reload_keeps_previous_plan_when_asked_to() {
+    let mut builder = Injector::builder();
+    builder
+        .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("all")))
+        .on_rejected_reload(OnRejectedReload::KeepPrevious)
+        .ignore_env();
+    let injector = builder.build().unwrap();
     let err = injector
         .reload_toml("[[rules]]\nfault = { error = \"throttle\" }\nprobability = 2.0\n")
         .unwrap_err();
@@ -30,7 +36,7 @@ fn failed_reload_keeps_previous_plan() {
         "old plan still in force"
     );
     assert_eq!(injector.snapshot().generation, 0);
-    injector.reload(&Plan::new(1)).unwrap();
+    injector.reload(Plan::new(1)).unwrap();
     assert!(injector.decide(&Call::new(1, "s")).is_pass());
     assert!(injector.last_reload_error().is_none());
     assert_eq!(injector.snapshot().generation, 1);
@@ -151,7 +157,7 @@ fn racing_reloads_leave_the_version_naming_the_loaded_plan() {
             let injector = &injector;
             scope.spawn(move || {
                 for round in 0..200 {
-                    injector.reload(&Plan::new(thread * 1000 + round)).unwrap();
+                    injector.reload(Plan::new(thread * 1000 + round)).unwrap();
                 }
             });
         }
@@ -220,4 +226,102 @@ fn counters_add_up_across_threads() {
     let stats = &injector.snapshot().rules[0];
     assert_eq!(stats.evaluated, 4000);
     assert_eq!(stats.injected, expected);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_switch_cuts_short_a_fault_in_progress() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::new(crate::fault::Fault::Hang {
+        buffer: Duration::ZERO,
+    })));
+    let start = Instant::now();
+    let running = {
+        let injector = injector.clone();
+        tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    injector.disable();
+    let result = running.await.unwrap();
+    assert_eq!(result, Ok(()), "a withdrawn fault lets the call go ahead");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "the 900 s hang went on for {:?} after the kill switch",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_switch_cuts_short_a_long_latency() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::latency(LatencyDist::constant(
+        Duration::from_secs(600),
+    ))));
+    let start = Instant::now();
+    let running = {
+        let injector = injector.clone();
+        tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    injector.disable();
+    assert_eq!(running.await.unwrap(), Ok(()));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[test]
+fn a_rejected_reload_means_no_faults_until_a_valid_plan() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("all")));
+    assert!(injector.decide(&Call::new(1, "s")).failure.is_some());
+    let err = injector
+        .reload_toml("[[rules]]\nfault = { error = \"throttle\" }\nprobability = 2.0\n")
+        .unwrap_err();
+    assert!(matches!(err, PlanError::Rule { .. }));
+    assert!(
+        injector.decide(&Call::new(1, "s")).is_pass(),
+        "a broken plan pushed to stop chaos must stop it"
+    );
+    assert!(injector.is_suspended() && injector.is_enabled());
+    assert!(injector.snapshot().suspended);
+    injector.enable();
+    assert!(
+        injector.decide(&Call::new(1, "s")).is_pass(),
+        "the kill switch does not lift a rejection"
+    );
+    injector
+        .reload(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+        .unwrap();
+    assert!(injector.decide(&Call::new(1, "s")).failure.is_some());
+    assert!(!injector.is_suspended());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_reload_cuts_short_a_fault_in_progress() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::new(crate::fault::Fault::Hang {
+        buffer: Duration::ZERO,
+    })));
+    let start = Instant::now();
+    let running = {
+        let injector = injector.clone();
+        tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(injector.reload_toml("not a plan").is_err());
+    assert_eq!(running.await.unwrap(), Ok(()));
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_injected_timeout_error_waits_for_the_deadline() {
+    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Timeout)));
+    let start = Instant::now();
+    let err = injector
+        .apply(
+            &Call::new(1, "s"),
+            Some(Deadline::after(Duration::from_secs(3))),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, InjectedKind::Error(ErrorKind::Timeout));
+    assert_eq!(start.elapsed(), Duration::from_secs(3));
+    // No deadline known: fails at once.
+    let start = Instant::now();
+    assert!(injector.apply(&Call::new(1, "s"), None).await.is_err());
+    assert_eq!(start.elapsed(), Duration::ZERO);
 }

@@ -1,5 +1,6 @@
 //! Quantiles and the CDF: closed forms, interpolation, bisection, and the normal math.
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
 use super::{LatencyDist, Sampler, nanos_to_duration, secs_to_nanos};
@@ -133,14 +134,20 @@ impl LatencyDist {
     }
 }
 
+/// Linear interpolation in a quantile table `(q, value)` whose `q` increase strictly from 0 to
+/// 1: a binary search for the first point with `u <= q`, so a table of 100k points costs 17
+/// comparisons per sample, not 100k. Returns exactly what a scan from the start would.
 pub(super) fn interpolate(table: &[(f64, f64)], u: f64) -> f64 {
-    for window in table.windows(2) {
-        let ((q0, v0), (q1, v1)) = (window[0], window[1]);
-        if u <= q1 {
-            return v0 + (v1 - v0) * (u - q0) / (q1 - q0);
-        }
+    // "Not u <= q" rather than "q < u", so a NaN `u` runs off the end, as a scan does.
+    let upper = table
+        .partition_point(|(q, _)| {
+            !matches!(u.partial_cmp(q), Some(Ordering::Less | Ordering::Equal))
+        })
+        .max(1);
+    match (table.get(upper - 1), table.get(upper)) {
+        (Some(&(q0, v0)), Some(&(q1, v1))) => v0 + (v1 - v0) * (u - q0) / (q1 - q0),
+        _ => table.last().map_or(0.0, |(_, v)| *v),
     }
-    table.last().map_or(0.0, |(_, v)| *v)
 }
 
 /// Standard normal CDF.

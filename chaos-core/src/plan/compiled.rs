@@ -5,10 +5,13 @@ use std::time::{Duration, SystemTime};
 use crate::decision::{call_word, hash_str};
 use crate::fault::Fault;
 
+use std::path::Path;
+
 use super::call::Call;
 use super::counter::MatchCounter;
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
+use super::{IntoCompiledPlan, Plan, PlanError};
 
 /// Sees each rule's evaluation; the injector uses it for counters, guardrails and traces.
 pub(crate) trait Observer {
@@ -31,15 +34,57 @@ impl Observer for NoObserver {
 }
 
 /// A checked plan, ready to decide calls. Cheap to share behind an `Arc`.
-#[derive(Debug)]
+///
+/// Parse a plan straight into this form ([`from_toml_str`](Self::from_toml_str),
+/// [`from_json_str`](Self::from_json_str), [`from_file`](Self::from_file)) and hand it to an
+/// injector, and it is compiled exactly once. It keeps the [`Plan`] it came from
+/// ([`plan`](Self::plan)).
+#[derive(Clone, Debug)]
 pub struct CompiledPlan {
     pub(super) seed: u64,
     pub(super) rules: Vec<CompiledRule>,
     pub(super) needs_elapsed: bool,
     pub(super) needs_wall_clock: bool,
+    pub(super) source: Plan,
 }
 
 impl CompiledPlan {
+    /// Parses a TOML plan, checks it and compiles it. Errors carry line and column, or the
+    /// rule's index, name and field path (`rules[1].probability`).
+    pub fn from_toml_str(text: &str) -> Result<Self, PlanError> {
+        Plan::parse(text, "toml", None)?.into_compiled_plan()
+    }
+
+    /// Parses a JSON plan, checks it and compiles it.
+    pub fn from_json_str(text: &str) -> Result<Self, PlanError> {
+        Plan::parse(text, "json", None)?.into_compiled_plan()
+    }
+
+    /// Reads a plan file (`.json` as JSON, anything else as TOML), checks it and compiles it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PlanError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let format = if path.extension().is_some_and(|ext| ext == "json") {
+            "json"
+        } else {
+            "toml"
+        };
+        Plan::parse(&text, format, Some(path))?.into_compiled_plan()
+    }
+
+    /// The plan this was compiled from.
+    pub fn plan(&self) -> &Plan {
+        &self.source
+    }
+
+    /// The plan this was compiled from, by value.
+    pub fn into_plan(self) -> Plan {
+        self.source
+    }
+
     /// The number of rules.
     pub fn rule_count(&self) -> usize {
         self.rules.len()

@@ -1,14 +1,21 @@
 //! A plan could not be read or is invalid.
 
-/// A plan could not be read or is invalid.
+use std::fmt;
+use std::path::PathBuf;
+
+/// A plan could not be read or is invalid. Errors of the injector that runs a plan are
+/// `InjectorError` (feature `runtime`); this type is about the plan alone.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// The text is not a well-formed plan (syntax, unknown field, wrong type, bad duration or
     /// latency). The message carries the line and column.
-    #[error("{origin}: {message}")]
+    #[error("{}: {message}", SourceName(path.as_ref(), format))]
     Parse {
-        /// The file, or `"<toml>"` / `"<json>"` for text.
-        origin: String,
+        /// The file, or `None` for text given directly.
+        path: Option<PathBuf>,
+        /// `"toml"` or `"json"`.
+        format: &'static str,
         /// What the parser said, with the location.
         message: String,
     },
@@ -24,20 +31,24 @@ pub enum PlanError {
         /// What is wrong and how to fix it.
         message: String,
     },
-    /// An injector guardrail is invalid.
-    #[error("guardrail `{field}`: {message}")]
-    Guardrail {
-        /// The guardrail at fault, such as `max_injections`.
-        field: String,
-        /// What is wrong and how to fix it.
-        message: String,
-    },
     /// The plan file could not be read.
-    #[error("cannot read plan file {path}: {message}")]
+    #[error("cannot read plan file {}: {message}", path.display())]
     Io {
         /// The file.
-        path: String,
+        path: PathBuf,
         /// The operating system's reason.
         message: String,
     },
+}
+
+/// Shows a file's path, or `<toml>` / `<json>` for text given directly.
+struct SourceName<'a>(Option<&'a PathBuf>, &'a str);
+
+impl fmt::Display for SourceName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(path) => write!(f, "{}", path.display()),
+            None => write!(f, "<{}>", self.1),
+        }
+    }
 }

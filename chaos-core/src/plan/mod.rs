@@ -41,14 +41,15 @@
 
 mod call;
 mod compiled;
-mod counter;
+pub(crate) mod counter;
 mod error;
 mod rule;
 mod selector;
 #[cfg(test)]
 mod tests;
-mod verdict;
+pub(crate) mod verdict;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -57,10 +58,15 @@ use crate::rule::Rule;
 
 pub use call::{Call, CallSite};
 pub use compiled::CompiledPlan;
+#[cfg(feature = "runtime")]
 pub(crate) use compiled::Observer;
-pub use counter::{LocalMatchCounter, MatchCounter, SharedMatchCounter};
+#[cfg(test)]
+use counter::LocalMatchCounter;
+#[cfg(feature = "runtime")]
+pub(crate) use counter::SharedMatchCounter;
 pub use error::PlanError;
-pub use verdict::{Failure, Verdict};
+pub(crate) use verdict::Failure;
+pub use verdict::Verdict;
 
 use rule::CompiledRule;
 
@@ -92,54 +98,46 @@ impl Plan {
     }
 
     /// Parses a TOML plan and checks it. Errors carry line and column, or rule index and field.
+    ///
+    /// Checking compiles the plan; to run it, [`CompiledPlan::from_toml_str`] keeps the
+    /// compiled form instead of compiling again.
     pub fn from_toml_str(text: &str) -> Result<Self, PlanError> {
-        Self::parse_toml(text, "<toml>")
+        CompiledPlan::from_toml_str(text).map(CompiledPlan::into_plan)
     }
 
-    /// Parses a JSON plan and checks it.
+    /// Parses a JSON plan and checks it (see [`from_toml_str`](Self::from_toml_str)).
     pub fn from_json_str(text: &str) -> Result<Self, PlanError> {
-        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Parse {
-            origin: "<json>".to_owned(),
-            message: e.to_string(),
-        })?;
-        plan.compile()?;
-        Ok(plan)
+        CompiledPlan::from_json_str(text).map(CompiledPlan::into_plan)
     }
 
-    /// Reads a plan file: `.json` as JSON, anything else as TOML.
+    /// Reads a plan file and checks it: `.json` as JSON, anything else as TOML.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PlanError> {
-        let path = path.as_ref();
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PlanError::Io {
-            path: shown.clone(),
-            message: e.to_string(),
-        })?;
-        if path.extension().is_some_and(|ext| ext == "json") {
-            Self::from_json_str(&text).map_err(|e| match e {
-                PlanError::Parse { message, .. } => PlanError::Parse {
-                    origin: shown,
-                    message,
-                },
-                other => other,
-            })
-        } else {
-            Self::parse_toml(&text, &shown)
-        }
+        CompiledPlan::from_file(path).map(CompiledPlan::into_plan)
     }
 
-    fn parse_toml(text: &str, origin: &str) -> Result<Self, PlanError> {
-        let plan: Plan = toml::from_str(text).map_err(|e| PlanError::Parse {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
-        plan.compile()?;
-        Ok(plan)
+    /// Parses without checking: the one place text becomes a `Plan`.
+    pub(crate) fn parse(
+        text: &str,
+        format: &'static str,
+        path: Option<&Path>,
+    ) -> Result<Self, PlanError> {
+        let parsed = if format == "json" {
+            serde_json::from_str(text).map_err(|e| e.to_string())
+        } else {
+            toml::from_str(text).map_err(|e| e.to_string())
+        };
+        parsed.map_err(|message| PlanError::Parse {
+            path: path.map(Path::to_path_buf),
+            format,
+            message,
+        })
     }
 
     /// Writes the plan as TOML.
     pub fn to_toml_string(&self) -> Result<String, PlanError> {
         toml::to_string(self).map_err(|e| PlanError::Parse {
-            origin: "<toml>".to_owned(),
+            path: None,
+            format: "toml",
             message: e.to_string(),
         })
     }
@@ -152,15 +150,18 @@ impl Plan {
 
     /// Checks every rule and compiles selectors and probabilities for fast evaluation.
     pub fn compile(&self) -> Result<CompiledPlan, PlanError> {
+        self.clone().into_compiled()
+    }
+
+    /// Checks and compiles, keeping this plan as the compiled plan's source.
+    fn into_compiled(self) -> Result<CompiledPlan, PlanError> {
+        let mut names: HashMap<&str, usize> = HashMap::with_capacity(self.rules.len());
         let mut rules = Vec::with_capacity(self.rules.len());
         let mut needs_elapsed = false;
         let mut needs_wall_clock = false;
         for (index, rule) in self.rules.iter().enumerate() {
             if let Some(name) = &rule.name {
-                if let Some(first) = self.rules[..index]
-                    .iter()
-                    .position(|r| r.name.as_ref() == Some(name))
-                {
+                if let Some(&first) = names.get(name.as_str()) {
                     // A name keys the rule's decisions: two rules of one name would fire on
                     // exactly the same calls.
                     return Err(PlanError::Rule {
@@ -172,6 +173,7 @@ impl Plan {
                         ),
                     });
                 }
+                names.insert(name, index);
             }
             let mut compiled = CompiledRule::new(self.seed, index, rule)?;
             // Rules with the same selector share one match per call (see `evaluate`).
@@ -183,11 +185,38 @@ impl Plan {
             needs_wall_clock |= rule.schedule.expires_at.is_some();
             rules.push(compiled);
         }
+        drop(names);
         Ok(CompiledPlan {
             seed: self.seed,
             rules,
             needs_elapsed,
             needs_wall_clock,
+            source: self,
         })
+    }
+}
+
+/// A plan an injector can run: a [`Plan`] (checked and compiled on the way in) or a
+/// [`CompiledPlan`] (used as it is, not compiled again).
+pub trait IntoCompiledPlan {
+    /// Checks and compiles, unless already compiled.
+    fn into_compiled_plan(self) -> Result<CompiledPlan, PlanError>;
+}
+
+impl IntoCompiledPlan for Plan {
+    fn into_compiled_plan(self) -> Result<CompiledPlan, PlanError> {
+        self.into_compiled()
+    }
+}
+
+impl IntoCompiledPlan for &Plan {
+    fn into_compiled_plan(self) -> Result<CompiledPlan, PlanError> {
+        self.compile()
+    }
+}
+
+impl IntoCompiledPlan for CompiledPlan {
+    fn into_compiled_plan(self) -> Result<CompiledPlan, PlanError> {
+        Ok(self)
     }
 }

@@ -15,7 +15,7 @@ use super::counter::MatchCounter;
 use super::selector::{CompiledTest, Pattern};
 use super::verdict::{Failure, Verdict};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
     pub(super) label: String,
     pub(super) key: DecisionKey,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use regex::Regex;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) enum CompiledTest {
     Equals(serde_json::Value),
     Exists(bool),
@@ -13,6 +13,7 @@ pub(super) enum CompiledTest {
 }
 
 /// A compiled glob. Plain names and `prefix*` / `*suffix` patterns skip the glob engine.
+#[derive(Clone)]
 pub(super) enum Pattern {
     Any,
     Exact(String),

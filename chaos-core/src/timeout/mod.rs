@@ -30,70 +30,15 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
-
-use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use std::time::Duration;
 
 use crate::duration::{format_duration, serde_duration, serde_duration_opt};
+use serde::{Deserialize, Serialize};
 
-/// A point in time by which a caller needs an answer, on tokio's clock (virtual under a
-/// paused runtime).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Deadline {
-    at: Instant,
-}
-
-impl Deadline {
-    /// A deadline `remaining` from now.
-    pub fn after(remaining: Duration) -> Self {
-        Self {
-            at: later_by(Instant::now(), remaining),
-        }
-    }
-
-    /// A deadline at an instant.
-    pub fn at(instant: Instant) -> Self {
-        Self { at: instant }
-    }
-
-    /// A deadline from milliseconds since the Unix epoch (a Lambda context's `deadline`),
-    /// given the current wall-clock time.
-    pub fn from_epoch_millis(deadline_ms: u64, now: SystemTime) -> Self {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-        Self::after(deadline.duration_since(now).unwrap_or(Duration::ZERO))
-    }
-
-    /// The instant of the deadline.
-    pub fn instant(&self) -> Instant {
-        self.at
-    }
-
-    /// Time left, zero once passed.
-    pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-
-    /// Whether the deadline has passed.
-    pub fn is_expired(&self) -> bool {
-        self.remaining().is_zero()
-    }
-
-    /// The earlier of this deadline and `timeout` from now: what a call made now may wait.
-    pub fn capped(&self, timeout: Duration) -> Self {
-        Self {
-            at: self.at.min(later_by(Instant::now(), timeout)),
-        }
-    }
-}
-
-/// `from + by`, or about 30 years from `from` when that overflows the clock (as tokio does for
-/// far-future sleeps): a deadline that far away never arrives.
-fn later_by(from: Instant, by: Duration) -> Instant {
-    const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
-    from.checked_add(by)
-        .unwrap_or_else(|| from.checked_add(FAR_FUTURE).unwrap_or(from))
-}
+#[cfg(feature = "runtime")]
+mod deadline;
+#[cfg(feature = "runtime")]
+pub use deadline::Deadline;
 
 /// How retries wait between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,8 +108,11 @@ impl Backoff {
 }
 
 /// One call in a chain, with the calls it makes in turn.
+///
+/// Read from a file, every hop is checked ([`Hop::validate_one`]): a name, at least one
+/// attempt, timeouts above zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "HopRepr")]
 pub struct Hop {
     /// The callee's name.
     pub name: String,
@@ -197,6 +145,75 @@ pub struct Hop {
     /// The calls the callee makes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<Hop>,
+}
+
+/// The file form of a [`Hop`], checked on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HopRepr {
+    // The callee's name.
+    name: String,
+    // The caller's overall limit for this call, all attempts included.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    timeout: Option<Duration>,
+    // The caller's limit on each attempt.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    attempt_timeout: Option<Duration>,
+    // Attempts, the first included (at least 1).
+    #[serde(default = "one")]
+    attempts: u32,
+    // Wait between attempts.
+    #[serde(default = "no_backoff")]
+    backoff: Backoff,
+    // The callee's own work besides its calls.
+    #[serde(default, with = "serde_duration")]
+    work: Duration,
+    // Whether the callee makes its calls in parallel (fan-out) rather than in sequence.
+    #[serde(default)]
+    parallel: bool,
+    // The calls the callee makes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<Hop>,
+}
+
+impl TryFrom<HopRepr> for Hop {
+    type Error = HopError;
+
+    fn try_from(repr: HopRepr) -> Result<Self, HopError> {
+        let hop = Hop {
+            name: repr.name,
+            timeout: repr.timeout,
+            attempt_timeout: repr.attempt_timeout,
+            attempts: repr.attempts,
+            backoff: repr.backoff,
+            work: repr.work,
+            parallel: repr.parallel,
+            calls: repr.calls,
+        };
+        // Its calls were checked as they were read.
+        hop.validate_one()?;
+        Ok(hop)
+    }
+}
+
+/// A [`Hop`] that cannot be checked: it names the hop and the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("hop {hop:?}, field `{field}`: {message}")]
+pub struct HopError {
+    /// The hop's path from the root (`"api/checkout"`), or its name.
+    pub hop: String,
+    /// The field at fault: `name`, `attempts`, `timeout` or `attempt_timeout`.
+    pub field: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 fn one() -> u32 {
@@ -262,6 +279,60 @@ impl Hop {
     pub fn calls(mut self, hop: Hop) -> Self {
         self.calls.push(hop);
         self
+    }
+
+    /// Checks this hop alone (not its calls): a non-blank name, at least one attempt,
+    /// timeouts above zero. Errors name the hop and the field.
+    pub fn validate_one(&self) -> Result<(), HopError> {
+        self.validate_at(&self.name)
+    }
+
+    /// Checks this hop and every call below it; errors carry the hop's path.
+    pub fn validate(&self) -> Result<(), HopError> {
+        self.validate_tree(&self.name)
+    }
+
+    fn validate_tree(&self, path: &str) -> Result<(), HopError> {
+        self.validate_at(path)?;
+        for hop in &self.calls {
+            hop.validate_tree(&format!("{path}/{}", hop.name))?;
+        }
+        Ok(())
+    }
+
+    fn validate_at(&self, path: &str) -> Result<(), HopError> {
+        let error = |field, message: &str| {
+            Err(HopError {
+                hop: path.to_owned(),
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.name.trim().is_empty() {
+            return error(
+                "name",
+                "is empty; name the callee, such as \"orders-table\"",
+            );
+        }
+        if self.attempts == 0 {
+            return error(
+                "attempts",
+                "is 0; attempts count the first try, so write at least 1",
+            );
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return error(
+                "timeout",
+                "is 0, which fails every call; give a limit above zero or omit it",
+            );
+        }
+        if self.attempt_timeout.is_some_and(|t| t.is_zero()) {
+            return error(
+                "attempt_timeout",
+                "is 0, which fails every attempt; give a limit above zero or omit it",
+            );
+        }
+        Ok(())
     }
 
     /// How long the callee can take for one attempt if nothing cuts it short: its calls (in
@@ -483,20 +554,103 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn far_deadlines_do_not_overflow() {
-        let deadline = Deadline::after(Duration::MAX);
-        assert!(deadline.remaining() > Duration::from_secs(86_400 * 365));
-        assert!(!deadline.capped(Duration::MAX).is_expired());
+    #[test]
+    fn hops_read_from_a_file_are_checked_naming_hop_and_field() {
+        let cases = [
+            ("name = \"api\"\nattempts = 0\n", "api", "attempts"),
+            ("name = \"api\"\ntimeout = \"0s\"\n", "api", "timeout"),
+            (
+                "name = \"api\"\nattempt_timeout = \"0ms\"\n",
+                "api",
+                "attempt_timeout",
+            ),
+            ("name = \"  \"\ntimeout = \"1s\"\n", "  ", "name"),
+            (
+                "name = \"api\"\ntimeout = \"1s\"\n[[calls]]\nname = \"db\"\nattempts = 0\n",
+                "db",
+                "attempts",
+            ),
+        ];
+        for (text, hop, field) in cases {
+            let error = toml::from_str::<Hop>(text).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("hop {hop:?}")) && error.contains(&format!("`{field}`")),
+                "{text}: {error}"
+            );
+        }
+        let fine: Hop = toml::from_str("name = \"api\"\ntimeout = \"1s\"\n").unwrap();
+        assert_eq!(fine.validate(), Ok(()));
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn deadline_counts_down_in_virtual_time() {
-        let deadline = Deadline::after(ms(500));
-        tokio::time::advance(ms(200)).await;
-        assert_eq!(deadline.remaining(), ms(300));
-        assert_eq!(deadline.capped(ms(100)).remaining(), ms(100));
-        tokio::time::advance(ms(300)).await;
-        assert!(deadline.is_expired());
+    #[test]
+    fn validate_names_the_path_of_a_bad_hop_built_in_code() {
+        let mut bad = Hop::new("db");
+        bad.attempts = 0;
+        let chain = Hop::new("api")
+            .timeout(ms(100))
+            .calls(Hop::new("fn").calls(bad));
+        let error = chain.validate().unwrap_err();
+        assert_eq!((error.hop.as_str(), error.field), ("api/fn/db", "attempts"));
+    }
+
+    #[test]
+    fn a_worst_case_equal_to_what_is_left_fits_and_one_nanosecond_more_does_not() {
+        let chain = |worst: Duration| {
+            Hop::new("fn")
+                .timeout(ms(1_000))
+                .work(ms(400))
+                .calls(Hop::new("db").timeout(worst))
+        };
+        // 1 s budget, 400 ms of own work before the call: 600 ms left.
+        assert_eq!(check(&chain(ms(600))), vec![]);
+        assert_eq!(
+            check(&chain(ms(600) + Duration::from_nanos(1))),
+            vec![Finding::ExceedsCaller {
+                hop: "fn/db".into(),
+                worst_case: ms(600) + Duration::from_nanos(1),
+                caller_has_left: ms(600),
+            }]
+        );
+    }
+
+    #[test]
+    fn parallel_calls_each_get_the_whole_budget_sequential_ones_share_it() {
+        let calls = |parallel: bool| {
+            let fan = Hop::new("fn")
+                .timeout(ms(1_000))
+                .calls(Hop::new("a").timeout(ms(600)))
+                .calls(Hop::new("b").timeout(ms(600)));
+            check(&if parallel { fan.parallel() } else { fan })
+        };
+        assert_eq!(calls(true), vec![]);
+        assert_eq!(
+            calls(false),
+            vec![Finding::ExceedsCaller {
+                hop: "fn/b".into(),
+                worst_case: ms(600),
+                caller_has_left: ms(400),
+            }]
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_base_up_to_the_cap() {
+        let backoff = Backoff::exponential(ms(100), ms(350));
+        let delays: Vec<Duration> = (1..=4).map(|r| backoff.max_delay(r)).collect();
+        assert_eq!(delays, vec![ms(100), ms(200), ms(350), ms(350)]);
+        let constant = Backoff {
+            exponential: false,
+            ..backoff
+        };
+        assert_eq!(constant.max_delay(3), ms(100));
+        assert_eq!(backoff.total_max_delay(0), Duration::ZERO);
+        assert_eq!(backoff.total_max_delay(3), ms(650));
+        // Attempts x per-attempt timeout + backoff.
+        let hop = Hop::new("db")
+            .attempt_timeout(ms(50))
+            .attempts(3)
+            .backoff(backoff);
+        assert_eq!(hop.worst_case(), Some(ms(150) + ms(300)));
+        assert_eq!(hop.clone().timeout(ms(200)).worst_case(), Some(ms(200)));
     }
 }
