@@ -325,3 +325,60 @@ async fn an_injected_timeout_error_waits_for_the_deadline() {
     assert!(injector.apply(&Call::new(1, "s"), None).await.is_err());
     assert_eq!(start.elapsed(), Duration::ZERO);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_admits_exactly_its_limit_and_renews_exactly_at_the_interval() {
+    let mut builder = Injector::builder();
+    builder
+        .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+        .max_injections(2, Duration::from_secs(10))
+        .ignore_env();
+    let injector = builder.build().unwrap();
+    let fails = |key| injector.decide(&Call::new(key, "s")).failure.is_some();
+    assert!(fails(1) && fails(2));
+    assert!(!fails(3), "the limit is exact");
+    tokio::time::advance(Duration::from_secs(10) - Duration::from_nanos(1)).await;
+    assert!(!fails(4), "still the first interval");
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert!(
+        fails(5) && fails(6),
+        "a new interval starts exactly at 10 s"
+    );
+    assert!(!fails(7));
+    assert_eq!(injector.snapshot().vetoed_by_budget, 3);
+}
+
+#[test]
+fn a_zero_budget_interval_is_an_injector_error() {
+    let mut builder = Injector::builder();
+    builder.max_injections(1, Duration::ZERO).ignore_env();
+    match builder.build().unwrap_err() {
+        InjectorError::Guardrail { field, .. } => assert_eq!(field, "max_injections"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_expiry_guardrail_ends_exactly_at_its_limit() {
+    let mut builder = Injector::builder();
+    builder
+        .plan(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle)))
+        .expire_after(Duration::from_secs(60))
+        .ignore_env();
+    let injector = builder.build().unwrap();
+    tokio::time::advance(Duration::from_secs(60) - Duration::from_nanos(1)).await;
+    assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+    tokio::time::advance(Duration::from_nanos(1)).await;
+    assert!(injector.decide(&Call::new(1, "s")).is_pass());
+}
+
+#[test]
+fn a_plan_given_compiled_is_not_compiled_again() {
+    let compiled = crate::CompiledPlan::from_toml_str(
+        "seed = 3\n[[rules]]\nname = \"t\"\nfault = { error = \"throttle\" }\n",
+    )
+    .unwrap();
+    assert_eq!(compiled.plan().rules.len(), 1);
+    let injector = Injector::new(compiled).unwrap();
+    assert_eq!(injector.snapshot().rules[0].label, "t");
+}

@@ -189,7 +189,7 @@ impl CompiledRule {
         if !observer.permit(index) {
             return;
         }
-        verdict.fired += 1;
+        verdict.fired = verdict.fired.saturating_add(1);
         match &self.fault {
             Fault::Latency(latency) => {
                 let delay = latency.sample(&mut stream_for(word));

@@ -201,3 +201,45 @@ fn expiry_applies_only_with_a_wall_clock() {
     );
     assert!(compiled.needs_wall_clock());
 }
+
+#[test]
+fn a_rule_with_no_probability_or_match_fires_on_every_call() {
+    let plan = Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\n").unwrap();
+    let compiled = plan.compile().unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fired = (0..1_000u64)
+        .filter(|&key| {
+            let call = Call::new(key, "any/site")
+                .service("any")
+                .attempt(key as u32);
+            compiled
+                .evaluate(&call, Duration::ZERO, &counter)
+                .failure
+                .is_some()
+        })
+        .count();
+    assert_eq!(fired, 1_000);
+}
+
+#[test]
+fn compiled_plans_keep_their_source_and_errors_their_path() {
+    let text =
+        "seed = 9\n[[rules]]\nname = \"x\"\nfault = { error = \"throttle\" }\nprobability = 0.5\n";
+    let compiled = CompiledPlan::from_toml_str(text).unwrap();
+    assert_eq!(compiled.plan(), &Plan::from_toml_str(text).unwrap());
+    let err = CompiledPlan::from_file("/nonexistent/plan.toml").unwrap_err();
+    assert!(
+        matches!(&err, PlanError::Io { path, .. } if path == std::path::Path::new("/nonexistent/plan.toml"))
+    );
+    let err = CompiledPlan::from_json_str("{").unwrap_err();
+    assert!(err.to_string().starts_with("<json>:"), "{err}");
+    let err = CompiledPlan::from_toml_str(
+        "[[rules]]\nname = \"bad\"\nfault = { error = \"throttle\" }\nprobability = -1\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rule 0 (\"bad\") field `rules[0].probability`"),
+        "{err}"
+    );
+}

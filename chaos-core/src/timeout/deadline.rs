@@ -27,8 +27,13 @@ impl Deadline {
     /// A deadline from milliseconds since the Unix epoch (a Lambda context's `deadline`),
     /// given the current wall-clock time.
     pub fn from_epoch_millis(deadline_ms: u64, now: SystemTime) -> Self {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-        Self::after(deadline.duration_since(now).unwrap_or(Duration::ZERO))
+        // A deadline past what the platform's clock can represent never arrives.
+        let remaining = SystemTime::UNIX_EPOCH
+            .checked_add(Duration::from_millis(deadline_ms))
+            .map_or(Duration::MAX, |deadline| {
+                deadline.duration_since(now).unwrap_or(Duration::ZERO)
+            });
+        Self::after(remaining)
     }
 
     /// The instant of the deadline.
@@ -85,5 +90,13 @@ mod tests {
         assert_eq!(deadline.capped(ms(100)).remaining(), ms(100));
         tokio::time::advance(ms(300)).await;
         assert!(deadline.is_expired());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_epoch_deadline_far_in_the_future_does_not_panic() {
+        let deadline = Deadline::from_epoch_millis(u64::MAX, SystemTime::UNIX_EPOCH);
+        assert!(!deadline.is_expired());
+        let past = Deadline::from_epoch_millis(0, SystemTime::now());
+        assert!(past.is_expired());
     }
 }
