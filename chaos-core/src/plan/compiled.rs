@@ -197,7 +197,7 @@ impl CompiledPlan {
     }
 }
 
-const SELECTOR_MEMO: usize = 64;
+pub(super) const SELECTOR_MEMO: usize = 64;
 const UNKNOWN: u8 = 0;
 const NOT_SELECTED: u8 = 1;
 const SELECTED: u8 = 2;

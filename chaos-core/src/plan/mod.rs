@@ -176,8 +176,10 @@ impl Plan {
                 names.insert(name, index);
             }
             let mut compiled = CompiledRule::new(self.seed, index, rule)?;
-            // Rules with the same selector share one match per call (see `evaluate`).
-            compiled.selector_group = self.rules[..index]
+            // Rules with the same selector share one match per call (see `evaluate`). Only
+            // groups led by one of the first `SELECTOR_MEMO` rules are memoized, so only those
+            // are searched: compiling stays linear in the number of rules.
+            compiled.selector_group = self.rules[..index.min(compiled::SELECTOR_MEMO)]
                 .iter()
                 .position(|earlier| earlier.selector == rule.selector)
                 .unwrap_or(index);

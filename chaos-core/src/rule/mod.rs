@@ -162,6 +162,7 @@ impl From<EventCondition> for EventConditionRepr {
 
 /// The test an [`EventCondition`] applies.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum EventTest {
     /// The field equals this JSON value.
     Equals(serde_json::Value),

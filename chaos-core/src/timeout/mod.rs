@@ -377,6 +377,7 @@ impl Hop {
 /// A problem [`check`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Finding {
     /// The call can take longer than its caller has left: the caller times out first, and its
     /// retries (if any) pile onto work still running below.
