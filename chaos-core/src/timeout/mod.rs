@@ -89,14 +89,15 @@ impl Backoff {
     }
 
     /// The longest total wait over `retries` retries, saturating. Constant time in `retries`:
-    /// delays double at most 64 times before they reach the cap (or stop growing), and every
-    /// later retry waits the same.
+    /// [`max_delay`](Self::max_delay) stops growing by retry 33 (the doubling is capped at
+    /// 2^31, and saturates), so the loop adds at most 33 delays, and every later retry waits
+    /// the same.
     pub fn total_max_delay(&self, retries: u32) -> Duration {
         let mut total = Duration::ZERO;
         let mut retry = 1;
         while retry <= retries {
             let delay = self.max_delay(retry);
-            if retry > 64 || delay == self.max_delay(retry + 1) {
+            if delay == self.max_delay(retry + 1) {
                 // From here on every retry waits `delay`.
                 return total.saturating_add(delay.saturating_mul(retries - retry + 1));
             }

@@ -180,3 +180,67 @@ fn backoff_doubles_from_base_up_to_the_cap() {
     assert_eq!(hop.worst_case(), Some(ms(150) + ms(300)));
     assert_eq!(hop.clone().timeout(ms(200)).worst_case(), Some(ms(200)));
 }
+
+#[test]
+fn a_backoff_read_from_a_file_is_exponential_unless_it_says_otherwise() {
+    let hop: Hop = toml::from_str(
+        "name = \"db\"\nattempt_timeout = \"1s\"\nbackoff = { base = \"100ms\", cap = \"1s\" }\n",
+    )
+    .unwrap();
+    assert_eq!(hop.backoff, Backoff::exponential(ms(100), ms(1000)));
+    let constant: Backoff =
+        toml::from_str("base = \"100ms\"\ncap = \"1s\"\nexponential = false\n").unwrap();
+    assert_eq!(constant.max_delay(5), ms(100));
+}
+
+#[test]
+fn a_callee_without_timeouts_is_bounded_by_its_work_and_timed_calls() {
+    // Own work only.
+    assert_eq!(Hop::new("fn").work(ms(100)).worst_case(), Some(ms(100)));
+    // Calls with timeouts and no own work: their sum, or the slowest in parallel.
+    let fan = Hop::new("fn")
+        .calls(Hop::new("a").timeout(ms(300)))
+        .calls(Hop::new("b").timeout(ms(200)));
+    assert_eq!(fan.callee_worst_case(), Some(ms(500)));
+    assert_eq!(fan.clone().parallel().callee_worst_case(), Some(ms(300)));
+    assert_eq!(fan.clone().work(ms(50)).worst_case(), Some(ms(550)));
+    // An opaque leaf, or a call below with no timeout: unbounded.
+    assert_eq!(Hop::new("http").worst_case(), None);
+    assert_eq!(Hop::new("fn").calls(Hop::new("http")).worst_case(), None);
+    // The caller sees the bound and reports what exceeds its budget.
+    let chain = Hop::new("api").timeout(ms(400)).calls(fan);
+    assert_eq!(
+        check(&chain),
+        vec![
+            Finding::NoTimeout {
+                hop: "api/fn".into()
+            },
+            Finding::ExceedsCaller {
+                hop: "api/fn".into(),
+                worst_case: ms(500),
+                caller_has_left: ms(400),
+            },
+        ]
+    );
+}
+
+#[test]
+fn findings_say_what_is_wrong_and_how_to_fix_it() {
+    let exceeds = Finding::ExceedsCaller {
+        hop: "api/fn".into(),
+        worst_case: ms(1500),
+        caller_has_left: ms(400),
+    };
+    assert_eq!(
+        exceeds.to_string(),
+        "api/fn: can take 1s 500ms but its caller has only 400ms left; lower its timeout or \
+         attempts, or raise the caller's timeout"
+    );
+    let none = Finding::NoTimeout {
+        hop: "api/http".into(),
+    };
+    assert_eq!(
+        none.to_string(),
+        "api/http: no timeout; a hung callee holds the caller until its own limit"
+    );
+}
