@@ -205,6 +205,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn builder_setters_set_the_builder_they_are_called_on() {
+        let mut builder = InjectorBuilder::default();
+        builder
+            .max_injections(3, Duration::from_secs(1))
+            .expire_after(Duration::from_secs(9))
+            .on_rejected_reload(OnRejectedReload::KeepPrevious)
+            .ignore_env();
+        assert!(builder.ignore_env);
+        assert_eq!(
+            builder.guardrails,
+            Guardrails {
+                max_injections: Some((3, Duration::from_secs(1))),
+                expire_after: Some(Duration::from_secs(9)),
+            }
+        );
+        assert_eq!(builder.on_rejected_reload, OnRejectedReload::KeepPrevious);
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_non_utf8_chaos_disabled_disables() {
