@@ -67,17 +67,17 @@
 //!
 //! **tower**: [`ChaosLayer`] wraps any `Service` (feature `tower`, on by default).
 //!
+//! **Timeout checks**: [`timeout::check`] finds calls whose worst case (attempts, per-attempt
+//! timeouts, backoff) exceeds what their caller has left, and calls with no timeout at all;
+//! [`Deadline`] carries a caller's remaining time (a Lambda context's deadline) to rules and
+//! application code.
+//!
 //! # Features
 //!
 //! * `runtime` (default): the live [`Injector`] and [`Deadline`], on tokio's timer (pulls in
 //!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
 //!   timeout checks only, as the simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
-//!
-//! **Timeout checks**: [`timeout::check`] finds calls whose worst case (attempts, per-attempt
-//! timeouts, backoff) exceeds what their caller has left, and calls with no timeout at all;
-//! [`Deadline`] carries a caller's remaining time (a Lambda context's deadline) to rules and
-//! application code.
 //!
 //! # Never a crash
 //!

@@ -272,3 +272,29 @@ fn a_plan_of_many_rules_compiles_in_linear_time() {
             .all(|(index, &group)| group == index)
     );
 }
+
+#[test]
+fn a_window_alone_or_a_ramp_alone_gates_the_compiled_rule() {
+    let secs = Duration::from_secs;
+    let windowed = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).during(secs(10), secs(20)))
+        .compile()
+        .unwrap();
+    let ramped = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).ramping_up_over(secs(10)))
+        .compile()
+        .unwrap();
+    assert!(windowed.needs_elapsed() && ramped.needs_elapsed());
+    let counter = LocalMatchCounter::new(1);
+    let fires = |plan: &CompiledPlan, at: Duration| {
+        !plan.evaluate(&Call::new(3, "s"), at, &counter).is_pass()
+    };
+    assert!(!fires(&windowed, secs(5)));
+    assert!(fires(&windowed, secs(15)));
+    assert!(!fires(&windowed, secs(30)));
+    assert!(
+        !fires(&ramped, Duration::ZERO),
+        "a ramp starts at probability 0"
+    );
+    assert!(fires(&ramped, secs(10)));
+}

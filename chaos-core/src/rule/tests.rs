@@ -88,3 +88,65 @@ fn counting_triggers_at_their_limits() {
     assert!(trigger.admits_ordinal(0));
     assert!(trigger.admits_ordinal(u64::MAX));
 }
+
+#[test]
+fn only_counting_conditions_count_and_only_windows_and_ramps_are_timed() {
+    assert!(!Trigger::default().counts_calls());
+    for trigger in [
+        Rule::error(ErrorKind::Throttle).every(2).trigger,
+        Rule::error(ErrorKind::Throttle).first(2).trigger,
+        Rule::error(ErrorKind::Throttle).after(2).trigger,
+    ] {
+        assert!(trigger.counts_calls(), "{trigger:?}");
+    }
+    assert!(!Schedule::default().is_timed());
+    let expiring = Rule::error(ErrorKind::Throttle)
+        .expiring_at(SystemTime::UNIX_EPOCH)
+        .schedule;
+    assert!(
+        !expiring.is_timed(),
+        "an absolute expiry needs the wall clock, not elapsed time"
+    );
+    let window = Rule::error(ErrorKind::Throttle)
+        .during(Duration::ZERO, Duration::from_secs(1))
+        .schedule;
+    let ramp = Rule::error(ErrorKind::Throttle)
+        .ramping_up_over(Duration::from_secs(1))
+        .schedule;
+    assert!(window.is_timed() && ramp.is_timed());
+}
+
+#[test]
+fn every_zero_admits_nothing_rather_than_dividing_by_zero() {
+    let trigger = Trigger {
+        every: Some(0),
+        ..Trigger::default()
+    };
+    assert!(!trigger.admits_ordinal(0));
+    assert!(!trigger.admits_ordinal(41));
+}
+
+#[test]
+fn defaults_are_left_out_of_the_written_form() {
+    #[derive(Serialize)]
+    struct Doc {
+        rules: Vec<Rule>,
+    }
+    let minimal = toml::to_string(&Doc {
+        rules: vec![Rule::error(ErrorKind::Throttle)],
+    })
+    .unwrap();
+    assert_eq!(minimal, "[[rules]]\n\n[rules.fault]\nerror = \"throttle\"\n");
+    let set = toml::to_string(&Doc {
+        rules: vec![
+            Rule::error(ErrorKind::Throttle)
+                .with_probability(0.5)
+                .for_service("orders"),
+        ],
+    })
+    .unwrap();
+    assert!(
+        set.contains("probability = 0.5") && set.contains("service = \"orders\""),
+        "{set}"
+    );
+}
