@@ -136,7 +136,10 @@ fn defaults_are_left_out_of_the_written_form() {
         rules: vec![Rule::error(ErrorKind::Throttle)],
     })
     .unwrap();
-    assert_eq!(minimal, "[[rules]]\n\n[rules.fault]\nerror = \"throttle\"\n");
+    assert_eq!(
+        minimal,
+        "[[rules]]\n\n[rules.fault]\nerror = \"throttle\"\n"
+    );
     let set = toml::to_string(&Doc {
         rules: vec![
             Rule::error(ErrorKind::Throttle)
