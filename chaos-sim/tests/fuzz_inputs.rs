@@ -271,7 +271,7 @@ fn fuzz(
     case: impl Fn(String) -> Result<(), String>,
 ) {
     let cases = env_number("FUZZ_CASES", default_cases);
-    let seed = env_number("FUZZ_SEED", 20_261_130) ^ chaos_core::decision::hash_str(name);
+    let seed = env_number("FUZZ_SEED", 20_261_130) ^ chaos_core::advanced::hash_str(name);
     let mut seed_bytes = [0u8; 32];
     seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let config = Config {
