@@ -177,9 +177,9 @@ fn threads(c: &mut Criterion) {
     // Calibration: thread-private work of a similar size (hashing and mixing, no shared
     // memory). Its 2-thread / 1-thread ratio is what this VM does to perfectly parallel code.
     let private_work = |key: u64| {
-        let mut word = chaos_core::decision::hash_str(black_box(SITE)) ^ key;
+        let mut word = chaos_core::advanced::hash_str(black_box(SITE)) ^ key;
         for _ in 0..12 {
-            word = chaos_core::decision::mix64(word);
+            word = chaos_core::advanced::mix64(word);
         }
         black_box(word);
     };

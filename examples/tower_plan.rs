@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chaos_core::fault::{InjectedError, InjectedKind};
-use chaos_core::{Call, ChaosLayer, Injector, Plan};
+use chaos_core::{Call, ChaosLayer, CompiledPlan, Injector};
 use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
 
 /// A request to the orders table.
@@ -19,7 +19,8 @@ async fn main() -> Result<(), BoxError> {
     let path = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "examples/plans/checkout.toml".to_owned());
-    let plan = match Plan::from_file(&path) {
+    // Parsed, checked and compiled once; the injector takes the compiled plan as it is.
+    let plan = match CompiledPlan::from_file(&path) {
         Ok(plan) => plan,
         Err(error) => {
             eprintln!("error: {error}");
@@ -28,8 +29,8 @@ async fn main() -> Result<(), BoxError> {
     };
     println!(
         "loaded {} rules from {path} (seed {})",
-        plan.rules.len(),
-        plan.seed
+        plan.rule_count(),
+        plan.seed()
     );
     let mut builder = Injector::builder();
     builder.plan(plan).ignore_env();

@@ -10,7 +10,7 @@
 //! fire.
 //!
 //! ```
-//! use chaos_core::decision::{DecisionKey, Probability};
+//! use chaos_core::advanced::{DecisionKey, Probability};
 //! let key = DecisionKey::new(42, 7).for_call(1001, 0xfeed, 0);
 //! let one_percent = Probability::new(0.01).unwrap();
 //! // Pure: asking again gives the same answer.

@@ -118,13 +118,17 @@ impl From<ErrorKind> for ErrorKindRepr {
     }
 }
 
-/// What a firing rule does.
+/// What a firing rule does. What each kind does to a call, in time and result, is defined
+/// once in [`crate::effect`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
 pub enum Fault {
     /// Delay the call by a latency drawn from the distribution, then let it proceed.
     Latency(LatencyDist),
-    /// Fail the call with an error instead of making it.
+    /// Fail the call with an error instead of making it. A `timeout` error holds the call
+    /// until the caller's deadline when one is known (a real timeout is the caller giving up
+    /// after waiting), see [`crate::effect`].
     Error(ErrorKind),
     /// Hang until the caller's deadline minus `buffer`, then fail with a timeout. Without a
     /// deadline the hang lasts [`HANG_WITHOUT_DEADLINE`].
@@ -167,6 +171,7 @@ pub struct InjectedError {
 
 /// The kind of failure an [`InjectedError`] carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InjectedKind {
     /// An error of this kind.
     Error(ErrorKind),
@@ -183,6 +188,13 @@ impl fmt::Display for InjectedKind {
             Self::Hang => f.write_str("a hang until the deadline"),
             Self::Status(status) => write!(f, "HTTP status {status}"),
         }
+    }
+}
+
+impl InjectedKind {
+    /// Whether the caller sees a timeout: a hang, or an injected `timeout` error.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::Hang | Self::Error(ErrorKind::Timeout))
     }
 }
 

@@ -31,7 +31,7 @@ use std::task::{Context, Poll};
 use tower::{Layer, Service};
 
 use crate::fault::InjectedError;
-use crate::injector::{Injector, apply_verdict};
+use crate::injector::Injector;
 use crate::plan::Call;
 use crate::timeout::Deadline;
 
@@ -210,7 +210,7 @@ where
 
     fn call(&mut self, request: Req) -> Self::Future {
         // With the kill switch on, not even the extractor runs.
-        let (verdict, label) = if self.injector.is_enabled() {
+        let (verdict, label) = if self.injector.is_active() {
             self.injector
                 .decide_labelled(&self.extractor.extract(&request))
         } else {
@@ -228,8 +228,10 @@ where
         // in its place (tower's usual pattern for services called from a future).
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
+        let injector = self.injector.clone();
         let future = async move {
-            apply_verdict(verdict, label, deadline).await?;
+            // Cut short if the kill switch is thrown while the call is held.
+            injector.apply_decided(verdict, label, deadline).await?;
             ready.call(request).await
         };
         ResponseFuture {

@@ -10,9 +10,9 @@
 //! **A plan** is an ordered list of rules and a seed, written in TOML or JSON:
 //!
 //! ```
-//! use chaos_core::{Call, Injector, Plan};
+//! use chaos_core::{Call, CompiledPlan, Injector};
 //!
-//! let plan = Plan::from_toml_str(r#"
+//! let plan = CompiledPlan::from_toml_str(r#"
 //!     seed = 2026
 //!
 //!     [[rules]]
@@ -27,6 +27,7 @@
 //!     match = { service = "dynamodb", operation = "PutItem" }
 //!     probability = 0.1
 //! "#)?;
+//! // Parsed and compiled once: the injector takes the compiled plan as it is.
 //! let injector = Injector::new(plan)?;
 //! # injector.enable();
 //!
@@ -38,12 +39,14 @@
 //! ```
 //!
 //! **Deciding is deterministic and order-independent.** Each rule rolls a keyed 64-bit hash of
-//! `(seed, rule, request key, call site, attempt)` ([`decision`]), so which calls fail does not
+//! `(seed, rule, request key, call site, attempt)` (the hash functions are in [`advanced`]), so which calls fail does not
 //! depend on threads or call order, and any decision replays from its inputs.
 //!
 //! **The injector** ([`Injector`]) is what an application holds: lock-free reads of a plan that
-//! can be swapped live ([`Injector::reload`]; a bad plan leaves the old one in force), a kill
-//! switch (`CHAOS_DISABLED`), guardrails, per-rule counters and a `tracing` event per injection.
+//! can be swapped live ([`Injector::reload`]; a rejected plan stops injection until a valid
+//! one arrives, see [`OnRejectedReload`]), a kill switch (`CHAOS_DISABLED`, or
+//! [`Injector::disable`], which also cuts short faults in progress), guardrails, per-rule
+//! counters and a `tracing` event per injection.
 //! [`Injector::apply`] sleeps on tokio's timer, so tests under a paused clock take no real time:
 //!
 //! ```
@@ -59,7 +62,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! **What a verdict does** is defined once, in [`effect`]: [`Verdict::effect`] gives how long
+//! a call is held and how it ends, for the injector and the simulator alike.
+//!
 //! **tower**: [`ChaosLayer`] wraps any `Service` (feature `tower`, on by default).
+//!
+//! # Features
+//!
+//! * `runtime` (default): the live [`Injector`] and [`Deadline`], on tokio's timer (pulls in
+//!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
+//!   timeout checks only, as the simulator uses it.
+//! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
 //!
 //! **Timeout checks**: [`timeout::check`] finds calls whose worst case (attempts, per-attempt
 //! timeouts, backoff) exceeds what their caller has left, and calls with no timeout at all;
@@ -72,9 +85,12 @@
 //! the parameter or field and what was expected.
 #![forbid(unsafe_code)]
 
-pub mod decision;
+pub mod advanced;
+mod decision;
 pub mod duration;
+pub mod effect;
 pub mod fault;
+#[cfg(feature = "runtime")]
 pub mod injector;
 pub mod latency;
 #[cfg(feature = "tower")]
@@ -83,11 +99,14 @@ pub mod plan;
 pub mod rule;
 pub mod timeout;
 
-pub use fault::{ErrorKind, Fault, InjectedError};
-pub use injector::{Injector, Snapshot};
+pub use effect::{Effect, Outcome};
+pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
+#[cfg(feature = "runtime")]
+pub use injector::{Injector, InjectorBuilder, InjectorError, OnRejectedReload, Snapshot};
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
-pub use layer::{Chaos, ChaosLayer};
+pub use layer::{CallExtractor, Chaos, ChaosLayer};
 pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
 pub use rule::Rule;
+#[cfg(feature = "runtime")]
 pub use timeout::Deadline;

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use chaos_core::advanced::LocalMatchCounter;
 use chaos_core::fault::{ErrorKind, Fault};
-use chaos_core::plan::LocalMatchCounter;
 use chaos_core::{Call, Injector, LatencyDist, Plan, Rule};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};

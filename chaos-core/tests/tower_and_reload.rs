@@ -154,14 +154,17 @@ fn reloads_while_calls_are_in_flight_see_one_plan_or_the_other() {
 }
 
 #[test]
-fn a_plan_that_fails_to_parse_leaves_no_faults_and_the_old_plan() {
+fn a_plan_that_fails_to_check_stops_injection_and_keeps_the_old_plan_loaded() {
     let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Timeout).named("t")));
     let error = injector
         .reload_toml("[[rules]]\nfault = { error = \"timeout\" }\nwindow = { start = \"1s\", duration = \"0s\" }\n")
         .expect_err("empty window");
     assert!(error.to_string().contains("window.duration"), "{error}");
-    assert!(!injector.decide(&Call::new(1, "s")).is_pass());
+    // A rejected reload means no faults until a valid plan arrives.
+    assert!(injector.decide(&Call::new(1, "s")).is_pass());
     let snapshot = injector.snapshot();
+    assert!(snapshot.suspended);
+    // The old plan stays loaded (its counters readable), not in force.
     assert_eq!(snapshot.rules[0].label, "t");
 }
 

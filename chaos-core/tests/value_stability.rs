@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use chaos_core::decision::{DecisionKey, hash_str, mix64};
+use chaos_core::advanced::LocalMatchCounter;
+use chaos_core::advanced::{DecisionKey, hash_str, mix64};
 use chaos_core::fault::ErrorKind;
-use chaos_core::plan::LocalMatchCounter;
 use chaos_core::{Call, LatencyDist, Plan, Rule};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

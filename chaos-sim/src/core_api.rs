@@ -3,10 +3,9 @@
 //! Everything the simulator takes from chaos-core is imported here, so the rest of the crate
 //! names these items through `crate::core_api` only.
 
-pub use chaos_core::decision::hash_str;
-pub use chaos_core::decision::mix64;
+pub use chaos_core::advanced::{Failure, LocalMatchCounter, hash_str, mix64};
 pub use chaos_core::duration::parse_duration;
 pub use chaos_core::fault::ErrorKind;
 pub use chaos_core::latency::LatencyDist;
-pub use chaos_core::plan::{Call, CompiledPlan, Failure, LocalMatchCounter, Plan, PlanError};
+pub use chaos_core::plan::{Call, CompiledPlan, Plan, PlanError};
 pub use chaos_core::rule::Rule;

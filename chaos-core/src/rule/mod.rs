@@ -33,6 +33,26 @@
 //!
 //! A named rule's decisions are keyed by its name, an unnamed rule's by its index in the plan:
 //! name rules whose decisions must not move when rules are added before them.
+//!
+//! # Defaults: what an omitted field means
+//!
+//! Only `fault` is required. **A rule with nothing but a `fault` fires on every call the
+//! injector (or simulator) sees**, so write `match` and `probability` for anything but a
+//! deliberate blanket fault:
+//!
+//! | Field         | When omitted                                                           |
+//! |---------------|------------------------------------------------------------------------|
+//! | `probability` | `1.0`: every call the rule applies to fires                            |
+//! | `match`       | every site, service and operation; no event condition                  |
+//! | `every`, `first`, `after` | no counting condition                                      |
+//! | `window`      | active from the start, for ever (`start` alone defaults to `0s`)       |
+//! | `ramp_up`     | full probability at once                                               |
+//! | `expires_at`  | never expires                                                          |
+//! | `name`        | none: the rule is labelled `#index` and its decisions keyed by index   |
+//!
+//! The same defaults hold for [`Rule::new`] and the other constructors. Boundaries: a window
+//! is active from `start` (inclusive) to `start + duration` (exclusive); a ramp reaches the
+//! full probability at `start + ramp_up`.
 
 use std::time::{Duration, SystemTime};
 
@@ -142,6 +162,7 @@ impl From<EventCondition> for EventConditionRepr {
 
 /// The test an [`EventCondition`] applies.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum EventTest {
     /// The field equals this JSON value.
     Equals(serde_json::Value),
@@ -156,7 +177,8 @@ pub enum EventTest {
 /// How often a rule fires among the calls it applies to. All set parts must hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trigger {
-    /// Probability that a matching call fires, in `[0, 1]`.
+    /// Probability that a matching call fires, in `[0, 1]`. Defaults to `1.0` (every
+    /// matching call) when omitted.
     pub probability: f64,
     /// Fire on every n-th matching call (the n-th, 2n-th, ...).
     pub every: Option<u64>,
@@ -185,7 +207,7 @@ impl Trigger {
 
     /// Whether the counting conditions admit the call with this 0-based ordinal.
     pub fn admits_ordinal(&self, ordinal: u64) -> bool {
-        let position = ordinal + 1;
+        let position = ordinal.saturating_add(1);
         self.every.is_none_or(|n| n > 0 && position % n == 0)
             && self.first.is_none_or(|n| position <= n)
             && self.after.is_none_or(|n| position > n)
@@ -489,39 +511,4 @@ mod rfc3339_opt {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counting_triggers() {
-        let every_third = Trigger {
-            every: Some(3),
-            ..Trigger::default()
-        };
-        let fired: Vec<u64> = (0..9).filter(|&o| every_third.admits_ordinal(o)).collect();
-        assert_eq!(fired, vec![2, 5, 8]);
-        let first_two = Trigger {
-            first: Some(2),
-            ..Trigger::default()
-        };
-        assert!(first_two.admits_ordinal(1) && !first_two.admits_ordinal(2));
-        let after_two = Trigger {
-            after: Some(2),
-            ..Trigger::default()
-        };
-        assert!(!after_two.admits_ordinal(1) && after_two.admits_ordinal(2));
-    }
-
-    #[test]
-    fn window_and_ramp() {
-        let s = Rule::new(Fault::Status(503))
-            .during(Duration::from_secs(10), Duration::from_secs(20))
-            .ramping_up_over(Duration::from_secs(10))
-            .schedule;
-        assert_eq!(s.intensity(Duration::from_secs(9)), 0.0);
-        assert_eq!(s.intensity(Duration::from_secs(10)), 0.0);
-        assert_eq!(s.intensity(Duration::from_secs(15)), 0.5);
-        assert_eq!(s.intensity(Duration::from_secs(25)), 1.0);
-        assert_eq!(s.intensity(Duration::from_secs(30)), 0.0);
-    }
-}
+mod tests;

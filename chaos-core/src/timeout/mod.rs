@@ -30,70 +30,15 @@
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
-
-use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
+use std::time::Duration;
 
 use crate::duration::{format_duration, serde_duration, serde_duration_opt};
+use serde::{Deserialize, Serialize};
 
-/// A point in time by which a caller needs an answer, on tokio's clock (virtual under a
-/// paused runtime).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Deadline {
-    at: Instant,
-}
-
-impl Deadline {
-    /// A deadline `remaining` from now.
-    pub fn after(remaining: Duration) -> Self {
-        Self {
-            at: later_by(Instant::now(), remaining),
-        }
-    }
-
-    /// A deadline at an instant.
-    pub fn at(instant: Instant) -> Self {
-        Self { at: instant }
-    }
-
-    /// A deadline from milliseconds since the Unix epoch (a Lambda context's `deadline`),
-    /// given the current wall-clock time.
-    pub fn from_epoch_millis(deadline_ms: u64, now: SystemTime) -> Self {
-        let deadline = SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms);
-        Self::after(deadline.duration_since(now).unwrap_or(Duration::ZERO))
-    }
-
-    /// The instant of the deadline.
-    pub fn instant(&self) -> Instant {
-        self.at
-    }
-
-    /// Time left, zero once passed.
-    pub fn remaining(&self) -> Duration {
-        self.at.saturating_duration_since(Instant::now())
-    }
-
-    /// Whether the deadline has passed.
-    pub fn is_expired(&self) -> bool {
-        self.remaining().is_zero()
-    }
-
-    /// The earlier of this deadline and `timeout` from now: what a call made now may wait.
-    pub fn capped(&self, timeout: Duration) -> Self {
-        Self {
-            at: self.at.min(later_by(Instant::now(), timeout)),
-        }
-    }
-}
-
-/// `from + by`, or about 30 years from `from` when that overflows the clock (as tokio does for
-/// far-future sleeps): a deadline that far away never arrives.
-fn later_by(from: Instant, by: Duration) -> Instant {
-    const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
-    from.checked_add(by)
-        .unwrap_or_else(|| from.checked_add(FAR_FUTURE).unwrap_or(from))
-}
+#[cfg(feature = "runtime")]
+mod deadline;
+#[cfg(feature = "runtime")]
+pub use deadline::Deadline;
 
 /// How retries wait between attempts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,14 +89,15 @@ impl Backoff {
     }
 
     /// The longest total wait over `retries` retries, saturating. Constant time in `retries`:
-    /// delays double at most 64 times before they reach the cap (or stop growing), and every
-    /// later retry waits the same.
+    /// [`max_delay`](Self::max_delay) stops growing by retry 33 (the doubling is capped at
+    /// 2^31, and saturates), so the loop adds at most 33 delays, and every later retry waits
+    /// the same.
     pub fn total_max_delay(&self, retries: u32) -> Duration {
         let mut total = Duration::ZERO;
         let mut retry = 1;
         while retry <= retries {
             let delay = self.max_delay(retry);
-            if retry > 64 || delay == self.max_delay(retry + 1) {
+            if delay == self.max_delay(retry + 1) {
                 // From here on every retry waits `delay`.
                 return total.saturating_add(delay.saturating_mul(retries - retry + 1));
             }
@@ -163,8 +109,11 @@ impl Backoff {
 }
 
 /// One call in a chain, with the calls it makes in turn.
+///
+/// Read from a file, every hop is checked ([`Hop::validate_one`]): a name, at least one
+/// attempt, timeouts above zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "HopRepr")]
 pub struct Hop {
     /// The callee's name.
     pub name: String,
@@ -197,6 +146,75 @@ pub struct Hop {
     /// The calls the callee makes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<Hop>,
+}
+
+/// The file form of a [`Hop`], checked on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HopRepr {
+    // The callee's name.
+    name: String,
+    // The caller's overall limit for this call, all attempts included.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    timeout: Option<Duration>,
+    // The caller's limit on each attempt.
+    #[serde(
+        default,
+        with = "serde_duration_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    attempt_timeout: Option<Duration>,
+    // Attempts, the first included (at least 1).
+    #[serde(default = "one")]
+    attempts: u32,
+    // Wait between attempts.
+    #[serde(default = "no_backoff")]
+    backoff: Backoff,
+    // The callee's own work besides its calls.
+    #[serde(default, with = "serde_duration")]
+    work: Duration,
+    // Whether the callee makes its calls in parallel (fan-out) rather than in sequence.
+    #[serde(default)]
+    parallel: bool,
+    // The calls the callee makes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    calls: Vec<Hop>,
+}
+
+impl TryFrom<HopRepr> for Hop {
+    type Error = HopError;
+
+    fn try_from(repr: HopRepr) -> Result<Self, HopError> {
+        let hop = Hop {
+            name: repr.name,
+            timeout: repr.timeout,
+            attempt_timeout: repr.attempt_timeout,
+            attempts: repr.attempts,
+            backoff: repr.backoff,
+            work: repr.work,
+            parallel: repr.parallel,
+            calls: repr.calls,
+        };
+        // Its calls were checked as they were read.
+        hop.validate_one()?;
+        Ok(hop)
+    }
+}
+
+/// A [`Hop`] that cannot be checked: it names the hop and the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("hop {hop:?}, field `{field}`: {message}")]
+pub struct HopError {
+    /// The hop's path from the root (`"api/checkout"`), or its name.
+    pub hop: String,
+    /// The field at fault: `name`, `attempts`, `timeout` or `attempt_timeout`.
+    pub field: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
 }
 
 fn one() -> u32 {
@@ -264,6 +282,60 @@ impl Hop {
         self
     }
 
+    /// Checks this hop alone (not its calls): a non-blank name, at least one attempt,
+    /// timeouts above zero. Errors name the hop and the field.
+    pub fn validate_one(&self) -> Result<(), HopError> {
+        self.validate_at(&self.name)
+    }
+
+    /// Checks this hop and every call below it; errors carry the hop's path.
+    pub fn validate(&self) -> Result<(), HopError> {
+        self.validate_tree(&self.name)
+    }
+
+    fn validate_tree(&self, path: &str) -> Result<(), HopError> {
+        self.validate_at(path)?;
+        for hop in &self.calls {
+            hop.validate_tree(&format!("{path}/{}", hop.name))?;
+        }
+        Ok(())
+    }
+
+    fn validate_at(&self, path: &str) -> Result<(), HopError> {
+        let error = |field, message: &str| {
+            Err(HopError {
+                hop: path.to_owned(),
+                field,
+                message: message.to_owned(),
+            })
+        };
+        if self.name.trim().is_empty() {
+            return error(
+                "name",
+                "is empty; name the callee, such as \"orders-table\"",
+            );
+        }
+        if self.attempts == 0 {
+            return error(
+                "attempts",
+                "is 0; attempts count the first try, so write at least 1",
+            );
+        }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return error(
+                "timeout",
+                "is 0, which fails every call; give a limit above zero or omit it",
+            );
+        }
+        if self.attempt_timeout.is_some_and(|t| t.is_zero()) {
+            return error(
+                "attempt_timeout",
+                "is 0, which fails every attempt; give a limit above zero or omit it",
+            );
+        }
+        Ok(())
+    }
+
     /// How long the callee can take for one attempt if nothing cuts it short: its calls (in
     /// sequence, or the slowest when parallel) plus its own work. `None` when unbounded: a
     /// leaf with no declared work is opaque (a remote service that may hang), and so is any
@@ -306,6 +378,7 @@ impl Hop {
 /// A problem [`check`] found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Finding {
     /// The call can take longer than its caller has left: the caller times out first, and its
     /// retries (if any) pile onto work still running below.
@@ -398,105 +471,4 @@ fn check_children(caller: &Hop, path: &str, budget: Option<Duration>, findings: 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    #[test]
-    fn worst_case_counts_attempts_and_backoff() {
-        let hop = Hop::new("db")
-            .attempt_timeout(ms(100))
-            .attempts(3)
-            .backoff(Backoff::exponential(ms(10), ms(15)));
-        // 3 x 100 + 10 + 15 (capped from 20).
-        assert_eq!(hop.worst_case(), Some(ms(325)));
-        assert_eq!(hop.clone().timeout(ms(200)).worst_case(), Some(ms(200)));
-        assert_eq!(Hop::new("x").worst_case(), None);
-    }
-
-    #[test]
-    fn sequential_calls_share_the_callers_budget() {
-        let chain = Hop::new("fn")
-            .timeout(ms(1000))
-            .calls(Hop::new("a").timeout(ms(600)))
-            .calls(Hop::new("b").timeout(ms(600)));
-        assert_eq!(
-            check(&chain),
-            vec![Finding::ExceedsCaller {
-                hop: "fn/b".into(),
-                worst_case: ms(600),
-                caller_has_left: ms(400)
-            }]
-        );
-        let parallel = Hop::new("fn")
-            .timeout(ms(1000))
-            .parallel()
-            .calls(Hop::new("a").timeout(ms(600)))
-            .calls(Hop::new("b").timeout(ms(600)));
-        assert!(check(&parallel).is_empty());
-    }
-
-    #[test]
-    fn missing_timeouts_are_reported() {
-        let chain = Hop::new("fn").timeout(ms(1000)).calls(Hop::new("http"));
-        assert_eq!(
-            check(&chain),
-            vec![Finding::NoTimeout {
-                hop: "fn/http".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn absurd_inputs_neither_panic_nor_spin() {
-        let huge = Duration::from_secs(u64::MAX / 4);
-        let hop = Hop::new("db")
-            .attempt_timeout(Duration::from_secs(1))
-            .attempts(u32::MAX)
-            .backoff(Backoff::exponential(huge, huge));
-        assert_eq!(hop.worst_case(), Some(Duration::MAX));
-        let slow = Backoff::exponential(ms(10), ms(15));
-        assert_eq!(
-            slow.total_max_delay(u32::MAX),
-            ms(10) + ms(15) * (u32::MAX - 1)
-        );
-        // Same answer as adding the delays one by one.
-        for retries in 0..80 {
-            let b = Backoff::exponential(ms(1), Duration::from_secs(3600));
-            let by_hand =
-                (1..=retries).fold(Duration::ZERO, |t, r| t.saturating_add(b.max_delay(r)));
-            assert_eq!(b.total_max_delay(retries), by_hand, "{retries}");
-        }
-    }
-
-    #[test]
-    fn the_tighter_of_a_callers_timeouts_is_its_budget() {
-        let chain = Hop::new("fn")
-            .timeout(Duration::from_secs(5))
-            .attempt_timeout(Duration::from_secs(10))
-            .calls(Hop::new("db").timeout(Duration::from_secs(8)));
-        assert!(
-            matches!(check(&chain).as_slice(), [Finding::ExceedsCaller { hop, .. }] if hop == "fn/db")
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn far_deadlines_do_not_overflow() {
-        let deadline = Deadline::after(Duration::MAX);
-        assert!(deadline.remaining() > Duration::from_secs(86_400 * 365));
-        assert!(!deadline.capped(Duration::MAX).is_expired());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn deadline_counts_down_in_virtual_time() {
-        let deadline = Deadline::after(ms(500));
-        tokio::time::advance(ms(200)).await;
-        assert_eq!(deadline.remaining(), ms(300));
-        assert_eq!(deadline.capped(ms(100)).remaining(), ms(100));
-        tokio::time::advance(ms(300)).await;
-        assert!(deadline.is_expired());
-    }
-}
+mod tests;

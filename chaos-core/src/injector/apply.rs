@@ -1,0 +1,103 @@
+//! Applying a verdict: holding the call for its effect's delay, then failing or going ahead.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
+
+use crate::effect::{Effect, Outcome};
+use crate::fault::InjectedError;
+use crate::plan::{Call, Verdict};
+use crate::timeout::Deadline;
+
+use super::Injector;
+
+impl Injector {
+    /// Decides a call and applies the verdict as its [`Effect`] says: holds the
+    /// call for the effect's delay on tokio's clock (added latency; for an injected timeout,
+    /// until `deadline`; for a hang, until `deadline` minus the rule's buffer, or
+    /// [`HANG_WITHOUT_DEADLINE`](crate::fault::HANG_WITHOUT_DEADLINE)), then returns the
+    /// injected error, if any.
+    ///
+    /// If the kill switch is thrown (or a reload is rejected) while the call is held, the hold
+    /// ends at once and the call goes ahead: `Ok(())`.
+    pub async fn apply(
+        &self,
+        call: &Call<'_>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), InjectedError> {
+        // Registered before deciding, so a kill switch thrown from here on is seen.
+        let stop = pin!(self.shared.stop.notified());
+        let (verdict, label) = self.decide_labelled(call);
+        self.hold(verdict, label, deadline, stop).await
+    }
+
+    /// Applies a verdict this injector decided earlier (the tower layer decides in `call` and
+    /// applies in the response future).
+    pub(crate) async fn apply_decided(
+        &self,
+        verdict: Verdict,
+        label: Option<String>,
+        deadline: Option<Deadline>,
+    ) -> Result<(), InjectedError> {
+        let stop = pin!(self.shared.stop.notified());
+        self.hold(verdict, label, deadline, stop).await
+    }
+
+    async fn hold(
+        &self,
+        verdict: Verdict,
+        label: Option<String>,
+        deadline: Option<Deadline>,
+        mut stop: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
+    ) -> Result<(), InjectedError> {
+        if verdict.is_pass() {
+            return Ok(());
+        }
+        // From here on `notify_waiters` wakes this call; a switch thrown before is seen below.
+        stop.as_mut().enable();
+        if !self.is_active() {
+            return Ok(());
+        }
+        let effect = verdict.effect(deadline.map(|d| d.remaining()));
+        let mut sleep = pin!(tokio::time::sleep(effect.delay));
+        let stopped = std::future::poll_fn(|cx| {
+            if stop.as_mut().poll(cx).is_ready() {
+                Poll::Ready(true)
+            } else if sleep.as_mut().poll(cx).is_ready() {
+                Poll::Ready(false)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        if stopped {
+            return Ok(());
+        }
+        finish(effect, label)
+    }
+}
+
+/// The result a call sees once its effect's delay is over.
+fn finish(effect: Effect, label: Option<String>) -> Result<(), InjectedError> {
+    match effect.outcome {
+        Outcome::Proceed => Ok(()),
+        Outcome::Fail { rule, kind } => Err(InjectedError {
+            rule: label.unwrap_or_else(|| format!("#{rule}")),
+            kind,
+        }),
+    }
+}
+
+/// Applies a verdict decided elsewhere, with no injector: no kill switch can cut it short
+/// (see [`Injector::apply`]). The effect is [`Verdict::effect`]'s.
+pub async fn apply_verdict(
+    verdict: Verdict,
+    rule_label: Option<String>,
+    deadline: Option<Deadline>,
+) -> Result<(), InjectedError> {
+    let effect = verdict.effect(deadline.map(|d| d.remaining()));
+    if !effect.delay.is_zero() {
+        tokio::time::sleep(effect.delay).await;
+    }
+    finish(effect, rule_label)
+}

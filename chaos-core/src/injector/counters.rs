@@ -1,0 +1,145 @@
+//! Per-rule counters, one set per thread, and the snapshot that adds them up.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::plan::{Call, Observer};
+
+use super::Shared;
+use super::cache::Loaded;
+
+/// Counters of the current plan, added up over threads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// Whether injection is on.
+    pub enabled: bool,
+    /// Whether a rejected reload holds injection off until a valid plan arrives.
+    pub suspended: bool,
+    /// How many plans were loaded before this one (0 for the first).
+    pub generation: u64,
+    /// One entry per rule, in plan order.
+    pub rules: Vec<RuleStats>,
+    /// Firings vetoed by the injection budget.
+    pub vetoed_by_budget: u64,
+}
+
+/// One rule's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuleStats {
+    /// The rule's name, or `#index`.
+    pub label: String,
+    /// The fault's label: `latency`, `error`, `hang` or `status`.
+    pub fault: &'static str,
+    /// Calls the rule applied to (selector matched, schedule active).
+    pub evaluated: u64,
+    /// Calls it injected its fault into.
+    pub injected: u64,
+}
+
+pub(super) struct InjectorObserver<'a> {
+    pub(super) loaded: &'a Loaded,
+    pub(super) counting: Counting<'a>,
+    pub(super) shared: &'a Shared,
+    pub(super) elapsed: Duration,
+}
+
+impl Observer for InjectorObserver<'_> {
+    #[inline]
+    fn evaluated(&mut self, rule: usize) {
+        self.counting.add(rule, EVALUATED);
+    }
+
+    fn permit(&mut self, _rule: usize) -> bool {
+        match self.shared.guardrails.max_injections {
+            Some((limit, interval)) => self.shared.budget.take(limit, interval, self.elapsed),
+            None => true,
+        }
+    }
+
+    fn injected(&mut self, rule: usize, call: &Call<'_>) {
+        self.counting.add(rule, INJECTED);
+        let label = self.loaded.plan.label(rule).unwrap_or("?");
+        let fault = self.loaded.plan.fault(rule).map_or("", |f| f.label());
+        tracing::info!(
+            target: "chaos",
+            rule = label,
+            fault,
+            request_key = call.request_key,
+            site = call.site,
+            attempt = call.attempt,
+            "injected fault"
+        );
+    }
+}
+
+pub(super) const EVALUATED: usize = 0;
+pub(super) const INJECTED: usize = 1;
+pub(super) const COUNTERS_PER_RULE: usize = 2;
+pub(super) const SLOTS_PER_LINE: usize = 16;
+
+/// 128 bytes: two cache lines, since adjacent-line prefetch makes 64-byte padding leak.
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub(super) struct Line([AtomicU64; SLOTS_PER_LINE]);
+
+/// Per-rule counters on cache lines of their own.
+#[derive(Debug)]
+pub(super) struct RuleCounters {
+    pub(super) lines: Vec<Line>,
+}
+
+impl RuleCounters {
+    pub(super) fn new(rules: usize) -> Self {
+        let lines = (rules * COUNTERS_PER_RULE).div_ceil(SLOTS_PER_LINE).max(1);
+        Self {
+            lines: (0..lines).map(|_| Line::default()).collect(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn slot(&self, rule: usize, counter: usize) -> Option<&AtomicU64> {
+        let slot = rule * COUNTERS_PER_RULE + counter;
+        self.lines
+            .get(slot / SLOTS_PER_LINE)
+            .map(|line| &line.0[slot % SLOTS_PER_LINE])
+    }
+
+    /// Adds `count` with an atomic add, for counters several threads write.
+    pub(super) fn add_atomically(&self, rule: usize, counter: usize, count: u64) {
+        if let Some(slot) = self.slot(rule, counter) {
+            slot.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) fn get(&self, rule: usize, counter: usize) -> u64 {
+        self.slot(rule, counter)
+            .map_or(0, |slot| slot.load(Ordering::Relaxed))
+    }
+}
+
+/// How the current call counts: into its thread's own counters (one writer, so a plain load
+/// and store, no locked instruction), or into the shared ones (atomic add).
+#[derive(Clone, Copy)]
+pub(super) enum Counting<'a> {
+    Owned(&'a RuleCounters),
+    Shared(&'a RuleCounters),
+}
+
+impl Counting<'_> {
+    #[inline]
+    pub(super) fn add(self, rule: usize, counter: usize) {
+        match self {
+            Self::Owned(counters) => {
+                if let Some(slot) = counters.slot(rule, counter) {
+                    slot.store(
+                        slot.load(Ordering::Relaxed).saturating_add(1),
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+            Self::Shared(counters) => counters.add_atomically(rule, counter, 1),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The runtime injector: what an application holds.
+//!
+//! * **Lock-free reads** of the current plan (an [`arc_swap::ArcSwap`]); [`Injector::reload`]
+//!   swaps in a new plan while requests are in flight, and a reload that fails leaves the
+//!   previous plan in force and says why.
+//! * A **kill switch**: [`Injector::disable`], or the `CHAOS_DISABLED` environment variable
+//!   (any value but empty, `0` or `false`) read when the injector is built.
+//! * **Guardrails**: at most N injections per interval, and an expiry after which nothing is
+//!   injected.
+//! * **Counters** per rule (evaluated, injected), one set per thread so the hot path writes no
+//!   cache line another thread writes; [`Injector::snapshot`] adds them up.
+//! * A `tracing` event (target `chaos`) for every injection.
+//! * Async application of faults on tokio's timer, so tests under `tokio::time::pause` run in
+//!   virtual time.
+//!
+//! ```
+//! use std::time::Duration;
+//! use chaos_core::{Call, Injector, Plan, Rule, fault::ErrorKind};
+//!
+//! let plan = Plan::new(7).with_rule(Rule::error(ErrorKind::Throttle).named("throttle").with_probability(0.5));
+//! let injector = Injector::new(plan)?;
+//! let failed = (0..1000u64)
+//!     .filter(|&key| injector.decide(&Call::new(key, "orders")).failure.is_some())
+//!     .count();
+//! assert!((400..600).contains(&failed));
+//! assert_eq!(injector.snapshot().rules[0].injected, failed as u64);
+//! injector.disable();
+//! assert!(injector.decide(&Call::new(1, "orders")).is_pass());
+//! # Ok::<(), chaos_core::PlanError>(())
+//! ```
+
+mod apply;
+mod cache;
+mod counters;
+mod guardrails;
+mod reload;
+#[cfg(test)]
+mod tests;
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::time::Instant;
+
+use tokio::sync::Notify;
+
+use crate::plan::{Call, IntoCompiledPlan, PlanError, Verdict};
+
+pub use apply::apply_verdict;
+pub use counters::{RuleStats, Snapshot};
+pub use guardrails::{
+    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload,
+};
+
+use cache::Loaded;
+use counters::{EVALUATED, INJECTED};
+use guardrails::Budget;
+
+/// The runtime fault injector. Cheap to clone (an `Arc`); share it across tasks and threads.
+#[derive(Clone, Debug)]
+pub struct Injector {
+    shared: Arc<Shared>,
+}
+
+/// Unique ids for injectors and loaded plans, so a thread's cache never confuses two.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Why injection is off, as bits of [`Shared::off`]: no bit set means on.
+const KILLED: u8 = 1;
+/// The last reload was rejected (with [`OnRejectedReload::NoFaults`]).
+const REJECTED: u8 = 2;
+
+#[derive(Debug)]
+struct Shared {
+    /// [`KILLED`] and [`REJECTED`] bits; the hot path reads this one byte.
+    off: AtomicU8,
+    /// Woken when injection goes off, so faults in progress end at once.
+    stop: Notify,
+    on_rejected_reload: OnRejectedReload,
+    /// Unique id of this injector, keying the per-thread plan caches.
+    id: u64,
+    /// `version` of the plan in `loaded`; threads compare it with their cached copy.
+    current: AtomicU64,
+    loaded: ArcSwap<Loaded>,
+    started: Instant,
+    guardrails: Guardrails,
+    budget: Budget,
+    /// Reloads publish the plan and its version as one step (two racing reloads must not
+    /// leave `current` naming one plan while `loaded` holds the other). Holds the last
+    /// reload error.
+    reload: Mutex<Option<PlanError>>,
+}
+
+impl Injector {
+    /// An injector for `plan`, with no guardrails. A [`Plan`](crate::Plan) is checked and
+    /// compiled here; a [`CompiledPlan`](crate::CompiledPlan) is used as it is.
+    pub fn new(plan: impl IntoCompiledPlan) -> Result<Self, PlanError> {
+        let mut builder = Self::builder();
+        builder.plan(plan);
+        builder.build().map_err(|error| match error {
+            InjectorError::Plan(error) => error,
+            other => unreachable!("no guardrail is set: {other}"),
+        })
+    }
+
+    /// An injector that never injects (an empty plan).
+    pub fn inert() -> Self {
+        let mut builder = Self::builder();
+        builder.ignore_env();
+        // An empty plan always compiles.
+        builder
+            .build()
+            .unwrap_or_else(|_| unreachable!("an empty plan is valid"))
+    }
+
+    /// A builder for guardrails and options.
+    pub fn builder() -> InjectorBuilder {
+        InjectorBuilder::default()
+    }
+
+    /// Switches injection off (the kill switch): no call is decided faulty from now on, and
+    /// faults in progress in [`apply`](Self::apply) or the tower layer end at once, their calls
+    /// going ahead as if no rule had fired.
+    pub fn disable(&self) {
+        self.switch_off(KILLED);
+    }
+
+    /// Switches injection back on (the kill switch only: a rejected reload still holds
+    /// injection off until a valid plan arrives).
+    pub fn enable(&self) {
+        self.shared.off.fetch_and(!KILLED, Ordering::Release);
+    }
+
+    /// Whether the kill switch is off, letting the plan inject.
+    pub fn is_enabled(&self) -> bool {
+        self.shared.off.load(Ordering::Acquire) & KILLED == 0
+    }
+
+    /// Whether injection is held off by a rejected reload (see [`OnRejectedReload`]).
+    pub fn is_suspended(&self) -> bool {
+        self.shared.off.load(Ordering::Acquire) & REJECTED != 0
+    }
+
+    /// Whether calls can be faulted now: neither the kill switch nor a rejected reload holds
+    /// injection off.
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.shared.off.load(Ordering::Acquire) == 0
+    }
+
+    fn switch_off(&self, reason: u8) {
+        self.shared.off.fetch_or(reason, Ordering::AcqRel);
+        // After the bit is set: a fault that registers after this sees the bit.
+        self.shared.stop.notify_waiters();
+    }
+
+    /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).
+    pub fn elapsed(&self) -> Duration {
+        self.shared.started.elapsed()
+    }
+
+    /// Decides a call: which faults apply. Pure apart from counters and guardrails.
+    #[inline]
+    pub fn decide(&self, call: &Call<'_>) -> Verdict {
+        if !self.is_active() {
+            return Verdict::default();
+        }
+        self.decide_enabled(call, |_, verdict| verdict)
+    }
+
+    /// Decides a call; also returns the label of the failing rule, from the plan that decided.
+    pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
+        if !self.is_active() {
+            return (Verdict::default(), None);
+        }
+        self.decide_enabled(call, |loaded, verdict| {
+            let label = verdict
+                .failure
+                .as_ref()
+                .and_then(|failure| loaded.plan.label(failure.rule()))
+                .map(str::to_owned);
+            (verdict, label)
+        })
+    }
+
+    /// Adds up the per-rule counters of the current plan.
+    pub fn snapshot(&self) -> Snapshot {
+        let loaded = self.shared.loaded.load();
+        let rules = loaded
+            .plan
+            .labels()
+            .enumerate()
+            .map(|(index, label)| RuleStats {
+                label: label.to_owned(),
+                fault: loaded.plan.fault(index).map_or("", |f| f.label()),
+                evaluated: loaded.total(index, EVALUATED),
+                injected: loaded.total(index, INJECTED),
+            })
+            .collect();
+        Snapshot {
+            enabled: self.is_enabled(),
+            suspended: self.is_suspended(),
+            generation: loaded.generation,
+            rules,
+            vetoed_by_budget: self.shared.budget.vetoed.load(Ordering::Relaxed),
+        }
+    }
+}

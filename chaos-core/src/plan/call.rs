@@ -1,0 +1,100 @@
+//! Calls and call sites, as a plan sees them.
+
+use crate::decision::hash_str_const;
+
+/// One call, as a plan sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// Identifies the logical request (a request id's hash, a simulated request's number):
+    /// the same key, site and attempt always get the same decision.
+    pub request_key: u64,
+    /// Where the call is made, such as `"checkout/orders"`.
+    pub site: &'a str,
+    /// The hash of `site`, when known in advance (a [`CallSite`]); `None`: hashed per call.
+    pub site_hash: Option<u64>,
+    /// The service called, such as `"dynamodb"`.
+    pub service: &'a str,
+    /// The operation, such as `"PutItem"`.
+    pub operation: &'a str,
+    /// The attempt number, 0 for the first try, so retries get fresh decisions.
+    pub attempt: u32,
+    /// The handler's event, for rules with event conditions.
+    pub event: Option<&'a serde_json::Value>,
+}
+
+impl<'a> Call<'a> {
+    /// A first attempt at `site`, with no service, operation or event.
+    pub fn new(request_key: u64, site: &'a str) -> Self {
+        Self {
+            request_key,
+            site,
+            site_hash: None,
+            service: "",
+            operation: "",
+            attempt: 0,
+            event: None,
+        }
+    }
+
+    /// A first attempt at a pre-hashed [`CallSite`]: the cheapest call to decide.
+    ///
+    /// ```
+    /// use chaos_core::plan::{Call, CallSite};
+    /// const ORDERS: CallSite<'static> = CallSite::new("checkout/orders");
+    /// let call = Call::at(42, ORDERS).service("dynamodb");
+    /// assert_eq!(call.site, "checkout/orders");
+    /// ```
+    pub fn at(request_key: u64, site: CallSite<'a>) -> Self {
+        Self {
+            site_hash: Some(site.hash),
+            ..Self::new(request_key, site.name)
+        }
+    }
+
+    /// Sets the service.
+    pub fn service(mut self, service: &'a str) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// Sets the operation.
+    pub fn operation(mut self, operation: &'a str) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// Sets the attempt number (0 for the first try).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// Sets the handler's event.
+    pub fn event(mut self, event: &'a serde_json::Value) -> Self {
+        self.event = Some(event);
+        self
+    }
+}
+
+/// A call site with its hash computed once: in a `const`, at compile time. Decisions key on
+/// the site's hash, so a call made at a `CallSite` skips hashing the site's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CallSite<'a> {
+    name: &'a str,
+    hash: u64,
+}
+
+impl<'a> CallSite<'a> {
+    /// A call site named `name`, such as `"checkout/orders"`.
+    pub const fn new(name: &'a str) -> Self {
+        Self {
+            name,
+            hash: hash_str_const(name),
+        }
+    }
+
+    /// The site's name.
+    pub const fn name(&self) -> &'a str {
+        self.name
+    }
+}

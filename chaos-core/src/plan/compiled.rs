@@ -1,0 +1,203 @@
+//! The compiled plan and the evaluation loop every decision runs.
+
+use std::time::{Duration, SystemTime};
+
+use crate::decision::{call_word, hash_str};
+use crate::fault::Fault;
+
+use std::path::Path;
+
+use super::call::Call;
+use super::counter::MatchCounter;
+use super::rule::CompiledRule;
+use super::verdict::Verdict;
+use super::{IntoCompiledPlan, Plan, PlanError};
+
+/// Sees each rule's evaluation; the injector uses it for counters, guardrails and traces.
+pub(crate) trait Observer {
+    /// The rule applied to the call (selector matched, schedule active).
+    fn evaluated(&mut self, rule: usize);
+    /// The rule decided to fire; returning `false` vetoes it (a guardrail).
+    fn permit(&mut self, rule: usize) -> bool;
+    /// The rule fired and its fault is applied.
+    fn injected(&mut self, rule: usize, call: &Call<'_>);
+}
+
+struct NoObserver;
+
+impl Observer for NoObserver {
+    fn evaluated(&mut self, _: usize) {}
+    fn permit(&mut self, _: usize) -> bool {
+        true
+    }
+    fn injected(&mut self, _: usize, _: &Call<'_>) {}
+}
+
+/// A checked plan, ready to decide calls. Cheap to share behind an `Arc`.
+///
+/// Parse a plan straight into this form ([`from_toml_str`](Self::from_toml_str),
+/// [`from_json_str`](Self::from_json_str), [`from_file`](Self::from_file)) and hand it to an
+/// injector, and it is compiled exactly once. It keeps the [`Plan`] it came from
+/// ([`plan`](Self::plan)).
+#[derive(Clone, Debug)]
+pub struct CompiledPlan {
+    pub(super) seed: u64,
+    pub(super) rules: Vec<CompiledRule>,
+    pub(super) needs_elapsed: bool,
+    pub(super) needs_wall_clock: bool,
+    pub(super) source: Plan,
+}
+
+impl CompiledPlan {
+    /// Parses a TOML plan, checks it and compiles it. Errors carry line and column, or the
+    /// rule's index, name and field path (`rules[1].probability`).
+    pub fn from_toml_str(text: &str) -> Result<Self, PlanError> {
+        Plan::parse(text, "toml", None)?.into_compiled_plan()
+    }
+
+    /// Parses a JSON plan, checks it and compiles it.
+    pub fn from_json_str(text: &str) -> Result<Self, PlanError> {
+        Plan::parse(text, "json", None)?.into_compiled_plan()
+    }
+
+    /// Reads a plan file (`.json` as JSON, anything else as TOML), checks it and compiles it.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, PlanError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| PlanError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let format = if path.extension().is_some_and(|ext| ext == "json") {
+            "json"
+        } else {
+            "toml"
+        };
+        Plan::parse(&text, format, Some(path))?.into_compiled_plan()
+    }
+
+    /// The plan this was compiled from.
+    pub fn plan(&self) -> &Plan {
+        &self.source
+    }
+
+    /// The plan this was compiled from, by value.
+    pub fn into_plan(self) -> Plan {
+        self.source
+    }
+
+    /// The number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// The plan's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Each rule's label (its name, or `#index`), in order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.rules.iter().map(|r| r.label.as_str())
+    }
+
+    /// The label (name, or `#index`) of rule `index`.
+    pub fn label(&self, index: usize) -> Option<&str> {
+        self.rules.get(index).map(|r| r.label.as_str())
+    }
+
+    /// The fault of rule `index`.
+    pub fn fault(&self, index: usize) -> Option<&Fault> {
+        self.rules.get(index).map(|r| &r.fault)
+    }
+
+    /// Whether any rule's schedule depends on elapsed time (windows, ramps).
+    pub fn needs_elapsed(&self) -> bool {
+        self.needs_elapsed
+    }
+
+    /// Whether any rule has an absolute expiry.
+    pub fn needs_wall_clock(&self) -> bool {
+        self.needs_wall_clock
+    }
+
+    /// Decides a call at `elapsed` since the start (the simulator passes virtual time).
+    /// Absolute expiries are ignored: there is no wall clock here.
+    pub fn evaluate(
+        &self,
+        call: &Call<'_>,
+        elapsed: Duration,
+        counter: &dyn MatchCounter,
+    ) -> Verdict {
+        self.evaluate_observed(call, elapsed, None, counter, &mut NoObserver)
+    }
+
+    /// Decides a call at `elapsed` since the start and wall-clock time `now` (live injectors).
+    pub fn evaluate_at(
+        &self,
+        call: &Call<'_>,
+        elapsed: Duration,
+        now: SystemTime,
+        counter: &dyn MatchCounter,
+    ) -> Verdict {
+        self.evaluate_observed(call, elapsed, Some(now), counter, &mut NoObserver)
+    }
+
+    #[inline]
+    pub(crate) fn evaluate_observed<O: Observer>(
+        &self,
+        call: &Call<'_>,
+        elapsed: Duration,
+        now: Option<SystemTime>,
+        counter: &dyn MatchCounter,
+        observer: &mut O,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        // Hashed on the first rule that needs it, once per call.
+        let mut call_word_once = None;
+        // Selector results by group (the first rule with that selector), for the first
+        // groups: plans often put many rules on one service.
+        let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
+        for (index, rule) in self.rules.iter().enumerate() {
+            if !rule.selects_any_call {
+                let selected = match selector_memo.get(rule.selector_group) {
+                    Some(&known) if known != UNKNOWN => known == SELECTED,
+                    _ => {
+                        let selected = rule.selects(call);
+                        if let Some(slot) = selector_memo.get_mut(rule.selector_group) {
+                            *slot = if selected { SELECTED } else { NOT_SELECTED };
+                        }
+                        selected
+                    }
+                };
+                if !selected {
+                    continue;
+                }
+            }
+            let probability = if rule.plain {
+                observer.evaluated(index);
+                rule.probability
+            } else {
+                match rule.gate(index, elapsed, now, counter, observer) {
+                    Some(probability) => probability,
+                    None => continue,
+                }
+            };
+            let call_word = *call_word_once.get_or_insert_with(|| {
+                let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
+                call_word(call.request_key, site_hash, call.attempt)
+            });
+            let word = rule.key.for_call_word(call_word);
+            // A failing rule that loses to an earlier failure still counted the call (its
+            // triggers stay independent of other rules) but is not applied.
+            if probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
+                rule.fire(index, word, call, &mut verdict, observer);
+            }
+        }
+        verdict
+    }
+}
+
+pub(super) const SELECTOR_MEMO: usize = 64;
+const UNKNOWN: u8 = 0;
+const NOT_SELECTED: u8 = 1;
+const SELECTED: u8 = 2;

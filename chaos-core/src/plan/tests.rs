@@ -1,0 +1,274 @@
+use super::*;
+use crate::fault::ErrorKind;
+use crate::rule::EventTest;
+use std::time::{Duration, SystemTime};
+
+#[test]
+fn errors_name_rule_and_field() {
+    let text = r#"
+            [[rules]]
+            name = "ok"
+            fault = { error = "throttle" }
+
+            [[rules]]
+            name = "too-likely"
+            fault = { error = "throttle" }
+            probability = 1.5
+        "#;
+    let err = Plan::from_toml_str(text).unwrap_err();
+    match &err {
+        PlanError::Rule {
+            index, name, field, ..
+        } => {
+            assert_eq!(
+                (*index, name.as_deref(), field.as_str()),
+                (1, Some("too-likely"), "probability")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("rules[1].probability"), "{err}");
+}
+
+#[test]
+fn parse_errors_carry_location_and_unknown_fields() {
+    let err =
+        Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\nprobablity = 0.5\n")
+            .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("probablity") && text.contains("line 3"),
+        "{text}"
+    );
+    let err = Plan::from_toml_str("[[rules]]\nfault = { latency = \"-5ms\" }\n").unwrap_err();
+    assert!(err.to_string().contains("negative"), "{err}");
+}
+
+#[test]
+fn empty_window_bad_regex_bad_glob() {
+    let base = "[[rules]]\nfault = { error = \"timeout\" }\n";
+    let cases = [
+        (
+            "window = { start = \"1s\", duration = \"0s\" }",
+            "window.duration",
+        ),
+        (
+            "match.event = [{ path = \"/a\", regex = \"(\" }]",
+            "match.event[0].regex",
+        ),
+        (
+            "match.event = [{ path = \"a.b\", exists = true }]",
+            "match.event[0].path",
+        ),
+        ("match = { site = \"a[\" }", "match.site"),
+        ("every = 0", "every"),
+    ];
+    for (extra, field) in cases {
+        let err = Plan::from_toml_str(&format!("{base}{extra}\n")).unwrap_err();
+        match err {
+            PlanError::Rule { field: f, .. } => assert_eq!(f, field, "{extra}"),
+            other => panic!("{extra}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn duplicate_names_are_rejected() {
+    let plan = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).named("same"))
+        .with_rule(Rule::error(ErrorKind::Timeout).named("same"));
+    match plan.compile().unwrap_err() {
+        PlanError::Rule {
+            index,
+            field,
+            message,
+            ..
+        } => {
+            assert_eq!((index, field.as_str()), (1, "name"));
+            assert!(message.contains("rule 0"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn first_failure_wins_and_latencies_add() {
+    let plan = Plan::new(1)
+        .with_rule(Rule::latency(crate::latency::LatencyDist::constant(
+            Duration::from_millis(5),
+        )))
+        .with_rule(Rule::error(ErrorKind::Throttle).named("a"))
+        .with_rule(Rule::latency(crate::latency::LatencyDist::constant(
+            Duration::from_millis(7),
+        )))
+        .with_rule(Rule::error(ErrorKind::Timeout).named("b"));
+    let compiled = plan.compile().unwrap();
+    let counter = LocalMatchCounter::new(compiled.rule_count());
+    let verdict = compiled.evaluate(&Call::new(9, "x"), Duration::ZERO, &counter);
+    assert_eq!(verdict.added_latency, Duration::from_millis(12));
+    assert_eq!(
+        verdict.failure.as_deref(),
+        Some(&Failure::Error {
+            rule: 1,
+            kind: ErrorKind::Throttle
+        })
+    );
+    assert_eq!(verdict.fired, 3);
+}
+
+#[test]
+fn selectors_and_event_conditions() {
+    let plan = Plan::new(1).with_rule(
+        Rule::error(ErrorKind::Throttle)
+            .for_service("dynamo*")
+            .for_site("eu-*/checkout/*")
+            .when_event("/tenant", EventTest::Equals(serde_json::json!("acme")))
+            .when_event("/path", EventTest::Regex("^/orders/[0-9]+$".into())),
+    );
+    let compiled = plan.compile().unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let hit = serde_json::json!({"tenant": "acme", "path": "/orders/12"});
+    let miss = serde_json::json!({"tenant": "other", "path": "/orders/12"});
+    let call = Call::new(1, "eu-west-1/checkout/orders").service("dynamodb");
+    let at = Duration::ZERO;
+    assert!(!compiled.evaluate(&call.event(&hit), at, &counter).is_pass());
+    assert!(
+        compiled
+            .evaluate(&call.event(&miss), at, &counter)
+            .is_pass()
+    );
+    assert!(
+        compiled.evaluate(&call, at, &counter).is_pass(),
+        "no event: conditions fail"
+    );
+    let other_region = Call::new(1, "us-east-1/checkout/orders")
+        .service("dynamodb")
+        .event(&hit);
+    assert!(compiled.evaluate(&other_region, at, &counter).is_pass());
+}
+
+#[test]
+fn rules_sharing_a_selector_share_its_result() {
+    let ms = Duration::from_millis;
+    let plan = Plan::new(1)
+        .with_rule(
+            Rule::latency(crate::latency::LatencyDist::constant(ms(1))).for_service("dynamo*"),
+        )
+        .with_rule(Rule::latency(crate::latency::LatencyDist::constant(ms(10))).for_service("s3"))
+        .with_rule(
+            Rule::latency(crate::latency::LatencyDist::constant(ms(100))).for_service("dynamo*"),
+        )
+        .with_rule(
+            Rule::latency(crate::latency::LatencyDist::constant(ms(1000))).for_service("s3"),
+        );
+    let compiled = plan.compile().unwrap();
+    let groups: Vec<usize> = compiled.rules.iter().map(|r| r.selector_group).collect();
+    assert_eq!(groups, vec![0, 1, 0, 1]);
+    let counter = LocalMatchCounter::new(4);
+    let latency = |service| {
+        compiled
+            .evaluate(
+                &Call::new(1, "x").service(service),
+                Duration::ZERO,
+                &counter,
+            )
+            .added_latency
+    };
+    assert_eq!(latency("dynamodb"), ms(101));
+    assert_eq!(latency("s3"), ms(1010));
+    assert_eq!(latency("sqs"), Duration::ZERO);
+}
+
+#[test]
+fn expiry_applies_only_with_a_wall_clock() {
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    let compiled = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).expiring_at(at))
+        .compile()
+        .unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let call = Call::new(1, "s");
+    let before = at - Duration::from_secs(1);
+    assert!(
+        !compiled
+            .evaluate_at(&call, Duration::ZERO, before, &counter)
+            .is_pass()
+    );
+    assert!(
+        compiled
+            .evaluate_at(&call, Duration::ZERO, at, &counter)
+            .is_pass()
+    );
+    assert!(compiled.needs_wall_clock());
+}
+
+#[test]
+fn a_rule_with_no_probability_or_match_fires_on_every_call() {
+    let plan = Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\n").unwrap();
+    let compiled = plan.compile().unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fired = (0..1_000u64)
+        .filter(|&key| {
+            let call = Call::new(key, "any/site")
+                .service("any")
+                .attempt(key as u32);
+            compiled
+                .evaluate(&call, Duration::ZERO, &counter)
+                .failure
+                .is_some()
+        })
+        .count();
+    assert_eq!(fired, 1_000);
+}
+
+#[test]
+fn compiled_plans_keep_their_source_and_errors_their_path() {
+    let text =
+        "seed = 9\n[[rules]]\nname = \"x\"\nfault = { error = \"throttle\" }\nprobability = 0.5\n";
+    let compiled = CompiledPlan::from_toml_str(text).unwrap();
+    assert_eq!(compiled.plan(), &Plan::from_toml_str(text).unwrap());
+    let err = CompiledPlan::from_file("/nonexistent/plan.toml").unwrap_err();
+    assert!(
+        matches!(&err, PlanError::Io { path, .. } if path == std::path::Path::new("/nonexistent/plan.toml"))
+    );
+    let err = CompiledPlan::from_json_str("{").unwrap_err();
+    assert!(err.to_string().starts_with("<json>:"), "{err}");
+    let err = CompiledPlan::from_toml_str(
+        "[[rules]]\nname = \"bad\"\nfault = { error = \"throttle\" }\nprobability = -1\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rule 0 (\"bad\") field `rules[0].probability`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_plan_of_many_rules_compiles_in_linear_time() {
+    let mut plan = Plan::new(1);
+    for index in 0..20_000 {
+        plan = plan.with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named(format!("r{index}"))
+                .for_service(format!("s{index}"))
+                .with_probability(0.5),
+        );
+    }
+    let started = std::time::Instant::now();
+    let compiled = plan.compile().unwrap();
+    assert_eq!(compiled.rule_count(), 20_000);
+    // Quadratic name and selector checks took 2e8 comparisons here.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let groups: Vec<usize> = compiled.rules.iter().map(|r| r.selector_group).collect();
+    assert!(
+        groups
+            .iter()
+            .enumerate()
+            .all(|(index, &group)| group == index)
+    );
+}

@@ -1,0 +1,59 @@
+//! What a plan decided for one call.
+
+use std::time::Duration;
+
+use crate::fault::ErrorKind;
+
+/// The failure a plan decided for a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Fail with an error.
+    Error {
+        /// Index of the rule that fired.
+        rule: usize,
+        /// The error.
+        kind: ErrorKind,
+    },
+    /// Hang until the deadline minus `buffer`, then time out.
+    Hang {
+        /// Index of the rule that fired.
+        rule: usize,
+        /// Time left to the caller when the hang ends.
+        buffer: Duration,
+    },
+    /// Replace the response with this status.
+    Status {
+        /// Index of the rule that fired.
+        rule: usize,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+impl Failure {
+    /// Index of the rule that fired.
+    pub fn rule(&self) -> usize {
+        match self {
+            Self::Error { rule, .. } | Self::Hang { rule, .. } | Self::Status { rule, .. } => *rule,
+        }
+    }
+}
+
+/// What a plan decided for one call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Latency to add before the call (sum of the firing latency rules).
+    pub added_latency: Duration,
+    /// The failure to inject, if any rule decided one. Boxed to keep the common verdict (no
+    /// failure) small: it is returned on every call.
+    pub failure: Option<Box<Failure>>,
+    /// How many rules fired.
+    pub fired: u32,
+}
+
+impl Verdict {
+    /// Whether nothing is injected.
+    pub fn is_pass(&self) -> bool {
+        self.fired == 0
+    }
+}
