@@ -197,7 +197,7 @@ fn sdk_standard_retries_only_what_the_sdk_retries() {
 [[function]]
 name = "api"
 cold_start = "0ms"
-handler = [{{ call = "db", retry = RETRY }}]
+handler = [{{ call = "db", retry = RETRY, timeout = "100ms" }}]
 [[dependency]]
 name = "db"
 latency = "5ms"
@@ -214,6 +214,7 @@ match = {{ service = "db" }}
         )
     };
     // FACTS.md: throttles, timeouts, IO errors and 500/502/503/504 are retried (3 attempts).
+    // (An injected timeout holds the attempt until its 100 ms timeout: chaos-core's effect.)
     for fault in [
         r#"{ error = "throttle" }"#,
         r#"{ error = "timeout" }"#,

@@ -151,17 +151,13 @@ impl<'p> Engine<'p> {
             event: None,
         };
         let verdict = plan.evaluate(&call, Duration::from_nanos(self.now), &self.counter);
-        let added = nanos(verdict.added_latency);
-        match verdict.failure {
-            None => Ok(added),
-            Some(failure) => {
-                let budget = node
-                    .timeout_ns
-                    .unwrap_or(u64::MAX)
-                    .min(deadline.saturating_sub(self.now));
-                Err(failure_effect(&failure, added, budget))
-            }
-        }
+        // The caller's deadline, when one is known: the attempt's timeout or what is left of
+        // the frame's deadline.
+        let budget = match (node.timeout_ns, deadline) {
+            (None, u64::MAX) => None,
+            (t, d) => Some(t.unwrap_or(u64::MAX).min(d.saturating_sub(self.now))),
+        };
+        verdict_effect(&verdict, budget)
     }
 
     /// One attempt at an unlimited or token-bucket replica (or failed by a fault):

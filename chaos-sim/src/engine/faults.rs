@@ -1,34 +1,39 @@
-//! Fault effects: what an injected failure does to an attempt.
+//! Fault effects: what an injected verdict does to an attempt, from chaos-core's one
+//! definition of each fault kind's effect (`Verdict::effect`), mapped to the engine's outcome
+//! codes.
 
 use super::*;
+use crate::core_api::{InjectedKind, Outcome, Verdict};
 
-/// Delay and attempt outcome of an injected failure (`budget` is the time the caller has).
-pub(super) fn failure_effect(failure: &Failure, added: u64, budget: u64) -> (u64, u8) {
-    match failure {
-        Failure::Error { kind, .. } => (
-            added,
-            match kind {
-                ErrorKind::Throttle => outcome::THROTTLE,
-                ErrorKind::Timeout => outcome::TIMEOUT,
-                ErrorKind::ConnectionReset
-                | ErrorKind::ServerError {
-                    status: 500 | 502 | 503 | 504,
-                } => outcome::TRANSIENT,
-                ErrorKind::ServerError { .. } | ErrorKind::Custom { .. } => outcome::ERROR,
+/// The effect of `verdict` on a call whose caller has `budget` left (`None`: no known
+/// deadline): `Ok(delay)` when the call proceeds after the added latency, `Err((delay,
+/// outcome))` when it fails after `delay`.
+pub(super) fn verdict_effect(verdict: &Verdict, budget: Option<u64>) -> Result<u64, (u64, u8)> {
+    let effect = verdict.effect(budget.map(Duration::from_nanos));
+    let delay = nanos(effect.delay);
+    match effect.outcome {
+        Outcome::Fail { kind, .. } => Err((delay, injected_outcome(&kind))),
+        _ => Ok(delay),
+    }
+}
+
+/// The attempt outcome of an injected failure of `kind`.
+fn injected_outcome(kind: &InjectedKind) -> u8 {
+    match kind {
+        InjectedKind::Error(ErrorKind::Throttle) => outcome::THROTTLE,
+        InjectedKind::Error(ErrorKind::Timeout) | InjectedKind::Hang => outcome::TIMEOUT,
+        InjectedKind::Error(
+            ErrorKind::ConnectionReset
+            | ErrorKind::ServerError {
+                status: 500 | 502 | 503 | 504,
             },
-        ),
-        Failure::Hang { buffer, .. } => (
-            budget.saturating_sub(nanos(*buffer)).max(added),
-            outcome::TIMEOUT,
-        ),
-        Failure::Status { status, .. } => (
-            added,
-            match status {
-                429 => outcome::THROTTLE,
-                500 | 502 | 503 | 504 => outcome::TRANSIENT,
-                500..=599 => outcome::ERROR,
-                _ => outcome::FATAL,
-            },
-        ),
+        ) => outcome::TRANSIENT,
+        InjectedKind::Status(status) => match status {
+            429 => outcome::THROTTLE,
+            500 | 502 | 503 | 504 => outcome::TRANSIENT,
+            500..=599 => outcome::ERROR,
+            _ => outcome::FATAL,
+        },
+        _ => outcome::ERROR,
     }
 }

@@ -113,9 +113,9 @@ impl<'p> Engine<'p> {
             };
             let verdict = plan.evaluate(&call, Duration::from_nanos(now), &self.counter);
             let added = nanos(verdict.added_latency);
-            if let Some(failure) = verdict.failure {
+            if let Some(failure) = verdict.failure.as_deref() {
                 if matches!(
-                    *failure,
+                    failure,
                     Failure::Hang { .. }
                         | Failure::Error {
                             kind: ErrorKind::Timeout,
@@ -130,10 +130,11 @@ impl<'p> Engine<'p> {
                     // `timeout` mode does, by sleeping past it).
                     return;
                 }
-                let (delay, out) = failure_effect(&failure, added, def.timeout_ns);
-                let generation = self.frames[id as usize].generation;
-                self.push(delay, Kind::Deliver, id, generation, out, 0, 0);
-                return;
+                if let Err((delay, out)) = verdict_effect(&verdict, Some(def.timeout_ns)) {
+                    let generation = self.frames[id as usize].generation;
+                    self.push(delay, Kind::Deliver, id, generation, out, 0, 0);
+                    return;
+                }
             }
             if added > 0 {
                 self.timer(added, Kind::HandlerStart, id, 0);

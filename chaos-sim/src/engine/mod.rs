@@ -24,7 +24,7 @@ mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
-use faults::failure_effect;
+use faults::verdict_effect;
 use retry_quota::RetryQuota;
 use token_bucket::TokenBucket;
 
