@@ -126,12 +126,13 @@ fn quoted_values(text: &str) -> Vec<(usize, usize)> {
     let mut ranges = Vec::new();
     let mut i = 0;
     while i + 1 < bytes.len() {
-        if bytes[i] == b'"' && bytes[i + 1].is_ascii_digit() {
-            if let Some(len) = text[i + 1..].find(['"', '\n']) {
-                ranges.push((i, i + 1 + len + 1));
-                i += len + 2;
-                continue;
-            }
+        if bytes[i] == b'"'
+            && bytes[i + 1].is_ascii_digit()
+            && let Some(len) = text[i + 1..].find(['"', '\n'])
+        {
+            ranges.push((i, i + 1 + len + 1));
+            i += len + 2;
+            continue;
         }
         i += 1;
     }

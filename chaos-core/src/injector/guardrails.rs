@@ -127,13 +127,13 @@ impl InjectorBuilder {
     /// Builds the injector. Several injectors can be built from one builder; each gets a copy
     /// of the compiled plan (not a second compilation).
     pub fn build(&self) -> Result<Injector, InjectorError> {
-        if let Some((_, interval)) = self.guardrails.max_injections {
-            if interval.is_zero() {
-                return Err(InjectorError::Guardrail {
-                    field: "max_injections",
-                    message: "the interval must be above zero, such as 1s".to_owned(),
-                });
-            }
+        if let Some((_, interval)) = self.guardrails.max_injections
+            && interval.is_zero()
+        {
+            return Err(InjectorError::Guardrail {
+                field: "max_injections",
+                message: "the interval must be above zero, such as 1s".to_owned(),
+            });
         }
         let plan = self.plan.clone()?;
         let first = Loaded::new(plan, 0, &self.guardrails);

@@ -61,30 +61,30 @@ impl CompiledRule {
                 return Err(fail(field, "must be at least 1".to_owned()));
             }
         }
-        if let Some(window) = rule.schedule.window {
-            if window.duration.is_some_and(|d| d.is_zero()) {
-                return Err(fail(
+        if let Some(window) = rule.schedule.window
+            && window.duration.is_some_and(|d| d.is_zero())
+        {
+            return Err(fail(
                     "window.duration",
                     "the window is empty; give a duration above zero, or omit it for an open-ended window"
                         .to_owned(),
                 ));
-            }
         }
-        if let Fault::Status(status) = rule.fault {
-            if !(100..=599).contains(&status) {
-                return Err(fail(
-                    "fault.status",
-                    format!("{status} is not an HTTP status; expected 100 to 599"),
-                ));
-            }
+        if let Fault::Status(status) = rule.fault
+            && !(100..=599).contains(&status)
+        {
+            return Err(fail(
+                "fault.status",
+                format!("{status} is not an HTTP status; expected 100 to 599"),
+            ));
         }
-        if let Some(name) = &rule.name {
-            if name.trim().is_empty() {
-                return Err(fail(
-                    "name",
-                    "is empty; give the rule a name or omit the field".to_owned(),
-                ));
-            }
+        if let Some(name) = &rule.name
+            && name.trim().is_empty()
+        {
+            return Err(fail(
+                "name",
+                "is empty; give the rule a name or omit the field".to_owned(),
+            ));
         }
         let mut event = Vec::with_capacity(rule.selector.event.len());
         for (position, condition) in rule.selector.event.iter().enumerate() {

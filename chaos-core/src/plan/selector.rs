@@ -46,15 +46,15 @@ impl Pattern {
         if !glob.contains(is_meta) {
             return Ok(Self::Exact(glob.to_owned()));
         }
-        if let Some(prefix) = glob.strip_suffix('*') {
-            if !prefix.contains(is_meta) {
-                return Ok(Self::Prefix(prefix.to_owned()));
-            }
+        if let Some(prefix) = glob.strip_suffix('*')
+            && !prefix.contains(is_meta)
+        {
+            return Ok(Self::Prefix(prefix.to_owned()));
         }
-        if let Some(suffix) = glob.strip_prefix('*') {
-            if !suffix.contains(is_meta) {
-                return Ok(Self::Suffix(suffix.to_owned()));
-            }
+        if let Some(suffix) = glob.strip_prefix('*')
+            && !suffix.contains(is_meta)
+        {
+            return Ok(Self::Suffix(suffix.to_owned()));
         }
         globset::Glob::new(glob)
             .map(|g| Self::Glob(g.compile_matcher()))

@@ -208,7 +208,8 @@ impl Trigger {
     /// Whether the counting conditions admit the call with this 0-based ordinal.
     pub fn admits_ordinal(&self, ordinal: u64) -> bool {
         let position = ordinal.saturating_add(1);
-        self.every.is_none_or(|n| n > 0 && position % n == 0)
+        self.every
+            .is_none_or(|n| n > 0 && position.is_multiple_of(n))
             && self.first.is_none_or(|n| position <= n)
             && self.after.is_none_or(|n| position > n)
     }

@@ -229,15 +229,15 @@ impl<'p> Engine<'p> {
             _ => self.m.failed_error += 1,
         }
         self.release(id);
-        if client != NONE {
-            if let LoadShape::Closed(closed) = &self.scenario.load.shape {
-                let mut rng = self.streams.keyed(
-                    StreamId::named("think_time"),
-                    combine(u64::from(client), arrival),
-                );
-                let think = closed.think_time.sample_nanos(&mut rng);
-                self.push(think, Kind::ClientWake, NONE, 0, 0, 0, client);
-            }
+        if client != NONE
+            && let LoadShape::Closed(closed) = &self.scenario.load.shape
+        {
+            let mut rng = self.streams.keyed(
+                StreamId::named("think_time"),
+                combine(u64::from(client), arrival),
+            );
+            let think = closed.think_time.sample_nanos(&mut rng);
+            self.push(think, Kind::ClientWake, NONE, 0, 0, 0, client);
         }
     }
 }

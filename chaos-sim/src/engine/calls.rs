@@ -180,14 +180,13 @@ impl<'p> Engine<'p> {
         let lat = dep
             .latency
             .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
-        if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity {
-            if !self.replicas[replica]
+        if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity
+            && !self.replicas[replica]
                 .bucket
                 .take(self.now, rate_per_s, burst)
-            {
-                self.m.dependency_throttles += 1;
-                return (added.saturating_add(lat), outcome::THROTTLE);
-            }
+        {
+            self.m.dependency_throttles += 1;
+            return (added.saturating_add(lat), outcome::THROTTLE);
         }
         (added.saturating_add(lat), outcome::OK)
     }
@@ -254,10 +253,10 @@ impl<'p> Engine<'p> {
             }
         }
         cs.outstanding &= !(1 << tag);
-        if let Some((b, cfg)) = &node.breaker {
-            if out != outcome::CIRCUIT_OPEN {
-                self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
-            }
+        if let Some((b, cfg)) = &node.breaker
+            && out != outcome::CIRCUIT_OPEN
+        {
+            self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
         }
         if out == outcome::OK {
             if let Some(buckets) = node.quota {

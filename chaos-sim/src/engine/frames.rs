@@ -64,11 +64,11 @@ impl<'p> Engine<'p> {
         let mut best = self.heap.peek_key();
         let mut from_lane = usize::MAX;
         for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front() {
-                if best.is_none_or(|b| e.key < b) {
-                    best = Some(e.key);
-                    from_lane = i;
-                }
+            if let Some(e) = lane.front()
+                && best.is_none_or(|b| e.key < b)
+            {
+                best = Some(e.key);
+                from_lane = i;
             }
         }
         if (best? >> 64) as u64 > self.horizon {

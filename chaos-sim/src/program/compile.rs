@@ -317,13 +317,13 @@ impl<'s> Compiler<'s> {
                         ),
                     ));
                 }
-                if let Join::Quorum(k) = f.join {
-                    if k == 0 || k > f.count {
-                        return Err(invalid(
-                            format!("{p}.join"),
-                            format!("quorum must be between 1 and count ({})", f.count),
-                        ));
-                    }
+                if let Join::Quorum(k) = f.join
+                    && (k == 0 || k > f.count)
+                {
+                    return Err(invalid(
+                        format!("{p}.join"),
+                        format!("quorum must be between 1 and count ({})", f.count),
+                    ));
                 }
                 let child = self.step(function, &p, &f.step)?;
                 Ok(self.push(Node::FanOut {
@@ -417,13 +417,13 @@ impl<'s> Compiler<'s> {
                 }
             }
         };
-        if let Some(t) = call.timeout {
-            if t.is_zero() {
-                return Err(invalid(
-                    format!("{path}.timeout"),
-                    "expected a timeout above 0",
-                ));
-            }
+        if let Some(t) = call.timeout
+            && t.is_zero()
+        {
+            return Err(invalid(
+                format!("{path}.timeout"),
+                "expected a timeout above 0",
+            ));
         }
         let max_attempts = match &call.retry {
             Retry::None => 1,
