@@ -19,7 +19,7 @@ const KINDS: &[&str] = &[
 
 fn plan(fault: &str) -> CompiledPlan {
     let text = format!(
-        "seed = 5\n[[rules]]\nfault = {{ latency = \"40ms\" }}\n[[rules]]\nname = \"r\"\n{fault}\n"
+        "seed = 5\n[[rules]]\nfault = {{ latency = \"40ms\" }}\nprobability = 1.0\n[[rules]]\nname = \"r\"\n{fault}\nprobability = 1.0\n"
     );
     CompiledPlan::from_toml_str(&text).expect("valid plan")
 }

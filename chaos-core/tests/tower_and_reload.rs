@@ -157,7 +157,7 @@ fn reloads_while_calls_are_in_flight_see_one_plan_or_the_other() {
 fn a_plan_that_fails_to_check_stops_injection_and_keeps_the_old_plan_loaded() {
     let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Timeout).named("t")));
     let error = injector
-        .reload_toml("[[rules]]\nfault = { error = \"timeout\" }\nwindow = { start = \"1s\", duration = \"0s\" }\n")
+        .reload_toml("[[rules]]\nfault = { error = \"timeout\" }\nprobability = 1.0\nwindow = { start = \"1s\", duration = \"0s\" }\n")
         .expect_err("empty window");
     assert!(error.to_string().contains("window.duration"), "{error}");
     // A rejected reload means no faults until a valid plan arrives.

@@ -203,6 +203,7 @@ name = "db"
 latency = "5ms"
 [[fault]]
 fault = FAULT
+probability = 1.0
 match = {{ service = "db" }}
 "#
     );
@@ -303,6 +304,7 @@ name = "db"
 latency = "5ms"
 [[fault]]
 fault = {{ hang = {{ buffer = "100ms" }} }}
+probability = 1.0
 match = {{ service = "lambda" }}
 "#
     ));

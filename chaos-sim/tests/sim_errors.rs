@@ -145,3 +145,21 @@ fn the_attempt_limit_check_does_not_wrap() {
     };
     assert!(e.message.contains("at most 63"), "{e}");
 }
+
+#[test]
+fn a_fault_that_does_not_say_how_often_it_fires_is_located_at_its_table() {
+    // Only the last table is at fault: the error must not borrow the previous table's field.
+    let text =
+        format!("{BASE}\n[[fault]]\nname = \"outage\"\nfault = {{ error = \"throttle\" }}\n");
+    let err = match scenario::parse(&text, "faults.toml") {
+        Ok(_) => panic!("a fault without a trigger must be rejected"),
+        Err(e) => e,
+    };
+    let table = 1 + text
+        .lines()
+        .position(|l| l.starts_with("[[fault]]"))
+        .expect("a [[fault]] table");
+    assert_eq!((err.line, err.column), (table, 1), "{err}");
+    assert_eq!(err.field, "fault", "{err}");
+    assert!(err.message.contains("probability = 1.0"), "{err}");
+}

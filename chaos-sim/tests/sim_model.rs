@@ -97,6 +97,7 @@ cold_start = "0ms"
 handler = [{ compute = "5ms" }]
 [[fault]]
 fault = { error = { server_error = 500 } }
+probability = 1.0
 match = { site = "*/worker" }
 "#);
     assert_eq!(control.succeeded, 20);
@@ -132,6 +133,7 @@ visibility_timeout = "10s"
 max_receives = 3
 [[fault]]
 fault = { error = "connection_reset" }
+probability = 1.0
 match = { site = "*/consumer" }
 "#);
     assert_eq!(control.succeeded, 50);
@@ -201,6 +203,7 @@ name = "table"
 latency = "5ms"
 [[fault]]
 fault = { error = "throttle" }
+probability = 1.0
 match = { service = "table" }
 "#);
     // 500 tokens at 5 per throttle retry: at most 100 retries, then none.
@@ -226,6 +229,7 @@ name = "recs"
 latency = "5ms"
 [[fault]]
 fault = { error = "timeout" }
+probability = 1.0
 match = { service = "recs" }
 window = { start = "10s", duration = "20s" }
 "#);

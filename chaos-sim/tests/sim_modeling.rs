@@ -87,6 +87,7 @@ name = "db"
 latency = "5ms"
 [[fault]]
 fault = {{ error = "timeout" }}
+probability = 1.0
 match = {{ service = "lambda" }}
 "#
     ));
@@ -126,6 +127,7 @@ latency = "5ms"
 [[fault]]
 name = "east-throttles"
 fault = { error = "throttle" }
+probability = 1.0
 match = { site = "us-east-1/*", service = "db" }
 [[fault]]
 name = "west-some-throttles"

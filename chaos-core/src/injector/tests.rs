@@ -375,7 +375,7 @@ async fn the_expiry_guardrail_ends_exactly_at_its_limit() {
 #[test]
 fn a_plan_given_compiled_is_not_compiled_again() {
     let compiled = crate::CompiledPlan::from_toml_str(
-        "seed = 3\n[[rules]]\nname = \"t\"\nfault = { error = \"throttle\" }\n",
+        "seed = 3\n[[rules]]\nname = \"t\"\nfault = { error = \"throttle\" }\nprobability = 1.0\n",
     )
     .unwrap();
     assert_eq!(compiled.plan().rules.len(), 1);

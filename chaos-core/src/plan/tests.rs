@@ -9,6 +9,7 @@ fn errors_name_rule_and_field() {
             [[rules]]
             name = "ok"
             fault = { error = "throttle" }
+            probability = 0.5
 
             [[rules]]
             name = "too-likely"
@@ -46,7 +47,7 @@ fn parse_errors_carry_location_and_unknown_fields() {
 
 #[test]
 fn empty_window_bad_regex_bad_glob() {
-    let base = "[[rules]]\nfault = { error = \"timeout\" }\n";
+    let base = "[[rules]]\nfault = { error = \"timeout\" }\nprobability = 1.0\n";
     let cases = [
         (
             "window = { start = \"1s\", duration = \"0s\" }",
@@ -203,8 +204,19 @@ fn expiry_applies_only_with_a_wall_clock() {
 }
 
 #[test]
-fn a_rule_with_no_probability_or_match_fires_on_every_call() {
-    let plan = Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\n").unwrap();
+fn a_rule_must_say_how_often_it_fires_and_without_match_applies_everywhere() {
+    // An omitted trigger once meant "every call": a forgotten line faulted all traffic.
+    let err = Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\n").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("how often it fires")
+            && text.contains("probability = 1.0")
+            && text.contains("line 1"),
+        "{text}"
+    );
+    let plan =
+        Plan::from_toml_str("[[rules]]\nfault = { error = \"throttle\" }\nprobability = 1.0\n")
+            .unwrap();
     let compiled = plan.compile().unwrap();
     let counter = LocalMatchCounter::new(1);
     let fired = (0..1_000u64)

@@ -36,13 +36,14 @@
 //!
 //! # Defaults: what an omitted field means
 //!
-//! Only `fault` is required. **A rule with nothing but a `fault` fires on every call the
-//! injector (or simulator) sees**, so write `match` and `probability` for anything but a
-//! deliberate blanket fault:
+//! A rule in a file needs `fault` and a trigger: `probability`, or a counting trigger
+//! (`every`, `first`, `after`). A rule with no trigger is rejected, with the fix in the error:
+//! an omitted trigger used to mean "every call", so one forgotten line in a plan pushed to
+//! live configuration faulted all traffic. Everything else may be left out:
 //!
 //! | Field         | When omitted                                                           |
 //! |---------------|------------------------------------------------------------------------|
-//! | `probability` | `1.0`: every call the rule applies to fires                            |
+//! | `probability` | an error, unless `every`, `first` or `after` is set: then `1.0`        |
 //! | `match`       | every site, service and operation; no event condition                  |
 //! | `every`, `first`, `after` | no counting condition                                      |
 //! | `window`      | active from the start, for ever (`start` alone defaults to `0s`)       |
@@ -50,7 +51,12 @@
 //! | `expires_at`  | never expires                                                          |
 //! | `name`        | none: the rule is labelled `#index` and its decisions keyed by index   |
 //!
-//! The same defaults hold for [`Rule::new`] and the other constructors. Boundaries: a window
+//! So `fault = { error = "throttle" }` with `probability = 1.0` and no `match` throttles every
+//! call the injector (or simulator) sees: write `match` for anything but a deliberate blanket
+//! fault.
+//!
+//! Code is explicit by construction: [`Rule::new`] and the other constructors start at
+//! probability `1.0` with the other defaults above. Boundaries: a window
 //! is active from `start` (inclusive) to `start + duration` (exclusive); a ramp reaches the
 //! full probability at `start + ramp_up`.
 
@@ -64,7 +70,7 @@ use crate::latency::LatencyDist;
 
 /// A rule: a fault, which calls it applies to, how often, and when.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "RuleRepr", into = "RuleRepr")]
+#[serde(try_from = "RuleRepr", into = "RuleRepr")]
 pub struct Rule {
     /// A name, shown in counters and traces, and the key of the rule's decisions.
     pub name: Option<String>,
@@ -410,8 +416,9 @@ struct RuleRepr {
     fault: Fault,
     #[serde(default, rename = "match", skip_serializing_if = "selector_is_any")]
     selector: Selector,
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    probability: f64,
+    /// Required unless a counting trigger says how often the rule fires: see [`MISSING_TRIGGER`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    probability: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     every: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -430,28 +437,33 @@ struct RuleRepr {
     expires_at: Option<SystemTime>,
 }
 
-fn one() -> f64 {
-    1.0
-}
-
-fn is_one(p: &f64) -> bool {
-    *p == 1.0
-}
+/// Why a rule in a file must say how often it fires: an omitted trigger used to mean "every
+/// call", so a plan pushed to live configuration with a forgotten `probability` faulted all
+/// traffic. Files now state it; code that builds a [`Rule`] keeps the `1.0` default.
+const MISSING_TRIGGER: &str = "a rule must say how often it fires: add `probability` \
+    (e.g. `probability = 0.05`; `probability = 1.0` fires on every matching call), or a \
+    counting trigger (`every`, `first` or `after`)";
 
 fn selector_is_any(selector: &Selector) -> bool {
     *selector == Selector::default()
 }
 
-impl From<RuleRepr> for Rule {
-    fn from(repr: RuleRepr) -> Self {
+impl TryFrom<RuleRepr> for Rule {
+    type Error = &'static str;
+
+    fn try_from(repr: RuleRepr) -> Result<Self, Self::Error> {
+        let counts = repr.every.is_some() || repr.first.is_some() || repr.after.is_some();
+        if repr.probability.is_none() && !counts {
+            return Err(MISSING_TRIGGER);
+        }
         // Range checks (probability, windows, globs, regexes) happen when the plan is
         // compiled, where the error can name the rule's index and the field.
-        Self {
+        Ok(Self {
             name: repr.name,
             fault: repr.fault,
             selector: repr.selector,
             trigger: Trigger {
-                probability: repr.probability,
+                probability: repr.probability.unwrap_or(1.0),
                 every: repr.every,
                 first: repr.first,
                 after: repr.after,
@@ -461,7 +473,7 @@ impl From<RuleRepr> for Rule {
                 ramp_up: repr.ramp_up,
                 expires_at: repr.expires_at,
             },
-        }
+        })
     }
 }
 
@@ -471,7 +483,10 @@ impl From<Rule> for RuleRepr {
             name: rule.name,
             fault: rule.fault,
             selector: rule.selector,
-            probability: rule.trigger.probability,
+            // Written unless a counting trigger already says how often (and it is 1.0), so
+            // the written form reads back.
+            probability: (rule.trigger.probability != 1.0 || !rule.trigger.counts_calls())
+                .then_some(rule.trigger.probability),
             every: rule.trigger.every,
             first: rule.trigger.first,
             after: rule.trigger.after,

@@ -34,15 +34,27 @@ fn window_and_ramp() {
 }
 
 #[test]
-fn an_omitted_probability_and_match_mean_every_call() {
+fn a_file_rule_states_its_trigger_and_omitted_fields_take_documented_defaults() {
     #[derive(Deserialize)]
     struct Doc {
         rules: Vec<Rule>,
     }
-    let doc: Doc = toml::from_str("[[rules]]\nfault = { error = \"throttle\" }\n").unwrap();
+    let missing = toml::from_str::<Doc>("[[rules]]\nfault = { error = \"throttle\" }\n")
+        .err()
+        .expect("a rule without a trigger is rejected");
+    assert!(
+        missing.to_string().contains("how often it fires"),
+        "{missing}"
+    );
+    // A counting trigger says how often by itself: the probability defaults to 1.0.
+    let doc: Doc =
+        toml::from_str("[[rules]]\nfault = { error = \"throttle\" }\nevery = 3\n").unwrap();
+    assert_eq!(doc.rules[0].trigger.probability, 1.0);
+    assert_eq!(doc.rules[0].trigger.every, Some(3));
+    let doc: Doc =
+        toml::from_str("[[rules]]\nfault = { error = \"throttle\" }\nprobability = 1.0\n").unwrap();
     let rule = &doc.rules[0];
     assert_eq!(rule.trigger, Trigger::default());
-    assert_eq!(rule.trigger.probability, 1.0);
     assert_eq!(rule.selector, Selector::default());
     assert_eq!(rule.schedule, Schedule::default());
     assert_eq!(rule.name, None);
@@ -138,7 +150,7 @@ fn defaults_are_left_out_of_the_written_form() {
     .unwrap();
     assert_eq!(
         minimal,
-        "[[rules]]\n\n[rules.fault]\nerror = \"throttle\"\n"
+        "[[rules]]\nprobability = 1.0\n\n[rules.fault]\nerror = \"throttle\"\n"
     );
     let set = toml::to_string(&Doc {
         rules: vec![

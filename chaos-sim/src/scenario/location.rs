@@ -98,20 +98,29 @@ fn render_snippet(source: &str, line: usize, column: usize) -> String {
 }
 
 /// The dotted field path at `offset`: the enclosing `[table]` plus the nearest `key =`.
+/// `fault` for a line `[[fault]]`, `simulation` for `[simulation]`.
+fn header_name(line: &str) -> String {
+    line.trim_start_matches('[')
+        .split(']')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 pub(super) fn field_at(text: &str, offset: usize) -> String {
     let offset = offset.min(text.len());
     let before = &text[..offset];
+    // An error spanning a whole table (one a rule's checks reject) starts at its header.
+    let line_so_far = &before[before.rfind('\n').map_or(0, |n| n + 1)..];
+    if line_so_far.trim().is_empty() && text[offset..].starts_with('[') {
+        return header_name(&text[offset..]);
+    }
     let mut section = String::new();
     for line in before.lines().rev() {
         let t = line.trim_start();
         if t.starts_with('[') {
-            section = t
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            section = header_name(t);
             break;
         }
     }
