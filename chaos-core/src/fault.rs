@@ -28,6 +28,7 @@ pub const HANG_WITHOUT_DEADLINE: Duration = Duration::from_secs(900);
 /// The failure a fault stands for. Adapters turn it into their concrete error.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "ErrorKindRepr", into = "ErrorKindRepr")]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The service is throttling (DynamoDB `ProvisionedThroughputExceededException`, Lambda 429).
     Throttle,

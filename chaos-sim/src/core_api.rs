@@ -9,4 +9,5 @@ pub use chaos_core::fault::ErrorKind;
 pub use chaos_core::latency::LatencyDist;
 pub use chaos_core::plan::{Call, CompiledPlan, Plan, PlanError};
 pub use chaos_core::rule::Rule;
+pub use chaos_core::timeout::exponential_ceiling;
 pub use chaos_core::{InjectedKind, Outcome, Verdict};

@@ -477,7 +477,7 @@ pub struct InvokeStep {
 /// Backoff between retries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Backoff {
+pub enum BackoffKind {
     /// Wait `base` every time.
     None,
     /// `min(cap, base * 2^n)`.
@@ -500,7 +500,7 @@ pub enum Retry {
         /// Attempts including the first.
         max_attempts: u32,
         /// Backoff shape.
-        backoff: Backoff,
+        backoff: BackoffKind,
         /// Base delay.
         base: Duration,
         /// Largest delay.

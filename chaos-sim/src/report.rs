@@ -24,7 +24,7 @@ pub struct Report {
     pub hypotheses: Vec<HypothesisResult>,
     /// `"holds"` when every bound holds in both runs, else `"fails"` (always `"fails"` when a
     /// run had no requests or was stopped).
-    pub verdict: Verdict,
+    pub verdict: SteadyState,
     /// Why a run stopped before its end (a resource bound such as the work budget); absent
     /// when both ran to their end. A stopped run's numbers are partial.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,10 +35,12 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-/// The overall verdict.
+/// The experiment's verdict: whether the steady state held. (Named apart from chaos-core's
+/// `Verdict`, which is one fault decision.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
+#[non_exhaustive]
+pub enum SteadyState {
     /// Every hypothesis holds.
     Holds,
     /// At least one does not.
@@ -353,9 +355,9 @@ impl Report {
             experiment: RunReport::from_metrics(experiment),
             hypotheses,
             verdict: if holds {
-                Verdict::Holds
+                SteadyState::Holds
             } else {
-                Verdict::Fails
+                SteadyState::Fails
             },
             stopped,
             notes,
@@ -369,8 +371,8 @@ impl Report {
             return 2;
         }
         match self.verdict {
-            Verdict::Holds => 0,
-            Verdict::Fails => 1,
+            SteadyState::Holds => 0,
+            SteadyState::Fails => 1,
         }
     }
 
@@ -487,8 +489,8 @@ impl Report {
             out,
             "\nverdict: {}",
             match self.verdict {
-                Verdict::Holds => "steady state holds",
-                Verdict::Fails => "steady state FAILS",
+                SteadyState::Holds => "steady state holds",
+                SteadyState::Fails => "steady state FAILS",
             }
         );
         out

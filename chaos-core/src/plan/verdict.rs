@@ -6,6 +6,7 @@ use crate::fault::ErrorKind;
 
 /// The failure a plan decided for a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Failure {
     /// Fail with an error.
     Error {

@@ -79,19 +79,17 @@ impl Backoff {
 
     /// The longest wait before retry number `retry` (1 for the first retry).
     pub fn max_delay(&self, retry: u32) -> Duration {
-        let delay = if self.exponential {
-            self.base
-                .saturating_mul(1u32 << retry.saturating_sub(1).min(31))
+        if self.exponential {
+            exponential_ceiling(retry, self.base, self.cap)
         } else {
-            self.base
-        };
-        delay.min(self.cap)
+            self.base.min(self.cap)
+        }
     }
 
     /// The longest total wait over `retries` retries, saturating. Constant time in `retries`:
-    /// [`max_delay`](Self::max_delay) stops growing by retry 33 (the doubling is capped at
-    /// 2^31, and saturates), so the loop adds at most 33 delays, and every later retry waits
-    /// the same.
+    /// [`max_delay`](Self::max_delay) stops growing by retry 42 (the doubling stops at 2^40,
+    /// and saturates), so the loop adds at most 42 delays, and every later retry waits the
+    /// same.
     pub fn total_max_delay(&self, retries: u32) -> Duration {
         let mut total = Duration::ZERO;
         let mut retry = 1;
@@ -106,6 +104,18 @@ impl Backoff {
         }
         total
     }
+}
+
+/// `min(cap, base x 2^(retry - 1))`: the wait before retry number `retry` (1 for the first
+/// retry) of a capped exponential backoff, and the most any jittered variant of it waits.
+/// The doubling stops after 40 steps and the product saturates, so no input overflows.
+///
+/// The one definition of this ceiling: the timeout check's worst cases and chaos-sim's
+/// backoff policies both use it.
+pub fn exponential_ceiling(retry: u32, base: Duration, cap: Duration) -> Duration {
+    let factor = 1u64 << retry.saturating_sub(1).min(40);
+    let nanos = base.as_nanos().saturating_mul(u128::from(factor));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)).min(cap)
 }
 
 /// One call in a chain, with the calls it makes in turn.

@@ -294,7 +294,7 @@ impl<'p> Engine<'p> {
             ),
         };
         let (max_attempts, backoff, base, cap) = match &node.retry {
-            Retry::None => (1, Backoff::None, 0, 0),
+            Retry::None => (1, BackoffKind::None, 0, 0),
             Retry::Backoff {
                 max_attempts,
                 backoff,
@@ -303,7 +303,7 @@ impl<'p> Engine<'p> {
             } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
             Retry::SdkStandard => (
                 crate::backoff::SDK_STANDARD_ATTEMPTS,
-                Backoff::FullJitter,
+                BackoffKind::FullJitter,
                 crate::backoff::SDK_STANDARD_BASE_NS,
                 crate::backoff::SDK_STANDARD_CAP_NS,
             ),

@@ -31,8 +31,8 @@ use token_bucket::TokenBucket;
 use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
-    Abandoned, Arrivals, Backoff, Capacity, Discipline, Invocation, InvokeMode, Join, LoadShape,
-    OpenLoop, Retry, Scenario,
+    Abandoned, Arrivals, BackoffKind, Capacity, Discipline, Invocation, InvokeMode, Join,
+    LoadShape, OpenLoop, Retry, Scenario,
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{Keyed, QuadHeap};

@@ -246,14 +246,14 @@ impl<'de> Deserialize<'de> for RawCapacity {
 pub(super) struct RawRetryTable {
     pub(super) attempts: u32,
     #[serde(default = "default_backoff")]
-    pub(super) backoff: Backoff,
+    pub(super) backoff: BackoffKind,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) base: Option<Duration>,
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) cap: Option<Duration>,
 }
-pub(super) fn default_backoff() -> Backoff {
-    Backoff::FullJitter
+pub(super) fn default_backoff() -> BackoffKind {
+    BackoffKind::FullJitter
 }
 
 pub(super) enum RawRetry {
