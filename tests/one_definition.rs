@@ -1,7 +1,8 @@
 //! One fault definition, written once, runs in application code (the injector) and in the
 //! simulator: the product's central promise, checked end to end across the crates.
 
-use chaos_core::{Call, Injector, Rule};
+use chaos_core::{Call, ErrorKind, InjectedKind, Injector, Rule};
+use std::time::Duration;
 
 /// A rule as a team would write it, once.
 const RULE: &str = r#"
@@ -88,4 +89,136 @@ success_rate = ">= 99%"
         1,
         "25% throttles break a 99% success hypothesis"
     );
+}
+
+/// How a call ended, in the terms the injector and the simulator share.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Ending {
+    /// The call went ahead (after any added latency).
+    Succeeded,
+    /// The caller gave up at its deadline.
+    TimedOut,
+    /// The service throttled the call.
+    Throttled,
+    /// Another error (a 5xx, a reset, a replaced status).
+    Failed,
+}
+
+/// Every fault kind, with how a call ends under it when its caller allows 1 s.
+const FAULT_KINDS: [(&str, Ending); 7] = [
+    (r#"{ latency = "200ms" }"#, Ending::Succeeded),
+    (r#"{ error = "throttle" }"#, Ending::Throttled),
+    (r#"{ error = { server_error = 503 } }"#, Ending::Failed),
+    (r#"{ error = "connection_reset" }"#, Ending::Failed),
+    (r#"{ error = "timeout" }"#, Ending::TimedOut),
+    (r#"{ hang = { buffer = "100ms" } }"#, Ending::TimedOut),
+    (r#"{ status = 503 }"#, Ending::Failed),
+];
+
+fn rule_text(fault: &str) -> String {
+    format!(
+        "name = \"r\"\nfault = {fault}\nmatch = {{ site = \"*/checkout/orders\" }}\nprobability = 1.0\n"
+    )
+}
+
+/// What the live injector does with the rule: the ending and the virtual time it took.
+fn live_ending(fault: &str) -> (Ending, Duration) {
+    let mut plan = chaos_core::Plan::new(11);
+    plan.rules
+        .push(toml::from_str(&rule_text(fault)).expect("the rule parses"));
+    let mut builder = Injector::builder();
+    builder.plan(plan).ignore_env();
+    let injector = builder.build().expect("valid plan");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let started = tokio::time::Instant::now();
+        let deadline = chaos_core::Deadline::after(Duration::from_secs(1));
+        let result = injector
+            .apply(&Call::new(7, "us-east-1/checkout/orders"), Some(deadline))
+            .await;
+        let ending = match result {
+            Ok(()) => Ending::Succeeded,
+            Err(e) if e.kind.is_timeout() => Ending::TimedOut,
+            Err(e) if e.kind == InjectedKind::Error(ErrorKind::Throttle) => Ending::Throttled,
+            Err(_) => Ending::Failed,
+        };
+        (ending, started.elapsed())
+    })
+}
+
+/// What the simulator does with the same rule text on a call with a 1 s timeout.
+fn simulated_ending(fault: &str) -> (Ending, f64) {
+    let text = format!(
+        r#"
+[simulation]
+seed = 11
+requests = 200
+
+[load]
+target = "checkout"
+rate_per_s = 100
+
+[[function]]
+name = "checkout"
+handler = [{{ call = "orders", timeout = "1s" }}]
+
+[[dependency]]
+name = "orders"
+latency = "5ms"
+
+[[fault]]
+{}
+"#,
+        rule_text(fault)
+    );
+    let scenario = chaos_sim::scenario::parse(&text, "kinds.toml").expect("valid scenario");
+    let run = chaos_sim::Simulation::new(scenario)
+        .expect("compiles")
+        .run()
+        .experiment;
+    let every = |count: u64| count == run.requests;
+    let ending = if every(run.succeeded) {
+        Ending::Succeeded
+    } else if every(run.failed.timeout) {
+        Ending::TimedOut
+    } else if every(run.failed.throttle) {
+        Ending::Throttled
+    } else if every(run.failed.error) {
+        Ending::Failed
+    } else {
+        panic!(
+            "{fault}: requests ended in more than one way: {:?}",
+            run.failed
+        )
+    };
+    (ending, run.latency_ms.p50)
+}
+
+#[test]
+fn each_fault_kind_ends_a_call_the_same_way_live_and_simulated() {
+    for (fault, expected) in FAULT_KINDS {
+        let (live, took) = live_ending(fault);
+        let (simulated, p50_ms) = simulated_ending(fault);
+        assert_eq!((live, simulated), (expected, expected), "{fault}");
+        match expected {
+            // Latency adds to the call: the injector waits it out, the simulator adds it to
+            // the dependency's 5 ms.
+            Ending::Succeeded => {
+                assert_eq!(took, Duration::from_millis(200), "{fault}");
+                assert!((p50_ms - 205.0).abs() < 1.0, "{fault}: p50 {p50_ms} ms");
+            }
+            // A timeout or a hang holds the call until the caller gives up (a hang keeps its
+            // buffer back, to fail cleanly before the deadline).
+            Ending::TimedOut => assert!(
+                took >= Duration::from_millis(900) && took <= Duration::from_secs(1),
+                "{fault}: took {took:?}"
+            ),
+            // Errors fail at once.
+            Ending::Throttled | Ending::Failed => assert_eq!(took, Duration::ZERO, "{fault}"),
+        }
+    }
 }
