@@ -33,6 +33,7 @@ impl Injector {
 
     /// Applies a verdict this injector decided earlier (the tower layer decides in `call` and
     /// applies in the response future).
+    #[cfg(feature = "tower")]
     pub(crate) async fn apply_decided(
         &self,
         verdict: Verdict,
