@@ -60,6 +60,11 @@ impl Injector {
             return Ok(());
         }
         let effect = verdict.effect(deadline.map(|d| d.remaining()));
+        if effect.delay.is_zero() {
+            // No timer for a fault that fails at once: it needs no tokio runtime, so an error
+            // fault works under any executor.
+            return finish(effect, label);
+        }
         let mut sleep = pin!(tokio::time::sleep(effect.delay));
         let stopped = std::future::poll_fn(|cx| {
             if stop.as_mut().poll(cx).is_ready() {

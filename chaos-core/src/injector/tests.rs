@@ -382,3 +382,18 @@ fn a_plan_given_compiled_is_not_compiled_again() {
     let injector = Injector::new(compiled).unwrap();
     assert_eq!(injector.snapshot().rules[0].label, "t");
 }
+
+#[test]
+fn a_fault_that_fails_at_once_needs_no_tokio_runtime() {
+    // Polled by hand, as another executor would: no tokio timer may be touched.
+    let injector = quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("t")));
+    let call = Call::new(1, "s");
+    let mut applying = std::pin::pin!(injector.apply(&call, None));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match applying.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(e)) => {
+            assert_eq!(e.kind, InjectedKind::Error(ErrorKind::Throttle))
+        }
+        other => panic!("{other:?}"),
+    }
+}
