@@ -41,13 +41,14 @@ fn the_rule_drives_the_live_injector() {
     );
 }
 
-#[test]
-fn the_same_rule_text_drives_the_simulator() {
-    let scenario_text = format!(
+/// A checkout function making one call to `orders` (5 ms, 1 s timeout), with `rule` as its
+/// one fault and a 99% success hypothesis.
+fn checkout_scenario(requests: u32, rule: &str) -> String {
+    format!(
         r#"
 [simulation]
 seed = 11
-requests = 4000
+requests = {requests}
 
 [load]
 target = "checkout"
@@ -62,12 +63,17 @@ name = "orders"
 latency = "5ms"
 
 [[fault]]
-{RULE}
+{rule}
 
 [hypothesis]
 success_rate = ">= 99%"
 "#
-    );
+    )
+}
+
+#[test]
+fn the_same_rule_text_drives_the_simulator() {
+    let scenario_text = checkout_scenario(4000, RULE);
     let scenario =
         chaos_sim::scenario::parse(&scenario_text, "inline.toml").expect("valid scenario");
     let report = chaos_sim::Simulation::new(scenario)
@@ -152,29 +158,7 @@ fn live_ending(fault: &str) -> (Ending, Duration) {
 
 /// What the simulator does with the same rule text on a call with a 1 s timeout.
 fn simulated_ending(fault: &str) -> (Ending, f64) {
-    let text = format!(
-        r#"
-[simulation]
-seed = 11
-requests = 200
-
-[load]
-target = "checkout"
-rate_per_s = 100
-
-[[function]]
-name = "checkout"
-handler = [{{ call = "orders", timeout = "1s" }}]
-
-[[dependency]]
-name = "orders"
-latency = "5ms"
-
-[[fault]]
-{}
-"#,
-        rule_text(fault)
-    );
+    let text = checkout_scenario(200, &rule_text(fault));
     let scenario = chaos_sim::scenario::parse(&text, "kinds.toml").expect("valid scenario");
     let run = chaos_sim::Simulation::new(scenario)
         .expect("compiles")
