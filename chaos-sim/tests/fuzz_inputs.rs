@@ -8,6 +8,9 @@
 //! within [`CASE_LIMIT`], which is a liveness backstop for an infinite loop, not a speed
 //! assertion: the simulator's own work budget is what must stop a runaway input.
 //!
+//! Beside the random campaign, a sweep puts each of a few hostile values in every place of
+//! every bundled scenario, one at a time.
+//!
 //! `FUZZ_CASES=20000 cargo test --release -p chaos-sim --test fuzz_inputs` runs a longer
 //! campaign; `FUZZ_SEED=N` starts from another seed.
 
@@ -377,4 +380,75 @@ fn the_mutations_reach_the_simulator() {
         let nudged = apply(&text, &Mutation::Number { nth: 0, value: 15 });
         assert_ne!(nudged, text);
     }
+}
+
+/// Byte ranges of the numbers and the quoted durations of `text`, comments excluded.
+fn targets(text: &str) -> Vec<(usize, usize, bool)> {
+    let mut out = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let code = line.split('#').next().unwrap_or("");
+        let bytes = code.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'"' {
+                let end = code[i + 1..].find('"').map_or(bytes.len(), |e| i + 2 + e);
+                let inner = &code[i + 1..end.saturating_sub(1).max(i + 1)];
+                if inner.starts_with(|c: char| c.is_ascii_digit()) {
+                    out.push((offset + i, offset + end, true));
+                }
+                i = end;
+            } else if bytes[i].is_ascii_digit() && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+            {
+                let mut end = i;
+                while end < bytes.len() && (bytes[end].is_ascii_digit() || bytes[end] == b'.') {
+                    end += 1;
+                }
+                out.push((offset + i, offset + end, false));
+                i = end;
+            } else {
+                i += 1;
+            }
+        }
+        offset += line.len();
+    }
+    out
+}
+
+/// The sweep's values: a subset of [`NUMBERS`] and [`DURATIONS`], so every place of every
+/// scenario gets each of them in a few seconds.
+const SWEEP_NUMBERS: [&str; 7] = [
+    "0",
+    "-1",
+    "nan",
+    "inf",
+    "4294967296",
+    "18446744073709551615",
+    "1e308",
+];
+const SWEEP_DURATIONS: [&str; 4] = ["\"0s\"", "\"1ns\"", "\"584y\"", "\"-1s\""];
+
+#[test]
+fn every_hostile_value_in_every_place_ends_in_an_exit_code() {
+    let (mut ran, mut rejected) = (0, 0);
+    for name in SCENARIOS {
+        let text = base_scenario(name);
+        for (start, end, is_duration) in targets(&text) {
+            let values: &[&str] = if is_duration {
+                &SWEEP_DURATIONS
+            } else {
+                &SWEEP_NUMBERS
+            };
+            for value in values {
+                let mutated = format!("{}{value}{}", &text[..start], &text[end..]);
+                match outcome(mutated) {
+                    Ok(2) => rejected += 1,
+                    Ok(0 | 1) => ran += 1,
+                    other => panic!("{name}: {value} at byte {start}: {other:?}"),
+                }
+            }
+        }
+    }
+    // Both paths are exercised: values the checks reject, and values that run.
+    assert!(ran > 20 && rejected > 20, "ran {ran}, rejected {rejected}");
 }
