@@ -18,15 +18,22 @@ pub struct DurationError {
     pub reason: String,
 }
 
+/// The longest duration a plan, scenario or timeout chain may write: 10 years of 365 days.
+/// Time is counted in 64-bit nanoseconds (584 years), so sums of durations from input must not
+/// saturate into "never"; nothing in a chaos experiment needs more.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+
 /// Parses a duration with units, such as `"250ms"`, `"2m"` or `"1h 30m"`.
 ///
-/// A bare number is rejected on purpose: `"5"` could mean seconds or milliseconds.
+/// A bare number is rejected on purpose: `"5"` could mean seconds or milliseconds; so is a
+/// negative duration, and one longer than [`MAX_DURATION`].
 ///
 /// ```
 /// use std::time::Duration;
 /// assert_eq!(chaos_core::duration::parse_duration("250ms").unwrap(), Duration::from_millis(250));
 /// assert!(chaos_core::duration::parse_duration("5").is_err());
 /// assert!(chaos_core::duration::parse_duration("-1s").is_err());
+/// assert!(chaos_core::duration::parse_duration("584y").is_err());
 /// ```
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let trimmed = input.trim();
@@ -36,10 +43,17 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             reason: "durations cannot be negative".to_owned(),
         });
     }
-    humantime::parse_duration(trimmed).map_err(|err| DurationError {
+    let duration = humantime::parse_duration(trimmed).map_err(|err| DurationError {
         input: input.to_owned(),
         reason: err.to_string(),
-    })
+    })?;
+    if duration > MAX_DURATION {
+        return Err(DurationError {
+            input: input.to_owned(),
+            reason: "longer than the limit of 3650 days (10 years)".to_owned(),
+        });
+    }
+    Ok(duration)
 }
 
 /// Formats a duration the way [`parse_duration`] reads it back (`"1s 500ms"`, `"0s"`).
@@ -111,5 +125,12 @@ mod tests {
         );
         assert!(parse_duration("-5ms").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn the_limit_is_inclusive_and_named_in_the_error() {
+        assert_eq!(parse_duration("3650days").unwrap(), MAX_DURATION);
+        let err = parse_duration("3650days 1ns").unwrap_err();
+        assert!(err.to_string().contains("10 years"), "{err}");
     }
 }

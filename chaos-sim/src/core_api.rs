@@ -4,7 +4,7 @@
 //! names these items through `crate::core_api` only.
 
 pub use chaos_core::advanced::{Failure, LocalMatchCounter, hash_str, mix64};
-pub use chaos_core::duration::parse_duration;
+pub use chaos_core::duration::{MAX_DURATION, parse_duration};
 pub use chaos_core::fault::ErrorKind;
 pub use chaos_core::latency::LatencyDist;
 pub use chaos_core::plan::{Call, CompiledPlan, Plan, PlanError};

@@ -42,10 +42,9 @@ pub struct Scenario {
     pub max_events: u64,
 }
 
-/// The longest duration a scenario may use anywhere (10 years of 365 days): virtual time is a
-/// count of nanoseconds in 64 bits (584 years), and sums of durations must not saturate into
-/// "never".
-pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 24 * 3600);
+/// The longest duration a scenario may use anywhere (10 years of 365 days): chaos-core's limit
+/// on every duration in a file, also checked on scenarios built in code.
+pub const MAX_DURATION: Duration = crate::core_api::MAX_DURATION;
 
 /// The default work budget of a run: one billion events (minutes of a release build; the
 /// bundled examples need about 1.2 million).

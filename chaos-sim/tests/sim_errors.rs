@@ -163,3 +163,20 @@ fn a_fault_that_does_not_say_how_often_it_fires_is_located_at_its_table() {
     assert_eq!(err.field, "fault", "{err}");
     assert!(err.message.contains("probability = 1.0"), "{err}");
 }
+
+#[test]
+fn a_latency_of_centuries_is_rejected_where_it_is_written() {
+    // Virtual time is 64-bit nanoseconds (584 years): a longer latency would saturate into
+    // "never ends" instead of being reported.
+    let text = BASE.replace("latency = \"1ms\"", "latency = { constant = \"500y\" }");
+    let err = match scenario::parse(&text, "slow.toml") {
+        Ok(_) => panic!("a 500-year latency must be rejected"),
+        Err(e) => e,
+    };
+    let line = 1 + text
+        .lines()
+        .position(|l| l.contains("500y"))
+        .expect("the latency line");
+    assert_eq!(err.line, line, "{err}");
+    assert!(err.message.contains("10 years"), "{err}");
+}
