@@ -5,6 +5,10 @@
 //! element throughput) for the default engine (fan-outs of plain calls joined at issue
 //! time) and for one event per branch, and prints a one-shot 1,000,000-request run of each.
 //! Side by side with SimPy: `chaos-sim/bench/compare_simpy.sh`.
+//!
+//! `checkout` times the bundled checkout scenario's experiment run (sync invoke fan-out, SDK
+//! retries and their quota, cold starts, a throttling window): a realistic mix rather than the
+//! reference model. Its memory as requests grow 10x: `chaos-sim/bench/scenario_memory.sh`.
 
 use chaos_sim::Simulation;
 use chaos_sim::model::Step;
@@ -59,5 +63,20 @@ fn simulator(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, simulator);
+fn checkout(c: &mut Criterion) {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios/checkout.toml");
+    let simulation = Simulation::new(chaos_sim::scenario::load(&path).expect("bundled scenario"))
+        .expect("compiles");
+    let requests = simulation.run_experiment().requests;
+    let mut group = c.benchmark_group("checkout");
+    group.throughput(Throughput::Elements(requests));
+    group.sample_size(10);
+    group.bench_function("experiment", |b| {
+        b.iter(|| black_box(simulation.run_experiment().events))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, simulator, checkout);
 criterion_main!(benches);
