@@ -143,3 +143,29 @@ fn a_closed_pipe_exits_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.code(), Some(0), "{err}");
 }
+
+#[test]
+fn check_timeouts_names_a_chain_nested_too_deep() {
+    // Past ~80 levels the TOML reader itself gives up with a bare "recursion limit".
+    let mut text = String::from("name = \"a\"\ntimeout = \"1s\"\n");
+    for depth in 1..=100 {
+        let header = vec!["calls"; depth].join(".");
+        text.push_str(&format!("[[{header}]]\nname = \"x\"\ntimeout = \"1s\"\n"));
+    }
+    let dir = std::env::temp_dir().join(format!("chaos-cli-deep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let deep = dir.join("deep.toml");
+    std::fs::write(&deep, &text).expect("write");
+    let out = chaos(&["check-timeouts", deep.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let error = String::from_utf8_lossy(&out.stderr);
+    let last_header = 1 + text
+        .lines()
+        .rposition(|l| l.starts_with("[["))
+        .expect("headers");
+    assert!(
+        error.contains(&format!("deep.toml:{last_header}: calls nested 100 deep")),
+        "{error}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -52,6 +52,23 @@ fn print_quietly(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// The deepest call chain `check-timeouts` reads. The TOML reader stops at a recursion limit
+/// somewhere past 80 levels with a bare "recursion limit"; this check says where and why first.
+const MAX_CHAIN_DEPTH: usize = 64;
+
+/// The line (1-based) and depth of the most deeply nested table header, such as
+/// `[[calls.calls]]` (depth 2).
+fn deepest_table(text: &str) -> Option<(usize, usize)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let header = line.trim_start().strip_prefix('[')?;
+            let name = header.trim_start_matches('[').split(']').next()?;
+            Some((i + 1, name.split('.').count()))
+        })
+        .max_by_key(|&(_, depth)| depth)
+}
+
 fn check_timeouts(path: &std::path::Path) -> ExitCode {
     let text = match scenario::read_text(path) {
         Ok(text) => text,
@@ -60,6 +77,16 @@ fn check_timeouts(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((line, depth)) = deepest_table(&text) {
+        if depth > MAX_CHAIN_DEPTH {
+            eprintln!(
+                "error: {}:{line}: calls nested {depth} deep; expected at most {MAX_CHAIN_DEPTH} \
+                 (a real call chain is a handful of hops: check the `[[calls.calls...]]` header)",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let chain: chaos_core::timeout::Hop = match toml::from_str(&text) {
         Ok(chain) => chain,
         Err(e) => {
