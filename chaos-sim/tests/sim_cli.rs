@@ -159,8 +159,9 @@ fn check_timeouts_names_a_chain_nested_too_deep() {
     let out = chaos(&["check-timeouts", deep.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(2));
     let error = String::from_utf8_lossy(&out.stderr);
-    let last_header = 1 + text
-        .lines()
+    let lines: Vec<&str> = text.lines().collect();
+    let last_header = 1 + lines
+        .iter()
         .rposition(|l| l.starts_with("[["))
         .expect("headers");
     assert!(
