@@ -77,15 +77,15 @@ fn check_timeouts(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some((line, depth)) = deepest_table(&text) {
-        if depth > MAX_CHAIN_DEPTH {
-            eprintln!(
-                "error: {}:{line}: calls nested {depth} deep; expected at most {MAX_CHAIN_DEPTH} \
+    if let Some((line, depth)) = deepest_table(&text)
+        && depth > MAX_CHAIN_DEPTH
+    {
+        eprintln!(
+            "error: {}:{line}: calls nested {depth} deep; expected at most {MAX_CHAIN_DEPTH} \
                  (a real call chain is a handful of hops: check the `[[calls.calls...]]` header)",
-                path.display()
-            );
-            return ExitCode::from(2);
-        }
+            path.display()
+        );
+        return ExitCode::from(2);
     }
     let chain: chaos_core::timeout::Hop = match toml::from_str(&text) {
         Ok(chain) => chain,
