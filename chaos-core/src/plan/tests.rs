@@ -329,6 +329,7 @@ fn files_are_read_by_extension_and_keep_seed_and_clock_needs() {
     .unwrap();
     let from_toml = CompiledPlan::from_file(&toml_path).unwrap();
     let from_json = CompiledPlan::from_file(&json_path).unwrap();
+    assert_eq!(&Plan::from_file(&json_path).unwrap(), from_json.plan());
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(from_toml.plan(), from_json.plan());
     assert_eq!(from_toml.seed(), 9);
