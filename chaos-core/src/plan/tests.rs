@@ -410,3 +410,44 @@ fn patterns_take_the_shortest_path_and_match_like_globs() {
 // Equivalent mutant: in `CompiledPlan::evaluate_observed`, replacing the selector memo's
 // guard `known != UNKNOWN` with `false` only recomputes `selects(call)`, a pure function of
 // the rule and call, so every verdict is unchanged (the memo is a speed-up).
+
+#[test]
+fn match_counters_count_each_rule_from_zero() {
+    let local = LocalMatchCounter::new(2);
+    let shared = SharedMatchCounter::new(2);
+    for counter in [&local as &dyn super::counter::MatchCounter, &shared] {
+        assert_eq!(
+            [0, 0, 1, 0, 1, 0].map(|rule| counter.next_ordinal(rule)),
+            [0, 1, 0, 2, 1, 3]
+        );
+        assert_eq!(
+            counter.next_ordinal(5),
+            0,
+            "a rule out of range counts nothing"
+        );
+    }
+    // Through a plan: `every 3` fires on the third and sixth matching calls.
+    let compiled = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).every(3))
+        .compile()
+        .unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fired: Vec<bool> = (0..7)
+        .map(|key| {
+            !compiled
+                .evaluate(&Call::new(key, "s"), Duration::ZERO, &counter)
+                .is_pass()
+        })
+        .collect();
+    assert_eq!(fired, [false, false, true, false, false, true, false]);
+}
+
+#[test]
+fn a_call_site_keeps_its_name() {
+    const ORDERS: CallSite<'static> = CallSite::new("checkout/orders");
+    assert_eq!(ORDERS.name(), "checkout/orders");
+    assert_eq!(Call::at(1, ORDERS).site, "checkout/orders");
+}
+
+// Equivalent mutant: `Call::at` without `site_hash` hashes the site's name with `hash_str` when deciding,
+// which `CallSite::new` computed the same way (`hash_str_const`); the field is a speed-up.
