@@ -263,4 +263,61 @@ mod tests {
         let err = parse(r#"fault = { hang = { buffer = "-1s" } }"#).unwrap_err();
         assert!(err.contains("negative"), "{err}");
     }
+
+    #[test]
+    fn labels_and_messages_name_each_kind() {
+        let custom = ErrorKind::Custom {
+            name: "InventoryUnavailable".into(),
+            message: "no stock".into(),
+        };
+        let cases = [
+            (ErrorKind::Throttle, "throttle", "throttled"),
+            (
+                ErrorKind::ServerError { status: 503 },
+                "server_error",
+                "server error (HTTP 503)",
+            ),
+            (ErrorKind::Timeout, "timeout", "timed out"),
+            (
+                ErrorKind::ConnectionReset,
+                "connection_reset",
+                "connection reset",
+            ),
+            (custom, "custom", "InventoryUnavailable: no stock"),
+        ];
+        for (kind, label, shown) in cases {
+            assert_eq!(kind.label(), label);
+            assert_eq!(kind.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn injected_errors_show_and_carry_their_status() {
+        let error = |kind| InjectedError {
+            rule: "r".into(),
+            kind,
+        };
+        let status = error(InjectedKind::Status(418));
+        assert_eq!(status.status(), Some(418));
+        assert_eq!(
+            status.to_string(),
+            r#"chaos: rule "r" injected HTTP status 418"#
+        );
+        let server = error(InjectedKind::Error(ErrorKind::ServerError { status: 502 }));
+        assert_eq!(server.status(), Some(502));
+        assert_eq!(
+            server.to_string(),
+            r#"chaos: rule "r" injected an error (server error (HTTP 502))"#
+        );
+        let hang = error(InjectedKind::Hang);
+        assert_eq!(hang.status(), None);
+        assert_eq!(
+            hang.to_string(),
+            r#"chaos: rule "r" injected a hang until the deadline"#
+        );
+        assert_eq!(
+            error(InjectedKind::Error(ErrorKind::Throttle)).status(),
+            None
+        );
+    }
 }

@@ -74,3 +74,25 @@ fn timeouts_and_hangs_are_timeouts_and_nothing_else_is() {
         vec![false, false, true, false, false, true, true, false]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_verdict_applied_without_an_injector_fails_under_its_rules_label() {
+    use chaos_core::advanced::apply_verdict;
+    use chaos_core::{ErrorKind, InjectedError, InjectedKind};
+    let compiled = plan(r#"fault = { error = "throttle" }"#);
+    let counter = LocalMatchCounter::new(compiled.rule_count());
+    let verdict = || compiled.evaluate(&Call::new(1, "s"), Duration::ZERO, &counter);
+    let started = tokio::time::Instant::now();
+    let labelled = apply_verdict(verdict(), Some("r".into()), None).await;
+    // The latency rule's 40 ms runs first, then the call fails.
+    assert_eq!(started.elapsed(), Duration::from_millis(40));
+    assert_eq!(
+        labelled,
+        Err(InjectedError {
+            rule: "r".into(),
+            kind: InjectedKind::Error(ErrorKind::Throttle)
+        })
+    );
+    let unlabelled = apply_verdict(verdict(), None, None).await;
+    assert_eq!(unlabelled.map_err(|e| e.rule), Err("#1".to_owned()));
+}

@@ -302,3 +302,51 @@ async fn a_hang_through_the_layer_ends_at_the_requests_deadline_minus_the_buffer
     );
     assert_eq!(started.elapsed(), Duration::from_millis(2_800));
 }
+
+/// A service that is up (always ready) or down (never ready: its error must reach the caller
+/// of `poll_ready`).
+#[derive(Clone)]
+struct Stub {
+    up: bool,
+}
+
+impl Service<u64> for Stub {
+    type Response = u64;
+    type Error = BoxError;
+    type Future = std::future::Ready<Result<u64, BoxError>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), BoxError>> {
+        std::task::Poll::Ready(if self.up { Ok(()) } else { Err("down".into()) })
+    }
+
+    fn call(&mut self, request: u64) -> Self::Future {
+        std::future::ready(Ok(request))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_is_the_inner_services_and_futures_say_whether_they_fault() {
+    use tower::Layer;
+    let layer = ChaosLayer::from_fn(quiet(Plan::new(1)), |request: &u64| {
+        Call::new(*request, "orders")
+    });
+    assert!(format!("{layer:?}").contains("FnExtractor"), "{layer:?}");
+    let mut down = layer.layer(Stub { up: false });
+    let error = down.ready().await.err().expect("the inner service is down");
+    assert_eq!(error.to_string(), "down");
+
+    let mut passing = layer.layer(Stub { up: true });
+    let future = passing.ready().await.expect("ready").call(1);
+    assert_eq!(format!("{future:?}"), "ResponseFuture::Pass");
+    let mut faulting = ChaosLayer::from_fn(
+        quiet(Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle))),
+        |request: &u64| Call::new(*request, "orders"),
+    )
+    .layer(Stub { up: true });
+    let future = faulting.ready().await.expect("ready").call(1);
+    assert_eq!(format!("{future:?}"), "ResponseFuture::Faulted");
+    assert!(future.await.is_err());
+}

@@ -143,3 +143,26 @@ impl Counting<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_and_counter_has_a_slot_of_its_own() {
+        let rules = 20;
+        let counters = RuleCounters::new(rules);
+        let value = |rule: usize, counter: usize| (rule * 10 + counter + 1) as u64;
+        for rule in 0..rules {
+            for counter in 0..COUNTERS_PER_RULE {
+                counters.add_atomically(rule, counter, value(rule, counter));
+            }
+        }
+        for rule in 0..rules {
+            for counter in 0..COUNTERS_PER_RULE {
+                assert_eq!(counters.get(rule, counter), value(rule, counter));
+            }
+        }
+        assert_eq!(counters.get(rules * 8, 0), 0, "past the end counts nothing");
+    }
+}

@@ -397,3 +397,12 @@ fn a_fault_that_fails_at_once_needs_no_tokio_runtime() {
         other => panic!("{other:?}"),
     }
 }
+
+// Equivalent mutants (cargo-mutants), judged by reading the code:
+// - `cache.rs` `retire_thread`: `count > 0` to `count >= 0` only adds zero.
+// - `cache.rs` `decide_enabled`: the guard `cache[position].version == version` to `false`,
+//   and `entry.injector == id` to `!=`, only turn cache hits into misses. A miss loads the
+//   current plan and replaces the entry, whose drop retires its counts to the shared
+//   counters, and versions are unique across injectors, so a foreign entry never matches:
+//   verdicts and snapshots are unchanged, only slower.
+// - `mod.rs` `Injector::builder` to `Default::default()`: it is `InjectorBuilder::default()`.

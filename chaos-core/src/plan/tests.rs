@@ -310,3 +310,144 @@ fn a_window_alone_or_a_ramp_alone_gates_the_compiled_rule() {
     );
     assert!(fires(&ramped, secs(10)));
 }
+
+#[test]
+fn files_are_read_by_extension_and_keep_seed_and_clock_needs() {
+    let dir = std::env::temp_dir().join(format!("chaos-core-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml_path = dir.join("plan.toml");
+    let json_path = dir.join("plan.json");
+    std::fs::write(
+        &toml_path,
+        "seed = 9\n[[rules]]\nname = \"x\"\nfault = { error = \"throttle\" }\nprobability = 0.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &json_path,
+        r#"{"seed": 9, "rules": [{"name": "x", "fault": {"error": "throttle"}, "probability": 0.5}]}"#,
+    )
+    .unwrap();
+    let from_toml = CompiledPlan::from_file(&toml_path).unwrap();
+    let from_json = CompiledPlan::from_file(&json_path).unwrap();
+    assert_eq!(&Plan::from_file(&json_path).unwrap(), from_json.plan());
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(from_toml.plan(), from_json.plan());
+    assert_eq!(from_toml.seed(), 9);
+    assert_eq!(Plan::new(12345).compile().unwrap().seed(), 12345);
+    assert!(!from_toml.needs_elapsed() && !from_toml.needs_wall_clock());
+}
+
+#[test]
+fn a_ramp_scales_the_rule_probability() {
+    // Probability 0.5 halfway up a ramp fires with probability 0.25. Over 4,000 keys the
+    // count is binomial: mean 1,000, sigma 27.4, so 5 sigma is within 863..1137; the
+    // full probability (2,000) or a sum (4,000) lies far outside.
+    let secs = Duration::from_secs;
+    let compiled = Plan::new(7)
+        .with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .with_probability(0.5)
+                .ramping_up_over(secs(10)),
+        )
+        .compile()
+        .unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fired = |at: Duration| {
+        (0..4_000u64)
+            .filter(|&key| {
+                !compiled
+                    .evaluate(&Call::new(key, "s"), at, &counter)
+                    .is_pass()
+            })
+            .count()
+    };
+    let half = fired(secs(5));
+    assert!((863..=1137).contains(&half), "{half}");
+    // At full intensity the rule's own probability: mean 2,000, sigma 31.6.
+    let full = fired(secs(20));
+    assert!((1842..=2158).contains(&full), "{full}");
+}
+
+#[test]
+fn event_fields_can_be_required_present_or_absent() {
+    let compiled = Plan::new(1)
+        .with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .when_event("/tenant", EventTest::Exists(true))
+                .when_event("/debug", EventTest::Exists(false)),
+        )
+        .compile()
+        .unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fires = |event: serde_json::Value| {
+        !compiled
+            .evaluate(&Call::new(1, "s").event(&event), Duration::ZERO, &counter)
+            .is_pass()
+    };
+    assert!(fires(serde_json::json!({"tenant": "a"})));
+    assert!(!fires(serde_json::json!({})));
+    assert!(!fires(serde_json::json!({"tenant": "a", "debug": true})));
+}
+
+#[test]
+fn patterns_take_the_shortest_path_and_match_like_globs() {
+    use super::selector::Pattern;
+    let shown = |glob: Option<&str>| format!("{:?}", Pattern::compile(glob).unwrap());
+    assert_eq!(shown(None), "Any");
+    assert_eq!(shown(Some("*")), "Any");
+    assert_eq!(shown(Some("**")), "Any");
+    assert_eq!(shown(Some("s3")), r#"Exact("s3")"#);
+    assert_eq!(shown(Some("dynamo*")), r#"Prefix("dynamo")"#);
+    assert_eq!(shown(Some("*-west-1")), r#"Suffix("-west-1")"#);
+    assert_eq!(shown(Some("eu-*/x")), r#"Glob("eu-*/x")"#);
+    // A leading star before more glob syntax is a glob, not a literal suffix.
+    let pattern = Pattern::compile(Some("*a*b")).unwrap();
+    assert!(pattern.matches("xxaYYb"));
+    assert!(!pattern.matches("xxa*c"));
+    assert_eq!(shown(Some("*a*b")), r#"Glob("*a*b")"#);
+}
+
+// Equivalent mutant: in `CompiledPlan::evaluate_observed`, replacing the selector memo's
+// guard `known != UNKNOWN` with `false` only recomputes `selects(call)`, a pure function of
+// the rule and call, so every verdict is unchanged (the memo is a speed-up).
+
+#[test]
+fn match_counters_count_each_rule_from_zero() {
+    let local = LocalMatchCounter::new(2);
+    let shared = SharedMatchCounter::new(2);
+    for counter in [&local as &dyn super::counter::MatchCounter, &shared] {
+        assert_eq!(
+            [0, 0, 1, 0, 1, 0].map(|rule| counter.next_ordinal(rule)),
+            [0, 1, 0, 2, 1, 3]
+        );
+        assert_eq!(
+            counter.next_ordinal(5),
+            0,
+            "a rule out of range counts nothing"
+        );
+    }
+    // Through a plan: `every 3` fires on the third and sixth matching calls.
+    let compiled = Plan::new(1)
+        .with_rule(Rule::error(ErrorKind::Throttle).every(3))
+        .compile()
+        .unwrap();
+    let counter = LocalMatchCounter::new(1);
+    let fired: Vec<bool> = (0..7)
+        .map(|key| {
+            !compiled
+                .evaluate(&Call::new(key, "s"), Duration::ZERO, &counter)
+                .is_pass()
+        })
+        .collect();
+    assert_eq!(fired, [false, false, true, false, false, true, false]);
+}
+
+#[test]
+fn a_call_site_keeps_its_name() {
+    const ORDERS: CallSite<'static> = CallSite::new("checkout/orders");
+    assert_eq!(ORDERS.name(), "checkout/orders");
+    assert_eq!(Call::at(1, ORDERS).site, "checkout/orders");
+}
+
+// Equivalent mutant: `Call::at` without `site_hash` hashes the site's name with `hash_str` when deciding,
+// which `CallSite::new` computed the same way (`hash_str_const`); the field is a speed-up.
