@@ -414,7 +414,7 @@ fn patterns_take_the_shortest_path_and_match_like_globs() {
 #[test]
 fn match_counters_count_each_rule_from_zero() {
     let local = LocalMatchCounter::new(2);
-    let shared = SharedMatchCounter::new(2);
+    let shared = super::counter::SharedMatchCounter::new(2);
     for counter in [&local as &dyn super::counter::MatchCounter, &shared] {
         assert_eq!(
             [0, 0, 1, 0, 1, 0].map(|rule| counter.next_ordinal(rule)),
