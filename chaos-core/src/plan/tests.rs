@@ -257,7 +257,7 @@ fn compiled_plans_keep_their_source_and_errors_their_path() {
 }
 
 #[test]
-fn a_plan_of_many_rules_compiles_in_linear_time() {
+fn a_plan_of_many_distinct_rules_compiles_with_one_selector_group_each() {
     let mut plan = Plan::new(1);
     for index in 0..20_000 {
         plan = plan.with_rule(
@@ -267,15 +267,10 @@ fn a_plan_of_many_rules_compiles_in_linear_time() {
                 .with_probability(0.5),
         );
     }
-    let started = std::time::Instant::now();
+    // Quadratic name and selector checks took 2e8 comparisons here; the time is measured in
+    // `cargo bench --bench injector -- plan_compile`, not asserted (machines are noisy).
     let compiled = plan.compile().unwrap();
     assert_eq!(compiled.rule_count(), 20_000);
-    // Quadratic name and selector checks took 2e8 comparisons here.
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "{:?}",
-        started.elapsed()
-    );
     let groups: Vec<usize> = compiled.rules.iter().map(|r| r.selector_group).collect();
     assert!(
         groups
