@@ -228,41 +228,45 @@ fn counters_add_up_across_threads() {
     assert_eq!(stats.injected, expected);
 }
 
-#[tokio::test(start_paused = true)]
-async fn kill_switch_cuts_short_a_fault_in_progress() {
-    let injector = quiet(Plan::new(1).with_rule(Rule::new(crate::fault::Fault::Hang {
-        buffer: Duration::ZERO,
-    })));
+/// Applies `rule` to one call, runs `withdraw` one virtual second in, and returns the call's
+/// result and how long it was held.
+async fn held_then_withdrawn(
+    rule: Rule,
+    withdraw: impl FnOnce(&Injector),
+) -> (Result<(), crate::fault::InjectedError>, Duration) {
+    let injector = quiet(Plan::new(1).with_rule(rule));
     let start = Instant::now();
     let running = {
         let injector = injector.clone();
         tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    injector.disable();
-    let result = running.await.unwrap();
+    withdraw(&injector);
+    (running.await.unwrap(), start.elapsed())
+}
+
+fn hang() -> Rule {
+    Rule::new(crate::fault::Fault::Hang {
+        buffer: Duration::ZERO,
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_switch_cuts_short_a_fault_in_progress() {
+    let (result, held) = held_then_withdrawn(hang(), Injector::disable).await;
     assert_eq!(result, Ok(()), "a withdrawn fault lets the call go ahead");
     assert!(
-        start.elapsed() < Duration::from_secs(2),
-        "the 900 s hang went on for {:?} after the kill switch",
-        start.elapsed()
+        held < Duration::from_secs(2),
+        "the 900 s hang went on for {held:?} after the kill switch"
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn kill_switch_cuts_short_a_long_latency() {
-    let injector = quiet(Plan::new(1).with_rule(Rule::latency(LatencyDist::constant(
-        Duration::from_secs(600),
-    ))));
-    let start = Instant::now();
-    let running = {
-        let injector = injector.clone();
-        tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    injector.disable();
-    assert_eq!(running.await.unwrap(), Ok(()));
-    assert!(start.elapsed() < Duration::from_secs(2));
+    let latency = Rule::latency(LatencyDist::constant(Duration::from_secs(600)));
+    let (result, held) = held_then_withdrawn(latency, Injector::disable).await;
+    assert_eq!(result, Ok(()));
+    assert!(held < Duration::from_secs(2));
 }
 
 #[test]
@@ -293,18 +297,12 @@ fn a_rejected_reload_means_no_faults_until_a_valid_plan() {
 
 #[tokio::test(start_paused = true)]
 async fn a_rejected_reload_cuts_short_a_fault_in_progress() {
-    let injector = quiet(Plan::new(1).with_rule(Rule::new(crate::fault::Fault::Hang {
-        buffer: Duration::ZERO,
-    })));
-    let start = Instant::now();
-    let running = {
-        let injector = injector.clone();
-        tokio::spawn(async move { injector.apply(&Call::new(1, "s"), None).await })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(injector.reload_toml("not a plan").is_err());
-    assert_eq!(running.await.unwrap(), Ok(()));
-    assert!(start.elapsed() < Duration::from_secs(2));
+    let (result, held) = held_then_withdrawn(hang(), |injector| {
+        assert!(injector.reload_toml("not a plan").is_err());
+    })
+    .await;
+    assert_eq!(result, Ok(()));
+    assert!(held < Duration::from_secs(2));
 }
 
 #[tokio::test(start_paused = true)]
