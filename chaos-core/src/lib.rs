@@ -78,6 +78,11 @@
 //!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
 //!   timeout checks only, as the simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
+//! * `http` (implies `tower`; adds the `http` crate): `http::HttpChaosLayer` for servers and
+//!   clients of `http::Request`, faults answered as responses or I/O errors, retry-aware
+//!   decisions (`http::CountAttempts`).
+//! * `grpc` (implies `http`; no tonic): `grpc` answers faults in gRPC's wire form
+//!   (`grpc-status`), around tonic servers or channels.
 //!
 //! # Never a crash
 //!
@@ -90,8 +95,13 @@ mod decision;
 pub mod duration;
 pub mod effect;
 pub mod fault;
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "runtime")]
 pub mod injector;
+pub mod keys;
 pub mod latency;
 #[cfg(feature = "tower")]
 pub mod layer;
@@ -101,8 +111,11 @@ pub mod timeout;
 
 pub use effect::{Effect, Outcome};
 pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
+#[cfg(feature = "http")]
+pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, TransportFault};
 #[cfg(feature = "runtime")]
 pub use injector::{Injector, InjectorBuilder, InjectorError, OnRejectedReload, Snapshot};
+pub use keys::UniqueKeys;
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
 pub use layer::{CallExtractor, Chaos, ChaosLayer};
