@@ -112,3 +112,64 @@ async fn client_retries_recover_only_when_attempts_are_counted() {
     // Replayable.
     assert_eq!(client_retries::run(n, true).await, counted);
 }
+
+#[path = "../examples/grpc_service.rs"]
+#[allow(dead_code)]
+mod grpc_service;
+
+#[tokio::test(start_paused = true)]
+async fn tonic_clients_see_injected_faults_as_grpc_statuses() {
+    let n = 2000;
+    let codes = grpc_service::run(n).await;
+    let count = |code: &str| codes.get(code).copied().unwrap_or(0);
+    // Rules roll independently; the first failing rule in plan order wins.
+    assert!(within(count("Unavailable"), n, 0.15, 6.0), "{codes:?}");
+    assert!(
+        within(count("ResourceExhausted"), n, 0.85 * 0.1, 6.0),
+        "{codes:?}"
+    );
+    assert!(
+        within(count("DeadlineExceeded"), n, 0.85 * 0.9 * 0.05, 6.0),
+        "{codes:?}"
+    );
+    assert_eq!(
+        count("Ok") + count("Unavailable") + count("ResourceExhausted") + count("DeadlineExceeded"),
+        n,
+        "{codes:?}"
+    );
+    assert_eq!(grpc_service::run(n).await, codes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_injected_grpc_timeout_waits_for_the_clients_grpc_timeout() {
+    let plan = r#"
+        seed = 1
+        [[rules]]
+        name = "orders-timeout"
+        fault = { error = "timeout" }
+        match = { service = "shop.Orders", operation = "Get" }
+        every = 1
+    "#;
+    let injector = Injector::new(chaos_core::CompiledPlan::from_toml_str(plan).expect("valid"))
+        .expect("valid");
+    let mut client = tonic::client::Grpc::new(grpc_service::server_with_chaos(injector));
+    let mut request = tonic::Request::new(String::from("1"));
+    request.set_timeout(Duration::from_millis(750));
+    client.ready().await.expect("ready");
+    let started = Instant::now();
+    let status = client
+        .unary(
+            request,
+            http::uri::PathAndQuery::from_static("/shop.Orders/Get"),
+            grpc_service::Utf8Codec,
+        )
+        .await
+        .expect_err("an injected timeout");
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+    assert_eq!(
+        status.message(),
+        "chaos: rule \"orders-timeout\" injected an error (timed out)"
+    );
+    // tonic's grpc-timeout header has millisecond resolution at this size: exact.
+    assert_eq!(started.elapsed(), Duration::from_millis(750));
+}
