@@ -1,5 +1,7 @@
 //! Which call an `http::Request` is: [`HttpCallExtractor`].
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,7 +113,9 @@ pub struct HttpCallExtractor {
     site: Arc<str>,
     site_hash: u64,
     service: Arc<str>,
-    key_headers: Vec<HeaderName>,
+    /// Headers a key is read from, each with whether it is a `traceparent` (decided once
+    /// here, not per request).
+    key_headers: Vec<(HeaderName, bool)>,
     keys: UniqueKeys,
     operation: OperationForm,
     route: Option<RouteFn>,
@@ -143,6 +147,11 @@ impl Default for HttpCallExtractor {
 
 const TRACEPARENT: &str = "traceparent";
 
+thread_local! {
+    /// Where [`HttpCallExtractor::with_call`] writes `"METHOD route"`, reused per thread.
+    static OPERATION_BUFFER: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
 impl HttpCallExtractor {
     /// An extractor for calls at `site`, keyed by `x-request-id` then `traceparent`, with
     /// deadlines from `grpc-timeout`.
@@ -152,8 +161,8 @@ impl HttpCallExtractor {
             site_hash: hash_str(site),
             service: "".into(),
             key_headers: vec![
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static(TRACEPARENT),
+                (HeaderName::from_static("x-request-id"), false),
+                (HeaderName::from_static(TRACEPARENT), true),
             ],
             keys: UniqueKeys::new(0),
             operation: OperationForm::MethodAndRoute,
@@ -178,7 +187,13 @@ impl HttpCallExtractor {
 
     /// Replaces the headers a request key is read from, first present wins.
     pub fn key_headers(mut self, headers: impl IntoIterator<Item = HeaderName>) -> Self {
-        self.key_headers = headers.into_iter().collect();
+        self.key_headers = headers
+            .into_iter()
+            .map(|name| {
+                let is_traceparent = name == TRACEPARENT;
+                (name, is_traceparent)
+            })
+            .collect();
         self
     }
 
@@ -222,26 +237,56 @@ impl HttpCallExtractor {
         self
     }
 
-    /// The owned pieces of the call `request` makes.
-    pub fn extract<B>(&self, request: &Request<B>) -> RequestCall {
-        let extensions = request.extensions();
-        let headers = request.headers();
+    /// The pieces of the call `request` makes, borrowed from it where they can be (the
+    /// deadline is read apart, by [`deadline`](Self::deadline): only a fault needs it).
+    pub fn extract<'r, B>(&self, request: &'r Request<B>) -> RequestCall<'r> {
         let route = self.route_of(request);
         let (service, operation) = match self.operation {
-            OperationForm::MethodAndRoute => {
-                let method = request.method().as_str();
-                let mut operation = String::with_capacity(method.len() + 1 + route.len());
-                operation.push_str(method);
-                operation.push(' ');
-                operation.push_str(route);
-                (None, operation)
-            }
-            OperationForm::Route => (None, route.to_owned()),
+            OperationForm::MethodAndRoute => (
+                None,
+                Cow::Owned(format!("{} {route}", request.method().as_str())),
+            ),
+            OperationForm::Route => (None, Cow::Borrowed(route)),
             OperationForm::Grpc => match grpc_method(route) {
-                Some((service, method)) => (Some(service.to_owned()), method.to_owned()),
-                None => (None, route.to_owned()),
+                Some((service, method)) => (Some(service), Cow::Borrowed(method)),
+                None => (None, Cow::Borrowed(route)),
             },
         };
+        self.pieces(request, route, service, operation)
+    }
+
+    /// Decides with the [`Call`] `request` makes, built in place: the same call as
+    /// [`extract`](Self::extract) then [`call`](Self::call) give, without allocating (the
+    /// `"METHOD route"` operation is written into a buffer reused per thread). The layers use
+    /// this on every request.
+    pub fn with_call<B, R>(&self, request: &Request<B>, decide: impl FnOnce(&Call<'_>) -> R) -> R {
+        if self.operation != OperationForm::MethodAndRoute {
+            return decide(&self.call(&self.extract(request)));
+        }
+        OPERATION_BUFFER.with(|buffer| {
+            // Busy only if `decide` itself extracts (re-entrantly): then allocate.
+            let Ok(mut operation) = buffer.try_borrow_mut() else {
+                return decide(&self.call(&self.extract(request)));
+            };
+            let route = self.route_of(request);
+            operation.clear();
+            operation.push_str(request.method().as_str());
+            operation.push(' ');
+            operation.push_str(route);
+            let pieces = self.pieces(request, route, None, Cow::Borrowed(operation.as_str()));
+            decide(&self.call(&pieces))
+        })
+    }
+
+    fn pieces<'r, B>(
+        &self,
+        request: &'r Request<B>,
+        route: &'r str,
+        service: Option<&'r str>,
+        operation: Cow<'r, str>,
+    ) -> RequestCall<'r> {
+        let extensions = request.extensions();
+        let headers = request.headers();
         let event = self.event.then(|| {
             let mut header_map = serde_json::Map::new();
             for (name, value) in headers {
@@ -264,15 +309,14 @@ impl HttpCallExtractor {
             service,
             operation,
             attempt: self.attempt_of(extensions, headers),
-            deadline: self.deadline_of(extensions, headers),
             event,
         }
     }
 
-    /// The [`Call`] of a request's owned pieces.
-    pub fn call<'a>(&'a self, pieces: &'a RequestCall) -> Call<'a> {
+    /// The [`Call`] of a request's pieces.
+    pub fn call<'a>(&'a self, pieces: &'a RequestCall<'_>) -> Call<'a> {
         let mut call = Call::new(pieces.request_key, &self.site)
-            .service(pieces.service.as_deref().unwrap_or(&self.service))
+            .service(pieces.service.unwrap_or(&self.service))
             .operation(&pieces.operation)
             .attempt(pieces.attempt);
         call.site_hash = Some(self.site_hash);
@@ -280,6 +324,20 @@ impl HttpCallExtractor {
             call = call.event(event);
         }
         call
+    }
+
+    /// The caller's deadline: the [`Deadline`] extension, else the earliest of the timeout
+    /// headers, counted from now.
+    pub fn deadline<B>(&self, request: &Request<B>) -> Option<Deadline> {
+        if let Some(deadline) = request.extensions().get::<Deadline>() {
+            return Some(*deadline);
+        }
+        let headers = request.headers();
+        self.timeout_headers
+            .iter()
+            .filter_map(|(name, format)| format.parse(headers.get(name)?.to_str().ok()?))
+            .min()
+            .map(Deadline::after)
     }
 
     fn route_of<'r, B>(&self, request: &'r Request<B>) -> &'r str {
@@ -294,15 +352,20 @@ impl HttpCallExtractor {
         if let Some(RequestKey(key)) = extensions.get() {
             return *key;
         }
-        for name in &self.key_headers {
+        for (name, is_traceparent) in &self.key_headers {
             let Some(value) = headers.get(name) else {
                 continue;
             };
-            let text = String::from_utf8_lossy(value.as_bytes());
-            if text.trim().is_empty() {
+            if value.is_empty() {
                 continue;
             }
-            let text = if name == TRACEPARENT {
+            // Header values are almost always visible ASCII (a cheap check); other bytes are
+            // hashed lossily.
+            let text = match value.to_str() {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(value.as_bytes()),
+            };
+            let text = if *is_traceparent {
                 trace_id(&text).unwrap_or(&text)
             } else {
                 &text
@@ -321,17 +384,6 @@ impl HttpCallExtractor {
             .and_then(|name| headers.get(name)?.to_str().ok())
             .and_then(parse_attempt)
             .unwrap_or(0)
-    }
-
-    fn deadline_of(&self, extensions: &Extensions, headers: &HeaderMap) -> Option<Deadline> {
-        if let Some(deadline) = extensions.get::<Deadline>() {
-            return Some(*deadline);
-        }
-        self.timeout_headers
-            .iter()
-            .filter_map(|(name, format)| format.parse(headers.get(name)?.to_str().ok()?))
-            .min()
-            .map(Deadline::after)
     }
 }
 
@@ -363,19 +415,28 @@ fn grpc_method(path: &str) -> Option<(&str, &str)> {
         .then_some((service, method))
 }
 
-/// The owned pieces of one request's [`Call`], from [`HttpCallExtractor::extract`].
+/// The pieces of one request's [`Call`], from [`HttpCallExtractor::extract`]: borrowed from
+/// the request where they can be.
 #[derive(Clone, Debug, PartialEq)]
-pub struct RequestCall {
+pub struct RequestCall<'r> {
     /// The request key.
     pub request_key: u64,
-    /// The service, when the request names its own (gRPC); else the extractor's.
-    pub service: Option<String>,
-    /// The operation, such as `"GET /orders/{id}"`.
-    pub operation: String,
+    service: Option<&'r str>,
+    operation: Cow<'r, str>,
     /// The attempt number, 0 for the first try.
     pub attempt: u32,
-    /// The caller's deadline, if the request carries one.
-    pub deadline: Option<Deadline>,
     /// The request as a JSON event, when the extractor builds one.
     pub event: Option<serde_json::Value>,
+}
+
+impl RequestCall<'_> {
+    /// The service, when the request names its own (gRPC); else the extractor's is used.
+    pub fn service(&self) -> Option<&str> {
+        self.service
+    }
+
+    /// The operation, such as `"GET /orders/{id}"`.
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
 }

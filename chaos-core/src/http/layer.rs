@@ -187,12 +187,14 @@ where
         if !self.injector.is_enabled() || self.injector.is_suspended() {
             return self.pass(request);
         }
-        let pieces = self.extractor.extract(&request);
-        let verdict = self.injector.decide(&self.extractor.call(&pieces));
+        let verdict = self
+            .extractor
+            .with_call(&request, |call| self.injector.decide(call));
         if verdict.is_pass() {
             return self.pass(request);
         }
-        let effect = verdict.effect(pieces.deadline.map(|d| d.remaining()));
+        let deadline = self.extractor.deadline(&request);
+        let effect = verdict.effect(deadline.map(|d| d.remaining()));
         // The instance poll_ready readied is the one to call; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);

@@ -29,7 +29,8 @@ fn request(headers: &[(&str, &str)]) -> Request<String> {
 #[test]
 fn the_key_comes_from_the_first_header_present() {
     let extractor = HttpCallExtractor::new("api");
-    let with_id = extractor.extract(&request(&[("x-request-id", "req-1")]));
+    let with_id = request(&[("x-request-id", "req-1")]);
+    let with_id = extractor.extract(&with_id);
     assert_eq!(with_id.request_key, crate::advanced::hash_str("req-1"));
     // Retries and other spans of one trace share the trace id, not the parent id.
     let span = |parent| {
@@ -49,8 +50,11 @@ fn the_key_comes_from_the_first_header_present() {
     let custom = HttpCallExtractor::new("api")
         .key_headers([HeaderName::from_static("x-amzn-trace-id")])
         .fallback_seed(1);
-    let blank = custom.extract(&request(&[("x-amzn-trace-id", " ")]));
-    assert_ne!(blank.request_key, crate::advanced::hash_str(" "));
+    let blank = request(&[("x-amzn-trace-id", "")]);
+    assert_ne!(
+        custom.extract(&blank).request_key,
+        crate::advanced::hash_str("")
+    );
     // An extension wins over headers.
     let mut keyed = request(&[("x-request-id", "req-1")]);
     keyed.extensions_mut().insert(RequestKey(99));
@@ -76,15 +80,25 @@ fn requests_with_no_key_get_distinct_keys_that_replay_under_a_seed() {
 
 #[test]
 fn operation_is_method_and_route_from_the_configured_source() {
-    let path = HttpCallExtractor::new("api").extract(&request(&[]));
-    assert_eq!(path.operation, "GET /orders/17");
+    let plain = request(&[]);
+    let path = HttpCallExtractor::new("api").extract(&plain);
+    assert_eq!(path.operation(), "GET /orders/17");
+    // A long route does not fit inline.
+    let long_route = format!("/{}", "x".repeat(200));
+    let long = Request::delete(long_route.as_str())
+        .body(())
+        .expect("valid");
+    assert_eq!(
+        HttpCallExtractor::new("api").extract(&long).operation(),
+        format!("DELETE {long_route}")
+    );
     let mut routed = request(&[]);
     routed
         .extensions_mut()
         .insert(MatchedRoute("/orders/{id}".into()));
     let extractor = HttpCallExtractor::new("api").service("orders");
     let pieces = extractor.extract(&routed);
-    assert_eq!(pieces.operation, "GET /orders/{id}");
+    assert_eq!(pieces.operation(), "GET /orders/{id}");
     let call = extractor.call(&pieces);
     assert_eq!(
         (call.site, call.service, call.operation),
@@ -95,12 +109,12 @@ fn operation_is_method_and_route_from_the_configured_source() {
     let from_fn = HttpCallExtractor::new("api")
         .route_from(|_| Some("/fixed"))
         .operation_form(OperationForm::Route);
-    assert_eq!(from_fn.extract(&routed).operation, "/fixed");
+    assert_eq!(from_fn.extract(&routed).operation(), "/fixed");
     let grpc = HttpCallExtractor::grpc("rpc");
     let rpc = Request::post("/shop.Orders/Get").body(()).expect("valid");
     let pieces = grpc.extract(&rpc);
     assert_eq!(
-        (pieces.service.as_deref(), pieces.operation.as_str()),
+        (pieces.service(), pieces.operation()),
         (Some("shop.Orders"), "Get")
     );
     assert_eq!(grpc.call(&pieces).service, "shop.Orders");
@@ -158,8 +172,7 @@ async fn the_deadline_is_the_extension_or_the_earliest_header() {
     );
     let remaining = |request: &Request<String>| {
         extractor
-            .extract(request)
-            .deadline
+            .deadline(request)
             .map(|deadline| deadline.remaining())
     };
     assert_eq!(remaining(&request(&[])), None);
@@ -193,9 +206,11 @@ fn an_opted_in_event_carries_method_path_route_and_headers() {
         crate::rule::EventTest::Equals("acme".into()),
     );
     let injector = injector(rule);
-    let pieces = extractor.extract(&request(&[("x-tenant", "acme")]));
+    let acme = request(&[("x-tenant", "acme")]);
+    let pieces = extractor.extract(&acme);
     assert!(injector.decide(&extractor.call(&pieces)).failure.is_some());
-    let pieces = extractor.extract(&request(&[("x-tenant", "other")]));
+    let other = request(&[("x-tenant", "other")]);
+    let pieces = extractor.extract(&other);
     assert!(injector.decide(&extractor.call(&pieces)).is_pass());
 }
 
@@ -403,4 +418,33 @@ async fn counted_retries_roll_anew_and_uncounted_ones_never_recover() {
     assert!(injected > n / 2, "retries were decided anew: {injected}");
     // Replayable: the same run again gives the same outcome.
     assert_eq!(recovered(true, n).await, (ok, injected));
+}
+
+#[test]
+fn with_call_builds_the_same_call_as_extract_even_when_nested() {
+    let summary = |call: &crate::Call<'_>| {
+        (
+            call.request_key,
+            call.site.to_owned(),
+            call.site_hash,
+            call.service.to_owned(),
+            call.operation.to_owned(),
+            call.attempt,
+        )
+    };
+    let mut routed = request(&[("x-request-id", "r-9")]);
+    routed.extensions_mut().insert(Attempt(2));
+    for extractor in [
+        HttpCallExtractor::new("api").service("orders"),
+        HttpCallExtractor::new("api").operation_form(OperationForm::Route),
+        HttpCallExtractor::grpc("rpc"),
+    ] {
+        let expected = summary(&extractor.call(&extractor.extract(&routed)));
+        assert_eq!(extractor.with_call(&routed, summary), expected);
+        // Re-entrant use (the per-thread buffer is busy) still gives the same call.
+        let nested = extractor.with_call(&routed, |outer| {
+            (summary(outer), extractor.with_call(&routed, summary))
+        });
+        assert_eq!(nested, (expected.clone(), expected));
+    }
 }
