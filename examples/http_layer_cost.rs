@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use chaos_core::advanced::hash_str;
 use chaos_core::fault::ErrorKind;
