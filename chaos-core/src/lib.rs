@@ -75,8 +75,9 @@
 //! # Features
 //!
 //! * `runtime` (default): the live [`Injector`] and [`Deadline`], on tokio's timer (pulls in
-//!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
-//!   timeout checks only, as the simulator uses it.
+//!   tokio, arc-swap and tracing), and [`watch::PlanFile`], a plan file polled for changes.
+//!   Without it the crate is plans, decisions, effects and timeout checks only, as the
+//!   simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
 //! * `http` (implies `tower`; adds the `http` crate): `http::HttpChaosLayer` for servers and
 //!   clients of `http::Request`, faults answered as responses or I/O errors, retry-aware
@@ -108,6 +109,8 @@ pub mod layer;
 pub mod plan;
 pub mod rule;
 pub mod timeout;
+#[cfg(feature = "runtime")]
+pub mod watch;
 
 pub use effect::{Effect, Outcome};
 pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
