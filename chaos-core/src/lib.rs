@@ -126,3 +126,5 @@ pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;
+#[cfg(feature = "runtime")]
+pub use watch::PlanFile;
