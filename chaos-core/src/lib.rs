@@ -75,9 +75,15 @@
 //! # Features
 //!
 //! * `runtime` (default): the live [`Injector`] and [`Deadline`], on tokio's timer (pulls in
-//!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
-//!   timeout checks only, as the simulator uses it.
+//!   tokio, arc-swap and tracing), and [`watch::PlanFile`], a plan file polled for changes.
+//!   Without it the crate is plans, decisions, effects and timeout checks only, as the
+//!   simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
+//! * `http` (implies `tower`; adds the `http` crate): `http::HttpChaosLayer` for servers and
+//!   clients of `http::Request`, faults answered as responses or I/O errors, retry-aware
+//!   decisions (`http::CountAttempts`).
+//! * `grpc` (implies `http`; no tonic): `grpc` answers faults in gRPC's wire form
+//!   (`grpc-status`), around tonic servers or channels.
 //!
 //! # Never a crash
 //!
@@ -90,19 +96,29 @@ mod decision;
 pub mod duration;
 pub mod effect;
 pub mod fault;
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "runtime")]
 pub mod injector;
+pub mod keys;
 pub mod latency;
 #[cfg(feature = "tower")]
 pub mod layer;
 pub mod plan;
 pub mod rule;
 pub mod timeout;
+#[cfg(feature = "runtime")]
+pub mod watch;
 
 pub use effect::{Effect, Outcome};
 pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
+#[cfg(feature = "http")]
+pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, TransportFault};
 #[cfg(feature = "runtime")]
 pub use injector::{Injector, InjectorBuilder, InjectorError, OnRejectedReload, Snapshot};
+pub use keys::UniqueKeys;
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
 pub use layer::{CallExtractor, Chaos, ChaosLayer};
@@ -110,3 +126,5 @@ pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;
+#[cfg(feature = "runtime")]
+pub use watch::PlanFile;

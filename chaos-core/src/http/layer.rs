@@ -1,0 +1,275 @@
+//! [`HttpChaosLayer`] / [`HttpChaos`]: a plan applied around an `http::Request` service,
+//! failures answered in the service's own types.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Request;
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+use crate::effect::Outcome;
+use crate::fault::InjectedError;
+use crate::injector::Injector;
+
+use super::extract::HttpCallExtractor;
+use super::respond::{AnswerHttp, OnInjected, RealisticFaults};
+
+/// Applies an [`Injector`]'s plan around `http::Request` services. Which call a request is
+/// comes from an [`HttpCallExtractor`]; what a failed call returns, from an [`OnInjected`]
+/// hook. The wrapped service's error type is kept, so axum, hyper and tonic services compose
+/// without `HandleErrorLayer`.
+#[derive(Clone, Debug)]
+pub struct HttpChaosLayer<R> {
+    injector: Injector,
+    extractor: Arc<HttpCallExtractor>,
+    on_injected: R,
+}
+
+impl HttpChaosLayer<AnswerHttp> {
+    /// Server side: failures become responses ([`AnswerHttp`]: a status fault that status,
+    /// throttle 429 with `Retry-After`, timeout 504, ...).
+    pub fn server(injector: Injector) -> Self {
+        Self {
+            injector,
+            extractor: Arc::new(HttpCallExtractor::default()),
+            on_injected: AnswerHttp::default(),
+        }
+    }
+}
+
+impl HttpChaosLayer<RealisticFaults> {
+    /// Client side: a status fault is an `Ok` response with that status, a reset or timeout an
+    /// error whose `source()` is an `io::Error` ([`RealisticFaults`]).
+    pub fn client(injector: Injector) -> Self {
+        Self {
+            injector,
+            extractor: Arc::new(HttpCallExtractor::default()),
+            on_injected: RealisticFaults::default(),
+        }
+    }
+}
+
+impl<R> HttpChaosLayer<R> {
+    /// A layer with its own hook: see [`OnInjected`].
+    pub fn new(injector: Injector, extractor: HttpCallExtractor, on_injected: R) -> Self {
+        Self {
+            injector,
+            extractor: Arc::new(extractor),
+            on_injected,
+        }
+    }
+
+    /// Replaces the extractor.
+    pub fn extractor(mut self, extractor: HttpCallExtractor) -> Self {
+        self.extractor = Arc::new(extractor);
+        self
+    }
+
+    /// Replaces what a failed call returns, such as the caller's own error type.
+    pub fn on_injected<R2>(self, on_injected: R2) -> HttpChaosLayer<R2> {
+        HttpChaosLayer {
+            injector: self.injector,
+            extractor: self.extractor,
+            on_injected,
+        }
+    }
+}
+
+impl<S, R: Clone> Layer<S> for HttpChaosLayer<R> {
+    type Service = HttpChaos<S, R>;
+
+    fn layer(&self, inner: S) -> HttpChaos<S, R> {
+        HttpChaos {
+            inner,
+            injector: self.injector.clone(),
+            extractor: Arc::clone(&self.extractor),
+            on_injected: self.on_injected.clone(),
+        }
+    }
+}
+
+/// A service wrapped by an [`HttpChaosLayer`].
+#[derive(Clone, Debug)]
+pub struct HttpChaos<S, R> {
+    inner: S,
+    injector: Injector,
+    extractor: Arc<HttpCallExtractor>,
+    on_injected: R,
+}
+
+impl<S, R> HttpChaos<S, R> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The injector.
+    pub fn injector(&self) -> &Injector {
+        &self.injector
+    }
+}
+
+type BoxedResult<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The future of an [`HttpChaos`] service: the inner future untouched when no rule fires.
+    pub struct HttpChaosFuture<F, T, E> {
+        #[pin]
+        state: State<F, T, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<F, T, E> {
+        Pass { #[pin] inner: F },
+        Faulted { future: BoxedResult<T, E> },
+    }
+}
+
+impl<F, T, E> fmt::Debug for HttpChaosFuture<F, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.state {
+            State::Pass { .. } => "HttpChaosFuture::Pass",
+            State::Faulted { .. } => "HttpChaosFuture::Faulted",
+        })
+    }
+}
+
+impl<F, T, E> Future for HttpChaosFuture<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Pass { inner } => inner.poll(cx),
+            StateProj::Faulted { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+impl<S, R, B> Service<Request<B>> for HttpChaos<S, R>
+where
+    S: Service<Request<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Response: Send + 'static,
+    S::Error: Send + 'static,
+    R: OnInjected<S::Response, S::Error> + Clone + Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = HttpChaosFuture<S::Future, S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        // Kill switch on (or a rejected reload): not even the extractor runs.
+        if !self.injector.is_enabled() || self.injector.is_suspended() {
+            return self.pass(request);
+        }
+        let verdict = self
+            .extractor
+            .with_call(&request, |call| self.injector.decide(call));
+        if verdict.is_pass() {
+            return self.pass(request);
+        }
+        let deadline = self.extractor.deadline(&request);
+        let effect = verdict.effect(deadline.map(|d| d.remaining()));
+        // The instance poll_ready readied is the one to call; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, clone);
+        let injector = self.injector.clone();
+        let on_injected = self.on_injected.clone();
+        let future = async move {
+            let held_to_the_end = hold(&injector, effect.delay).await;
+            match effect.outcome {
+                Outcome::Fail { rule, kind } if held_to_the_end => {
+                    on_injected.on_injected(InjectedError {
+                        rule: rule_label(&injector, rule),
+                        kind,
+                    })
+                }
+                // Latency only, or the kill switch ended the fault: the real call goes ahead.
+                _ => ready.call(request).await,
+            }
+        };
+        HttpChaosFuture {
+            state: State::Faulted {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
+impl<S, R> HttpChaos<S, R> {
+    fn pass<B>(&mut self, request: Request<B>) -> HttpChaosFuture<S::Future, S::Response, S::Error>
+    where
+        S: Service<Request<B>>,
+    {
+        HttpChaosFuture {
+            state: State::Pass {
+                inner: self.inner.call(request),
+            },
+        }
+    }
+}
+
+/// How often a held call checks the kill switch. The injector's own `apply` is woken at once;
+/// its wake-up is not public, so a held HTTP call notices within this much (virtual) time.
+pub(crate) const KILL_SWITCH_CHECK: Duration = Duration::from_millis(100);
+
+/// Holds a call for `delay` on tokio's clock; `false` if the kill switch (or a rejected
+/// reload) ended the hold early. A zero delay sets no timer, so an immediate fault needs no
+/// tokio runtime.
+pub(crate) async fn hold(injector: &Injector, delay: Duration) -> bool {
+    let active = || injector.is_enabled() && !injector.is_suspended();
+    if delay.is_zero() {
+        return active();
+    }
+    let start = Instant::now();
+    let end = start.checked_add(delay);
+    loop {
+        if !active() {
+            return false;
+        }
+        let now = Instant::now();
+        let step_end = now + KILL_SWITCH_CHECK;
+        match end {
+            Some(end) if end <= now => return true,
+            Some(end) if end <= step_end => tokio::time::sleep_until(end).await,
+            _ => tokio::time::sleep_until(step_end).await,
+        }
+    }
+}
+
+/// The name of the rule at `index` in the injector's current plan, or `#index`. Read on the
+/// faulted path only (it sums the counters); a reload between decision and answer can name
+/// the new plan's rule.
+pub(crate) fn rule_label(injector: &Injector, index: usize) -> String {
+    injector
+        .snapshot()
+        .rules
+        .into_iter()
+        .nth(index)
+        .map_or_else(|| format!("#{index}"), |rule| rule.label)
+}
