@@ -102,11 +102,13 @@ pub mod timeout;
 pub use effect::{Effect, Outcome};
 pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
 #[cfg(feature = "runtime")]
-pub use injector::{Injector, InjectorBuilder, InjectorError, OnRejectedReload, Snapshot};
+pub use injector::{
+    Injector, InjectorBuilder, InjectorError, OnRejectedReload, Site, SiteCall, Snapshot,
+};
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
-pub use layer::{CallExtractor, Chaos, ChaosLayer};
-pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
+pub use layer::{CallExtractor, Chaos, ChaosLayer, SiteExtractor};
+pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, ResolvedSite, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;

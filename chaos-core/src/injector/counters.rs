@@ -42,7 +42,8 @@ pub(super) struct InjectorObserver<'a> {
     pub(super) loaded: &'a Loaded,
     pub(super) counting: Counting<'a>,
     pub(super) shared: &'a Shared,
-    pub(super) elapsed: Duration,
+    /// The time since start, when the decision read it.
+    pub(super) elapsed: Option<Duration>,
 }
 
 impl Observer for InjectorObserver<'_> {
@@ -53,7 +54,12 @@ impl Observer for InjectorObserver<'_> {
 
     fn permit(&mut self, _rule: usize) -> bool {
         match self.shared.guardrails.max_injections {
-            Some((limit, interval)) => self.shared.budget.take(limit, interval, self.elapsed),
+            Some((limit, interval)) => {
+                let elapsed = self
+                    .elapsed
+                    .unwrap_or_else(|| self.shared.started.elapsed());
+                self.shared.budget.take(limit, interval, elapsed)
+            }
             None => true,
         }
     }

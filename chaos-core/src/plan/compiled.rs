@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::call::Call;
 use super::counter::MatchCounter;
+use super::index::{Merged, ServiceIndex};
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
 use super::{IntoCompiledPlan, Plan, PlanError};
@@ -23,7 +24,7 @@ pub(crate) trait Observer {
     fn injected(&mut self, rule: usize, call: &Call<'_>);
 }
 
-struct NoObserver;
+pub(super) struct NoObserver;
 
 impl Observer for NoObserver {
     fn evaluated(&mut self, _: usize) {}
@@ -41,10 +42,17 @@ impl Observer for NoObserver {
 /// ([`plan`](Self::plan)).
 #[derive(Clone, Debug)]
 pub struct CompiledPlan {
+    /// Unique per compilation (clones share it: same rules), so a [`ResolvedSite`] knows
+    /// which plan it belongs to.
+    ///
+    /// [`ResolvedSite`]: super::ResolvedSite
+    pub(super) id: u64,
     pub(super) seed: u64,
     pub(super) rules: Vec<CompiledRule>,
     pub(super) needs_elapsed: bool,
     pub(super) needs_wall_clock: bool,
+    /// Candidate rules by service, for ad hoc calls.
+    pub(super) index: ServiceIndex,
     pub(super) source: Plan,
 }
 
@@ -157,7 +165,16 @@ impl CompiledPlan {
         // Selector results by group (the first rule with that selector), for the first
         // groups: plans often put many rules on one service.
         let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
-        for (index, rule) in self.rules.iter().enumerate() {
+        // Only the rules that can match the call's service, in plan order.
+        let (exact, other) = self.index.candidates(call.service);
+        let candidates = Merged {
+            left: exact,
+            right: other,
+        };
+        for index in candidates {
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
             if !rule.selects_any_call {
                 let selected = match selector_memo.get(rule.selector_group) {
                     Some(&known) if known != UNKNOWN => known == SELECTED,
