@@ -100,32 +100,52 @@ impl Drop for CachedPlan {
     }
 }
 
-/// One thread's resolutions of sites against one plan, by slot ([`site::slot_of`]), each
-/// with the token of the site it was resolved for.
+/// One thread's resolutions of sites against one plan, by slot ([`site::slot_of`]).
 #[derive(Default)]
-pub(super) struct ResolvedSites(Vec<(Token, ResolvedSite)>);
+pub(super) struct ResolvedSites(Vec<ThreadSite>);
+
+#[derive(Default)]
+struct ThreadSite {
+    /// The token of the site this was resolved for.
+    token: Token,
+    resolved: ResolvedSite,
+    /// Decided by [`ResolvedSite::evaluate_plain`]: every candidate is plain and no
+    /// guardrail needs the clock on every call.
+    plain: bool,
+}
 
 impl ResolvedSites {
-    /// The resolution of the site with `token` in `plan`, resolving it on first use.
+    /// The resolution of the site with `token`, if this thread has made it for this plan.
     #[inline]
-    fn get(&mut self, plan: &CompiledPlan, token: Token, site: &Site<'_>) -> &ResolvedSite {
-        let slot = site::slot_of(token);
-        match self.0.get(slot) {
-            Some((cached, _)) if *cached == token => {}
-            _ => self.resolve(plan, slot, token, site),
-        }
-        self.0.get(slot).map_or(&EMPTY, |(_, resolved)| resolved)
+    fn find(&self, token: Token) -> Option<&ThreadSite> {
+        self.0
+            .get(site::slot_of(token))
+            .filter(|cached| cached.token == token)
     }
 
-    #[cold]
-    #[inline(never)]
-    fn resolve(&mut self, plan: &CompiledPlan, slot: usize, token: Token, site: &Site<'_>) {
-        if self.0.len() <= slot {
-            self.0.resize_with(slot + 1, Default::default);
+    /// The resolution of the site with `token` in `loaded`, resolving it on first use.
+    fn get(
+        &mut self,
+        loaded: &Loaded,
+        guardrails: &Guardrails,
+        token: Token,
+        site: &Site<'_>,
+    ) -> &ResolvedSite {
+        let slot = site::slot_of(token);
+        if self.find(token).is_none() {
+            if self.0.len() <= slot {
+                self.0.resize_with(slot + 1, Default::default);
+            }
+            if let Some(entry) = self.0.get_mut(slot) {
+                let resolved = loaded.plan.resolve(&site.call_site());
+                *entry = ThreadSite {
+                    token,
+                    plain: resolved.is_plain() && guardrails.expire_after.is_none(),
+                    resolved,
+                };
+            }
         }
-        if let Some(entry) = self.0.get_mut(slot) {
-            *entry = (token, plan.resolve(&site.call_site()));
-        }
+        self.0.get(slot).map_or(&EMPTY, |cached| &cached.resolved)
     }
 }
 
@@ -237,6 +257,11 @@ impl Injector {
     }
 
     /// Decides a call at a [`Site`] with the plan at `version`.
+    ///
+    /// The common case takes the shortest path: this injector's plan is the first in the
+    /// thread's cache and current, the thread has resolved the site, and only rolls decide
+    /// there. Anything else (first use, a reload, other injectors, timed or counting rules)
+    /// takes the general path, which resolves the site for next time.
     #[inline]
     pub(super) fn decide_site_enabled<R>(
         &self,
@@ -245,10 +270,56 @@ impl Injector {
         finish: impl FnOnce(&Loaded, Verdict) -> R,
     ) -> R {
         let token = call.site().token();
+        let mut finish = Some(finish);
+        if let Some(token) = token {
+            let id = self.shared.id;
+            let quick = PLAN_CACHE.try_with(|cache| {
+                let cache = cache.try_borrow().ok()?;
+                let entry = cache.first()?;
+                if entry.injector != id || entry.version != version {
+                    return None;
+                }
+                let resolved = &entry
+                    .sites
+                    .find(token)
+                    .filter(|cached| cached.plain)?
+                    .resolved;
+                let finish = finish.take()?;
+                let call_word = resolved.call_word(call.request_key(), call.attempt_number());
+                let counters = &*entry.counters;
+                let Some(position) =
+                    resolved.first_admitted(call_word, |rule| counters.add_owned(rule, EVALUATED))
+                else {
+                    return Some(finish(&entry.loaded, Verdict::default()));
+                };
+                let mut observer = InjectorObserver {
+                    loaded: &entry.loaded,
+                    counting: Counting::Owned(counters),
+                    shared: &self.shared,
+                    elapsed: None,
+                };
+                let verdict = resolved.evaluate_plain_from(
+                    &entry.loaded.plan,
+                    position,
+                    call_word,
+                    &call.to_call(),
+                    &mut observer,
+                );
+                Some(finish(&entry.loaded, verdict))
+            });
+            if let Ok(Some(decided)) = quick {
+                return decided;
+            }
+        }
+        let Some(finish) = finish else {
+            unreachable!("the quick path took `finish` and returned its result")
+        };
         self.with_cached_plan(version, |loaded, counting, sites| {
             let ad_hoc = call.to_call();
             let resolved = match (sites, token) {
-                (Some(sites), Some(token)) => Some(sites.get(&loaded.plan, token, call.site())),
+                (Some(sites), Some(token)) => {
+                    Some(sites.get(loaded, &self.shared.guardrails, token, call.site()))
+                }
                 // No thread cache, or no slot: decided the ad hoc way, to the same verdict.
                 _ => None,
             };

@@ -221,6 +221,16 @@ impl<'s> SiteCall<'s> {
         self.site
     }
 
+    /// The request key.
+    pub fn request_key(&self) -> u64 {
+        self.request_key
+    }
+
+    /// The attempt number.
+    pub fn attempt_number(&self) -> u32 {
+        self.attempt
+    }
+
     /// The same call made ad hoc: [`Injector::decide`] gives it the same verdict.
     #[inline]
     pub fn to_call(&self) -> Call<'s> {

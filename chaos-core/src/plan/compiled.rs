@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::call::Call;
 use super::counter::MatchCounter;
-use super::index::{Merged, ServiceIndex};
+use super::index::{Candidates, Merged, ServiceIndex};
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
 use super::{IntoCompiledPlan, Plan, PlanError};
@@ -167,9 +167,11 @@ impl CompiledPlan {
         let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
         // Only the rules that can match the call's service, in plan order.
         let (exact, other) = self.index.candidates(call.service);
-        let candidates = Merged {
-            left: exact,
-            right: other,
+        // Usually one list is empty (every rule names its service, or none does): a plain
+        // walk; otherwise the two merge in plan order.
+        let candidates = match (exact, other) {
+            ([], rules) | (rules, []) => Candidates::One(rules.iter()),
+            (left, right) => Candidates::Merged(Merged { left, right }),
         };
         for index in candidates {
             let Some(rule) = self.rules.get(index) else {

@@ -89,3 +89,21 @@ impl Iterator for Merged<'_> {
         Some(first as usize)
     }
 }
+
+/// A call's candidate rules: one list walked as it is, or two merged.
+pub(super) enum Candidates<'a> {
+    One(std::slice::Iter<'a, u32>),
+    Merged(Merged<'a>),
+}
+
+impl Iterator for Candidates<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Self::One(rules) => rules.next().map(|&index| index as usize),
+            Self::Merged(merged) => merged.next(),
+        }
+    }
+}

@@ -84,6 +84,71 @@ impl ResolvedSite {
         self.candidates.is_empty()
     }
 
+    /// Whether only the roll decides every candidate (no event condition, counting trigger,
+    /// schedule or expiry): [`evaluate_plain`](Self::evaluate_plain) applies.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.candidates.iter().all(|candidate| candidate.plain)
+    }
+
+    /// The part of every candidate's decision word that depends on the call.
+    #[inline]
+    pub(crate) fn call_word(&self, request_key: u64, attempt: u32) -> u64 {
+        call_word(request_key, self.site_hash, attempt)
+    }
+
+    /// The first step of a decision when [`is_plain`](Self::is_plain): rolls the candidates
+    /// in order, handing each rule it rolls to `count`, and stops at the first whose roll
+    /// admits the call, returning its position (`None`: nothing fires, every candidate was
+    /// counted). [`evaluate_plain_from`](Self::evaluate_plain_from) goes on from there.
+    #[inline]
+    pub(crate) fn first_admitted(
+        &self,
+        call_word: u64,
+        mut count: impl FnMut(usize),
+    ) -> Option<usize> {
+        for (position, candidate) in self.candidates.iter().enumerate() {
+            count(candidate.rule as usize);
+            if candidate
+                .probability
+                .admits(candidate.key.for_call_word(call_word))
+            {
+                return Some(position);
+            }
+        }
+        None
+    }
+
+    /// The rest of a plain decision from the candidate at `position`, the first that
+    /// admitted the call (already counted): the verdict [`CompiledPlan::evaluate_resolved`]
+    /// gives. Out of line: only calls that fire come here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn evaluate_plain_from<O: Observer>(
+        &self,
+        plan: &CompiledPlan,
+        position: usize,
+        call_word: u64,
+        call: &Call<'_>,
+        observer: &mut O,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        let rest = self.candidates.get(position..).unwrap_or_default();
+        for (offset, candidate) in rest.iter().enumerate() {
+            let index = candidate.rule as usize;
+            if offset > 0 {
+                observer.evaluated(index);
+            }
+            let word = candidate.key.for_call_word(call_word);
+            if candidate.probability.admits(word)
+                && !(candidate.failing && verdict.failure.is_some())
+                && let Some(rule) = plan.rules.get(index)
+            {
+                rule.fire(index, word, call, &mut verdict, observer);
+            }
+        }
+        verdict
+    }
+
     /// Whether this was resolved against `plan`.
     pub(crate) fn is_for(&self, plan: &CompiledPlan) -> bool {
         self.plan == plan.id
