@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::call::Call;
 use super::counter::MatchCounter;
-use super::index::{Candidates, Merged, ServiceIndex};
+use super::index::ServiceIndex;
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
 use super::{IntoCompiledPlan, Plan, PlanError};
@@ -166,14 +166,8 @@ impl CompiledPlan {
         // groups: plans often put many rules on one service.
         let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
         // Only the rules that can match the call's service, in plan order.
-        let (exact, other) = self.index.candidates(call.service);
-        // Usually one list is empty (every rule names its service, or none does): a plain
-        // walk; otherwise the two merge in plan order.
-        let candidates = match (exact, other) {
-            ([], rules) | (rules, []) => Candidates::One(rules.iter()),
-            (left, right) => Candidates::Merged(Merged { left, right }),
-        };
-        for index in candidates {
+        for &index in self.index.candidates(call.service) {
+            let index = index as usize;
             let Some(rule) = self.rules.get(index) else {
                 continue;
             };

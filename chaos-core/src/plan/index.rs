@@ -8,102 +8,72 @@ use crate::decision::hash_str;
 use super::rule::CompiledRule;
 use super::selector::Pattern;
 
-/// Rules by the exact service their selector names. A call's candidates are the rules of its
-/// service's hash merged, in plan order, with the rules that name no exact service (any
-/// service, or a glob). The index only narrows: each candidate still tests its whole
-/// selector, so two names of one hash cost a few extra tests, never a wrong decision.
+/// Past this many entries in all lists together, the index gives up narrowing (every call
+/// gets every rule), so a plan of many services and many glob rules stays linear in memory.
+const MAX_ENTRIES_PER_RULE: usize = 8;
+
+/// Rules by the exact service their selector names. A call's candidates are, in plan order,
+/// the rules naming its service's hash and the rules naming no exact service (any service,
+/// or a glob). The index only narrows: each candidate still tests its whole selector, so two
+/// names of one hash cost a few extra tests, never a wrong decision.
 #[derive(Clone, Debug, Default)]
 pub(super) struct ServiceIndex {
-    /// (hash of a service name, rules naming exactly that service in plan order), by hash.
+    /// (hash of a service name, the candidates of a call to it in plan order), by hash.
     by_service: Box<[(u64, Box<[u32]>)]>,
-    /// Rules naming no exact service, in plan order.
+    /// The candidates of a call to a service no rule names exactly, in plan order.
     other: Box<[u32]>,
 }
 
 impl ServiceIndex {
     pub(super) fn new(rules: &[CompiledRule]) -> Self {
+        // A plan of more than 2^32 rules does not fit in memory.
+        let count = u32::try_from(rules.len()).unwrap_or(u32::MAX);
         let mut by_service: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
-        let mut other = Vec::new();
-        for (index, rule) in rules.iter().enumerate() {
-            // A plan of more than 2^32 rules does not fit in memory.
-            let Ok(index) = u32::try_from(index) else {
-                break;
-            };
-            match &rule.service {
-                Pattern::Exact(service) => {
-                    by_service.entry(hash_str(service)).or_default().push(index)
-                }
-                _ => other.push(index),
+        for (index, rule) in (0..count).zip(rules) {
+            if let Pattern::Exact(service) = &rule.service {
+                by_service.entry(hash_str(service)).or_default().push(index);
             }
         }
+        let other: Vec<u32> = (0..count)
+            .zip(rules)
+            .filter(|(_, rule)| !matches!(rule.service, Pattern::Exact(_)))
+            .map(|(index, _)| index)
+            .collect();
+        let entries = by_service
+            .values()
+            .map(|exact| exact.len() + other.len())
+            .sum::<usize>();
+        if by_service.is_empty() || entries > rules.len().saturating_mul(MAX_ENTRIES_PER_RULE) {
+            return Self {
+                by_service: Box::new([]),
+                other: (0..count).collect(),
+            };
+        }
+        let by_service = by_service
+            .into_iter()
+            .map(|(hash, mut candidates)| {
+                candidates.extend_from_slice(&other);
+                candidates.sort_unstable();
+                (hash, candidates.into_boxed_slice())
+            })
+            .collect();
         Self {
-            by_service: by_service
-                .into_iter()
-                .map(|(hash, rules)| (hash, rules.into_boxed_slice()))
-                .collect(),
+            by_service,
             other: other.into_boxed_slice(),
         }
     }
 
-    /// The candidates of a call to `service`: two lists in plan order, disjoint, to be merged.
+    /// The candidates of a call to `service`, in plan order.
     #[inline]
-    pub(super) fn candidates(&self, service: &str) -> (&[u32], &[u32]) {
+    pub(super) fn candidates(&self, service: &str) -> &[u32] {
         if self.by_service.is_empty() {
-            return (&[], &self.other);
+            return &self.other;
         }
         let hash = hash_str(service);
-        let exact = self
-            .by_service
+        self.by_service
             .binary_search_by_key(&hash, |(hash, _)| *hash)
             .ok()
             .and_then(|found| self.by_service.get(found))
-            .map_or(&[][..], |(_, rules)| rules);
-        (exact, &self.other)
-    }
-}
-
-/// Walks two ascending, disjoint lists of rule indices in ascending order.
-pub(super) struct Merged<'a> {
-    pub(super) left: &'a [u32],
-    pub(super) right: &'a [u32],
-}
-
-impl Iterator for Merged<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        let take_left = match (self.left.first(), self.right.first()) {
-            (Some(left), Some(right)) => left < right,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => return None,
-        };
-        let list = if take_left {
-            &mut self.left
-        } else {
-            &mut self.right
-        };
-        let (&first, rest) = list.split_first()?;
-        *list = rest;
-        Some(first as usize)
-    }
-}
-
-/// A call's candidate rules: one list walked as it is, or two merged.
-pub(super) enum Candidates<'a> {
-    One(std::slice::Iter<'a, u32>),
-    Merged(Merged<'a>),
-}
-
-impl Iterator for Candidates<'_> {
-    type Item = usize;
-
-    #[inline]
-    fn next(&mut self) -> Option<usize> {
-        match self {
-            Self::One(rules) => rules.next().map(|&index| index as usize),
-            Self::Merged(merged) => merged.next(),
-        }
+            .map_or(&self.other, |(_, candidates)| candidates)
     }
 }
