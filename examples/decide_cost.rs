@@ -35,6 +35,9 @@ fn main() {
         | "kill_switch_site"
         | "one_rule_1pct"
         | "one_rule_1pct_call_site"
+        | "tower_inner"
+        | "tower_ad_hoc"
+        | "tower_site"
         | "one_rule_1pct_site" => one_rule(0.01),
         "one_rule_not_firing" => one_rule(0.0),
         "empty_plan" => Plan::new(7),
@@ -80,6 +83,10 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(layer) = case.strip_prefix("tower_") {
+        tower_calls(injector, layer, calls);
+        return;
+    }
     if case.starts_with("kill_switch") {
         injector.disable();
     }
@@ -106,4 +113,48 @@ fn main() {
         }
     }
     println!("{case}: {calls} calls, {faulted} faulted");
+}
+
+/// Calls through the tower layer (`ad_hoc`: a `Call` per request; `site`: at a `Site`) or
+/// the inner service alone (`inner`), polling each response once.
+fn tower_calls(injector: Injector, layer: &str, calls: u64) {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+    use tower::{BoxError, Layer, Service};
+
+    fn call_ready<S: Service<u64>>(service: &mut S, request: u64) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        if !matches!(service.poll_ready(&mut cx), Poll::Ready(Ok(()))) {
+            return false;
+        }
+        let future = pin!(service.call(request));
+        matches!(future.poll(&mut cx), Poll::Ready(Ok(_)))
+    }
+    fn run<S: Service<u64>>(mut service: S, calls: u64) -> u64 {
+        (0..calls)
+            .filter(|&key| !call_ready(&mut service, black_box(key)))
+            .count() as u64
+    }
+
+    let echo = tower::service_fn(|request: u64| std::future::ready(Ok::<u64, BoxError>(request)));
+    let failed = match layer {
+        "inner" => run(echo, calls),
+        "site" => run(
+            chaos_core::ChaosLayer::at_site(
+                injector,
+                Site::new("checkout/orders").service("dynamodb"),
+                |request: &u64| *request,
+            )
+            .layer(echo),
+            calls,
+        ),
+        _ => run(
+            chaos_core::ChaosLayer::from_fn(injector, |request: &u64| {
+                Call::new(*request, "checkout/orders").service("dynamodb")
+            })
+            .layer(echo),
+            calls,
+        ),
+    };
+    println!("tower_{layer}: {calls} calls, {failed} failed");
 }
