@@ -395,7 +395,10 @@ proptest! {
     fn an_injector_decides_at_a_site_as_ad_hoc(rules in prop::collection::vec(site_rule_strategy(false), 1..8), seed in any::<u64>(), calls_seed in any::<u64>()) {
         let plan = Plan { seed, rules: unique_names(rules) };
         let at_sites = quiet(plan.clone());
-        let ad_hoc = quiet(plan);
+        let ad_hoc = quiet(plan.clone());
+        // The reference: the plan's own ad hoc evaluation, outside any injector.
+        let compiled = plan.compile().expect("valid plan");
+        let counter = LocalMatchCounter::new(compiled.rule_count());
         let sites = sites();
         let event = serde_json::json!({ "tenant": "t1" });
         for (key, site, attempt, with_event) in generated_calls(calls_seed, 300, sites.len()) {
@@ -403,7 +406,9 @@ proptest! {
             if with_event {
                 call = call.event(&event);
             }
-            prop_assert_eq!(at_sites.decide_site(&call), ad_hoc.decide(&call.to_call()));
+            let expected = compiled.evaluate(&call.to_call(), Duration::ZERO, &counter);
+            prop_assert_eq!(&ad_hoc.decide(&call.to_call()), &expected);
+            prop_assert_eq!(at_sites.decide_site(&call), expected);
         }
         prop_assert_eq!(at_sites.snapshot().rules, ad_hoc.snapshot().rules);
     }

@@ -25,6 +25,9 @@ pub(super) struct Loaded {
     /// subscriber); written with atomic adds since threads share them.
     pub(super) shared_counters: RuleCounters,
     pub(super) matches: SharedMatchCounter,
+    /// Ad hoc calls take the short path: every rule is plain and no guardrail reads the
+    /// clock on every call.
+    pub(super) plain: bool,
     /// Whether every decision needs the time since start (timed rules, the expiry guardrail;
     /// the budget reads the clock only when a rule fires).
     pub(super) needs_elapsed: bool,
@@ -35,6 +38,7 @@ impl Loaded {
         let rules = plan.rule_count();
         Self {
             needs_elapsed: plan.needs_elapsed() || guardrails.expire_after.is_some(),
+            plain: plan.is_plain() && guardrails.expire_after.is_none(),
             plan,
             generation,
             version: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -251,6 +255,39 @@ impl Injector {
         call: &Call<'_>,
         finish: impl FnOnce(&Loaded, Verdict) -> R,
     ) -> R {
+        // The short path when this injector's plan comes first in the thread's cache, is
+        // current and has only plain rules (see `decide_site_enabled`).
+        let mut finish = Some(finish);
+        let id = self.shared.id;
+        let quick = PLAN_CACHE.try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            let entry = cache.first()?;
+            if entry.injector != id || entry.version != version || !entry.loaded.plain {
+                return None;
+            }
+            let finish = finish.take()?;
+            let counters = &*entry.counters;
+            let plan = &entry.loaded.plan;
+            let Some((position, call_word)) =
+                plan.first_admitted(call, |rule| counters.add_owned(rule, EVALUATED))
+            else {
+                return Some(finish(&entry.loaded, Verdict::default()));
+            };
+            let mut observer = InjectorObserver {
+                loaded: &entry.loaded,
+                counting: Counting::Owned(counters),
+                shared: &self.shared,
+                elapsed: None,
+            };
+            let verdict = plan.evaluate_plain_from(call, position, call_word, &mut observer);
+            Some(finish(&entry.loaded, verdict))
+        });
+        if let Ok(Some(decided)) = quick {
+            return decided;
+        }
+        let Some(finish) = finish else {
+            unreachable!("the quick path took `finish` and returned its result")
+        };
         self.with_cached_plan(version, |loaded, counting, _| {
             finish(loaded, self.evaluate(loaded, counting, call, None))
         })

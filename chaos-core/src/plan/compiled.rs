@@ -51,6 +51,8 @@ pub struct CompiledPlan {
     pub(super) rules: Vec<CompiledRule>,
     pub(super) needs_elapsed: bool,
     pub(super) needs_wall_clock: bool,
+    /// No rule has a schedule, expiry or counting trigger: only selectors and rolls decide.
+    pub(super) all_plain: bool,
     /// Candidate rules by service, for ad hoc calls.
     pub(super) index: ServiceIndex,
     pub(super) source: Plan,
@@ -207,6 +209,112 @@ impl CompiledPlan {
             }
         }
         verdict
+    }
+}
+
+impl CompiledPlan {
+    /// Whether only selectors and rolls decide (no schedule, expiry or counting trigger):
+    /// [`first_admitted`](Self::first_admitted) applies.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.all_plain
+    }
+
+    /// The first step of an ad hoc decision when [`is_plain`](Self::is_plain): tests the
+    /// call's candidates in order, hands each rule that selects the call to `count`, and
+    /// stops at the first whose roll admits it, returning its position among the candidates
+    /// and the call's word (`None`: nothing fires, every selecting rule was counted).
+    /// [`evaluate_plain_from`](Self::evaluate_plain_from) goes on from there.
+    #[inline]
+    pub(crate) fn first_admitted(
+        &self,
+        call: &Call<'_>,
+        mut count: impl FnMut(usize),
+    ) -> Option<(usize, u64)> {
+        let mut call_word_once = None;
+        let mut last_group = LastGroup::default();
+        for (position, &index) in self.index.candidates(call.service).iter().enumerate() {
+            let index = index as usize;
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
+            if !last_group.selects(rule, call) {
+                continue;
+            }
+            count(index);
+            let call_word = *call_word_once.get_or_insert_with(|| {
+                let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
+                call_word(call.request_key, site_hash, call.attempt)
+            });
+            if rule.probability.admits(rule.key.for_call_word(call_word)) {
+                return Some((position, call_word));
+            }
+        }
+        None
+    }
+
+    /// The rest of a plain ad hoc decision from the candidate at `position`, the first that
+    /// admitted the call (already counted): the verdict [`evaluate`](Self::evaluate) gives.
+    /// Out of line: only calls that fire come here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn evaluate_plain_from<O: Observer>(
+        &self,
+        call: &Call<'_>,
+        position: usize,
+        call_word: u64,
+        observer: &mut O,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        let candidates = self.index.candidates(call.service);
+        let rest = candidates.get(position..).unwrap_or_default();
+        let mut last_group = LastGroup::default();
+        for (offset, &index) in rest.iter().enumerate() {
+            let index = index as usize;
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
+            if offset > 0 {
+                if !last_group.selects(rule, call) {
+                    continue;
+                }
+                observer.evaluated(index);
+            }
+            let word = rule.key.for_call_word(call_word);
+            if rule.probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
+                rule.fire(index, word, call, &mut verdict, observer);
+            }
+        }
+        verdict
+    }
+}
+
+/// The selector result of the last group of rules with one selector: plans often put runs
+/// of rules on one service, which then test the call once.
+struct LastGroup {
+    group: usize,
+    selected: bool,
+}
+
+impl Default for LastGroup {
+    fn default() -> Self {
+        Self {
+            group: usize::MAX,
+            selected: false,
+        }
+    }
+}
+
+impl LastGroup {
+    #[inline]
+    fn selects(&mut self, rule: &CompiledRule, call: &Call<'_>) -> bool {
+        if rule.selects_any_call {
+            return true;
+        }
+        if rule.selector_group != self.group {
+            self.group = rule.selector_group;
+            self.selected = rule.selects(call);
+        }
+        self.selected
     }
 }
 

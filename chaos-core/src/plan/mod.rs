@@ -198,6 +198,7 @@ impl Plan {
         Ok(CompiledPlan {
             id: NEXT_PLAN_ID.fetch_add(1, Ordering::Relaxed),
             index: index::ServiceIndex::new(&rules),
+            all_plain: rules.iter().all(|rule| rule.plain),
             seed: self.seed,
             rules,
             needs_elapsed,
