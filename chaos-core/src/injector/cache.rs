@@ -188,8 +188,14 @@ impl Injector {
         let mut decide = Some(decide);
         let cached = PLAN_CACHE.try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            let position = match cache.first() {
-                Some(first) if first.injector == id && first.version == version => 0,
+            let position = match cache.iter().position(|entry| entry.injector == id) {
+                Some(position)
+                    if cache
+                        .get(position)
+                        .is_some_and(|entry| entry.version == version) =>
+                {
+                    position
+                }
                 _ => self.cache_miss(&mut cache, version)?,
             };
             let entry = cache.get_mut(position)?;
@@ -255,14 +261,14 @@ impl Injector {
         call: &Call<'_>,
         finish: impl FnOnce(&Loaded, Verdict) -> R,
     ) -> R {
-        // The short path when this injector's plan comes first in the thread's cache, is
-        // current and has only plain rules (see `decide_site_enabled`).
+        // The short path when this injector's plan is in the thread's cache, current, and
+        // has only plain rules (see `decide_site_enabled`).
         let mut finish = Some(finish);
         let id = self.shared.id;
         let quick = PLAN_CACHE.try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
-            let entry = cache.first()?;
-            if entry.injector != id || entry.version != version || !entry.loaded.plain {
+            let entry = cache.iter().find(|entry| entry.injector == id)?;
+            if entry.version != version || !entry.loaded.plain {
                 return None;
             }
             let finish = finish.take()?;
@@ -295,8 +301,8 @@ impl Injector {
 
     /// Decides a call at a [`Site`] with the plan at `version`.
     ///
-    /// The common case takes the shortest path: this injector's plan is the first in the
-    /// thread's cache and current, the thread has resolved the site, and only rolls decide
+    /// The common case takes the shortest path: this injector's plan is in the thread's
+    /// cache and current, the thread has resolved the site, and only rolls decide
     /// there. Anything else (first use, a reload, other injectors, timed or counting rules)
     /// takes the general path, which resolves the site for next time.
     #[inline]
@@ -312,8 +318,8 @@ impl Injector {
             let id = self.shared.id;
             let quick = PLAN_CACHE.try_with(|cache| {
                 let cache = cache.try_borrow().ok()?;
-                let entry = cache.first()?;
-                if entry.injector != id || entry.version != version {
+                let entry = cache.iter().find(|entry| entry.injector == id)?;
+                if entry.version != version {
                     return None;
                 }
                 let resolved = &entry
