@@ -52,6 +52,7 @@ pub struct CompiledPlan {
     pub(super) needs_elapsed: bool,
     pub(super) needs_wall_clock: bool,
     /// No rule has a schedule, expiry or counting trigger: only selectors and rolls decide.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
     pub(super) all_plain: bool,
     /// Candidate rules by service, for ad hoc calls.
     pub(super) index: ServiceIndex,
@@ -212,6 +213,8 @@ impl CompiledPlan {
     }
 }
 
+/// The injector's short path (the simulator decides with `evaluate`).
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
 impl CompiledPlan {
     /// Whether only selectors and rolls decide (no schedule, expiry or counting trigger):
     /// [`first_admitted`](Self::first_admitted) applies.

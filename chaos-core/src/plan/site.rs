@@ -84,18 +84,21 @@ impl ResolvedSite {
         self.candidates.is_empty()
     }
 
+    #[cfg(feature = "runtime")]
     /// Whether only the roll decides every candidate (no event condition, counting trigger,
     /// schedule or expiry): [`evaluate_plain`](Self::evaluate_plain) applies.
     pub(crate) fn is_plain(&self) -> bool {
         self.candidates.iter().all(|candidate| candidate.plain)
     }
 
+    #[cfg(feature = "runtime")]
     /// The part of every candidate's decision word that depends on the call.
     #[inline]
     pub(crate) fn call_word(&self, request_key: u64, attempt: u32) -> u64 {
         call_word(request_key, self.site_hash, attempt)
     }
 
+    #[cfg(feature = "runtime")]
     /// The first step of a decision when [`is_plain`](Self::is_plain): rolls the candidates
     /// in order, handing each rule it rolls to `count`, and stops at the first whose roll
     /// admits the call, returning its position (`None`: nothing fires, every candidate was
@@ -118,6 +121,7 @@ impl ResolvedSite {
         None
     }
 
+    #[cfg(feature = "runtime")]
     /// The rest of a plain decision from the candidate at `position`, the first that
     /// admitted the call (already counted): the verdict [`CompiledPlan::evaluate_resolved`]
     /// gives. Out of line: only calls that fire come here.
