@@ -2,11 +2,13 @@
 //! the `fail` crate's fail point (feature on, point configured) and tower-resilience-chaos's
 //! layer. Run: `cargo bench --bench injector`. Figures go to BENCHMARKS.md.
 //!
-//! Cases (issue 2): (a) kill switch on, (b) one rule at 1% that does not fire, (c) 100 rules,
-//! (d) two threads at once against one shared injector (per-call cost must not rise).
+//! Cases (issues 2 and 7): (a) kill switch on, (b) one rule at 1% that does not fire, (c) 100
+//! rules (all on the call's service; or on 100 services, one of them the call's), (d) two
+//! threads at once against one shared injector (per-call cost must not rise), each both ad
+//! hoc (a `Call` built per request) and at a pre-resolved `Site` (`_site`).
 //!
-//! Each call site is what application code writes: build a `Call` from the request (the
-//! request key is opaque to the optimizer) and branch on the verdict.
+//! Each call site is what application code writes: build a `Call` from the request, or name
+//! a `static` site, (the request key is opaque to the optimizer) and branch on the verdict.
 
 use std::hint::black_box;
 use std::pin::pin;
@@ -15,13 +17,15 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use chaos_core::fault::ErrorKind;
-use chaos_core::{Call, CallSite, ChaosLayer, Injector, Plan, Rule};
+use chaos_core::{Call, CallSite, ChaosLayer, Injector, Plan, Rule, Site};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower::{BoxError, Layer, Service};
 
 const SITE: &str = "checkout/orders";
 /// The same site, hashed at compile time.
 const ORDERS: CallSite<'static> = CallSite::new(SITE);
+/// The same site, pre-resolved, with its service.
+static ORDERS_SITE: Site<'static> = Site::new(SITE).service("dynamodb");
 
 fn injector(plan: Plan) -> Injector {
     let mut builder = Injector::builder();
@@ -64,6 +68,25 @@ fn hundred_rules() -> Injector {
     injector(plan)
 }
 
+/// 100 rules on 100 services, of which the calls' service is one.
+fn hundred_rules_one_matches() -> Injector {
+    let mut plan = Plan::new(7);
+    for i in 0..100 {
+        let service = if i == 50 {
+            "dynamodb".to_owned()
+        } else {
+            format!("service-{i}")
+        };
+        plan.rules.push(
+            Rule::error(ErrorKind::ServerError { status: 503 })
+                .named(format!("rule-{i}"))
+                .for_service(service)
+                .with_probability(0.0001),
+        );
+    }
+    injector(plan)
+}
+
 fn fail_point_guarded() -> Option<u64> {
     fail::fail_point!("bench_point", |_| None);
     Some(1)
@@ -83,6 +106,14 @@ fn single_thread(c: &mut Criterion) {
                     .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
                     .is_pass(),
             )
+        })
+    });
+
+    group.bench_function("a_kill_switch_on_site", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(killed.decide_at(&ORDERS_SITE, black_box(key)).is_pass())
         })
     });
 
@@ -110,6 +141,14 @@ fn single_thread(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("b_one_rule_1pct_not_firing_site", |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            i = (i + 1) & 4095;
+            black_box(one.decide_at(&ORDERS_SITE, black_box(keys[i])).is_pass())
+        })
+    });
+
     let hundred = hundred_rules();
     group.bench_function("c_hundred_rules", |b| {
         let mut key = 0u64;
@@ -118,6 +157,38 @@ fn single_thread(c: &mut Criterion) {
             black_box(
                 hundred
                     .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
+        })
+    });
+
+    group.bench_function("c_hundred_rules_site", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(hundred.decide_at(&ORDERS_SITE, black_box(key)).is_pass())
+        })
+    });
+
+    let one_of_hundred = hundred_rules_one_matches();
+    group.bench_function("c_hundred_rules_one_matches", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(
+                one_of_hundred
+                    .decide(&Call::new(black_box(key), SITE).service("dynamodb"))
+                    .is_pass(),
+            )
+        })
+    });
+    group.bench_function("c_hundred_rules_one_matches_site", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(
+                one_of_hundred
+                    .decide_at(&ORDERS_SITE, black_box(key))
                     .is_pass(),
             )
         })
@@ -173,6 +244,15 @@ fn threads(c: &mut Criterion) {
     group.bench_function("d_injector_2_threads", |b| {
         b.iter_custom(|iters| run_threads(2, iters, &decide))
     });
+    let decide_at_site = |key: u64| {
+        black_box(shared.decide_at(&ORDERS_SITE, black_box(key)).is_pass());
+    };
+    group.bench_function("d_injector_site_1_thread", |b| {
+        b.iter_custom(|iters| run_threads(1, iters, &decide_at_site))
+    });
+    group.bench_function("d_injector_site_2_threads", |b| {
+        b.iter_custom(|iters| run_threads(2, iters, &decide_at_site))
+    });
 
     // Calibration: thread-private work of a similar size (hashing and mixing, no shared
     // memory). Its 2-thread / 1-thread ratio is what this VM does to perfectly parallel code.
@@ -223,6 +303,29 @@ fn call_ready<S: Service<u64>>(
 fn tower_layers(c: &mut Criterion) {
     let mut group = c.benchmark_group("tower_layer_1pct_error");
     let echo = tower::service_fn(|request: u64| std::future::ready(Ok::<u64, BoxError>(request)));
+
+    let mut inner = echo;
+    group.bench_function("inner_service_alone", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(call_ready(&mut inner, key))
+        })
+    });
+
+    let at_site = ChaosLayer::at_site(
+        one_rule_at_one_percent(),
+        Site::new(SITE).service("dynamodb"),
+        |request: &u64| *request,
+    );
+    let mut ours_at_site = at_site.layer(echo);
+    group.bench_function("chaos_core_site", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(call_ready(&mut ours_at_site, key))
+        })
+    });
 
     let layer = ChaosLayer::from_fn(one_rule_at_one_percent(), |request: &u64| {
         Call::new(*request, SITE)

@@ -38,6 +38,29 @@
 //! # Ok::<(), chaos_core::PlanError>(())
 //! ```
 //!
+//! **Calls made at one place** (a client for one service and operation) are decided fastest
+//! at a pre-resolved [`Site`]: made once, in a `static` or a client's field, it keeps the
+//! rules that can match it per plan (found again after a reload), so a decision there is one
+//! read of the injector's state and, per such rule, one keyed mix and a comparison. The
+//! verdict is exactly the ad hoc call's:
+//!
+//! ```
+//! use chaos_core::{Injector, Plan, Rule, Site, fault::ErrorKind};
+//!
+//! static PUT_ORDER: Site<'static> =
+//!     Site::new("checkout/orders").service("dynamodb").operation("PutItem");
+//!
+//! let injector = Injector::new(
+//!     Plan::new(2026).with_rule(Rule::error(ErrorKind::Throttle).for_service("dynamodb").with_probability(0.1)),
+//! )?;
+//! # injector.enable();
+//! for request in 0..100 {
+//!     let at_site = injector.decide_at(&PUT_ORDER, request);
+//!     assert_eq!(at_site, injector.decide(&PUT_ORDER.call(request).to_call()));
+//! }
+//! # Ok::<(), chaos_core::PlanError>(())
+//! ```
+//!
 //! **Deciding is deterministic and order-independent.** Each rule rolls a keyed 64-bit hash of
 //! `(seed, rule, request key, call site, attempt)` (the hash functions are in [`advanced`]), so which calls fail does not
 //! depend on threads or call order, and any decision replays from its inputs.
@@ -65,7 +88,8 @@
 //! **What a verdict does** is defined once, in [`effect`]: [`Verdict::effect`] gives how long
 //! a call is held and how it ends, for the injector and the simulator alike.
 //!
-//! **tower**: [`ChaosLayer`] wraps any `Service` (feature `tower`, on by default).
+//! **tower**: [`ChaosLayer`] wraps any `Service` (feature `tower`, on by default);
+//! [`ChaosLayer::at_site`] decides every request at one pre-resolved [`Site`].
 //!
 //! **Timeout checks**: [`timeout::check`] finds calls whose worst case (attempts, per-attempt
 //! timeouts, backoff) exceeds what their caller has left, and calls with no timeout at all;
@@ -117,12 +141,14 @@ pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
 #[cfg(feature = "http")]
 pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, TransportFault};
 #[cfg(feature = "runtime")]
-pub use injector::{Injector, InjectorBuilder, InjectorError, OnRejectedReload, Snapshot};
+pub use injector::{
+    Injector, InjectorBuilder, InjectorError, OnRejectedReload, Site, SiteCall, Snapshot,
+};
 pub use keys::UniqueKeys;
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
-pub use layer::{CallExtractor, Chaos, ChaosLayer};
-pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, Verdict};
+pub use layer::{CallExtractor, Chaos, ChaosLayer, SiteExtractor};
+pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, ResolvedSite, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;

@@ -249,3 +249,203 @@ proptest! {
         prop_assert_eq!(Plan::from_json_str(&json_text).expect("own output parses"), plan);
     }
 }
+
+// ---- Pre-resolved sites and the service index ----
+
+/// Selector parts over a small alphabet, so that generated rules and sites often match: a
+/// plain name, a prefix or suffix glob, a full glob, or nothing.
+fn name_pattern(names: &'static [&'static str]) -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        2 => Just(None),
+        3 => prop::sample::select(names).prop_map(|n| Some(n.to_owned())),
+        1 => prop::sample::select(names).prop_map(|n| Some(format!("{}*", n.get(..1).unwrap_or("x")))),
+        1 => prop::sample::select(names).prop_map(|n| Some(format!("*{}", n.get(n.len().saturating_sub(1)..).unwrap_or("x")))),
+        1 => Just(Some("{a,b}/*".to_owned())),
+    ]
+}
+
+const SITE_NAMES: &[&str] = &["a/orders", "b/orders", "a/stock", "c"];
+const SERVICES: &[&str] = &["dynamodb", "s3", "sqs", ""];
+const OPERATIONS: &[&str] = &["PutItem", "GetItem", ""];
+
+/// Rules that exercise every path of a decision at a site: selectors on each part, event
+/// conditions, counting triggers, windows and ramps, and faults that add up or compete.
+fn site_rule_strategy(timed: bool) -> impl Strategy<Value = Rule> {
+    (
+        prop_oneof![
+            Just(Fault::Error(ErrorKind::Throttle)),
+            (500u16..600).prop_map(Fault::Status),
+            (0u64..1_000).prop_map(|b| Fault::Hang { buffer: ms(b) }),
+            (1u64..500)
+                .prop_map(|m| Fault::Latency(LatencyDist::exponential(ms(m)).expect("valid"))),
+        ],
+        prop::option::of("[a-z]{1,6}"),
+        (
+            name_pattern(SITE_NAMES),
+            name_pattern(SERVICES),
+            name_pattern(OPERATIONS),
+        ),
+        prop_oneof![Just(0.0), Just(1.0), 0.0f64..=1.0],
+        (
+            prop::option::of(1u64..5),
+            prop::option::of(1u64..20),
+            prop::option::of(0u64..20),
+        ),
+        prop::option::of(prop_oneof![Just("/tenant"), Just("/missing")]),
+        prop::option::of((0u64..300, 1u64..300)),
+        prop::option::of(1u64..300),
+    )
+        .prop_map(
+            move |(
+                fault,
+                name,
+                (site, service, operation),
+                p,
+                (every, first, after),
+                event,
+                window,
+                ramp,
+            )| {
+                let mut rule = Rule::new(fault).with_probability(p);
+                rule.name = name;
+                rule.selector.site = site;
+                rule.selector.service = service;
+                rule.selector.operation = operation;
+                rule.trigger.every = every;
+                rule.trigger.first = first;
+                rule.trigger.after = after;
+                if let Some(path) = event {
+                    rule.selector.event.push(chaos_core::rule::EventCondition {
+                        path: path.to_owned(),
+                        test: chaos_core::rule::EventTest::Exists(true),
+                    });
+                }
+                if timed {
+                    if let Some((start, len)) = window {
+                        rule = rule.during(ms(start), ms(len));
+                    }
+                    rule.schedule.ramp_up = ramp.map(ms);
+                }
+                rule
+            },
+        )
+}
+
+/// Every (site name, service, operation) the generated calls are made at.
+fn sites() -> Vec<chaos_core::Site<'static>> {
+    let mut sites = Vec::new();
+    for name in SITE_NAMES {
+        for service in SERVICES {
+            for operation in OPERATIONS {
+                sites.push(
+                    chaos_core::Site::new(name)
+                        .service(service)
+                        .operation(operation),
+                );
+            }
+        }
+    }
+    sites
+}
+
+/// Calls as (request key, site index, attempt, with the event), from one seed.
+fn generated_calls(seed: u64, count: u64, site_count: usize) -> Vec<(u64, usize, u32, bool)> {
+    (0..count)
+        .map(|i| {
+            let word = chaos_core::advanced::mix64(seed ^ i);
+            (
+                word >> 20,
+                (word % site_count as u64) as usize,
+                (word >> 8) as u32 % 3,
+                word & 0x40 != 0,
+            )
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config(64))]
+
+    /// The site path and the ad hoc path decide every call alike, counting triggers, windows
+    /// and ramps (at virtual times crossing them) and event conditions included.
+    #[test]
+    fn a_resolved_site_decides_as_the_ad_hoc_call(rules in prop::collection::vec(site_rule_strategy(true), 1..8), seed in any::<u64>(), calls_seed in any::<u64>()) {
+        let plan = Plan { seed, rules: unique_names(rules) }.compile().expect("valid plan");
+        let sites = sites();
+        let resolved: Vec<_> = sites.iter().map(|site| plan.resolve(&site.call_site())).collect();
+        let event = serde_json::json!({ "tenant": "t1" });
+        let at_site = LocalMatchCounter::new(plan.rule_count());
+        let ad_hoc = LocalMatchCounter::new(plan.rule_count());
+        for (i, (key, site, attempt, with_event)) in generated_calls(calls_seed, 300, sites.len()).into_iter().enumerate() {
+            let mut call = Call::at(key, sites[site].call_site()).attempt(attempt);
+            if with_event {
+                call = call.event(&event);
+            }
+            let elapsed = ms(i as u64 * 2);
+            prop_assert_eq!(
+                plan.evaluate_resolved(&resolved[site], &call, elapsed, &at_site),
+                plan.evaluate(&call, elapsed, &ad_hoc),
+                "call {} {:?}", i, call
+            );
+        }
+    }
+
+    /// Through the injector: the same verdicts, and the same counters in `snapshot()`.
+    #[test]
+    fn an_injector_decides_at_a_site_as_ad_hoc(rules in prop::collection::vec(site_rule_strategy(false), 1..8), seed in any::<u64>(), calls_seed in any::<u64>()) {
+        let plan = Plan { seed, rules: unique_names(rules) };
+        let at_sites = quiet(plan.clone());
+        let ad_hoc = quiet(plan.clone());
+        // The reference: the plan's own ad hoc evaluation, outside any injector.
+        let compiled = plan.compile().expect("valid plan");
+        let counter = LocalMatchCounter::new(compiled.rule_count());
+        let sites = sites();
+        let event = serde_json::json!({ "tenant": "t1" });
+        for (key, site, attempt, with_event) in generated_calls(calls_seed, 300, sites.len()) {
+            let mut call = sites[site].call(key).attempt(attempt);
+            if with_event {
+                call = call.event(&event);
+            }
+            let expected = compiled.evaluate(&call.to_call(), Duration::ZERO, &counter);
+            prop_assert_eq!(&ad_hoc.decide(&call.to_call()), &expected);
+            prop_assert_eq!(at_sites.decide_site(&call), expected);
+        }
+        prop_assert_eq!(at_sites.snapshot().rules, ad_hoc.snapshot().rules);
+    }
+
+    /// The ad hoc path against a model written from the documented semantics (each selected
+    /// rule rolls its keyed word; the first failure wins), over rules indexed by service.
+    #[test]
+    fn ad_hoc_decisions_match_the_model(rules in prop::collection::vec((prop::option::of(prop::sample::select(SERVICES)), any::<bool>(), 0.0f64..=1.0), 1..40), seed in any::<u64>(), calls_seed in any::<u64>()) {
+        use chaos_core::advanced::{DecisionKey, Probability, hash_str};
+        let plan = Plan {
+            seed,
+            rules: rules.iter().enumerate().map(|(i, &(service, named, p))| {
+                let mut rule = Rule::error(ErrorKind::Throttle).with_probability(p);
+                rule.selector.service = service.map(str::to_owned);
+                rule.name = named.then(|| format!("r{i}"));
+                rule
+            }).collect(),
+        };
+        let injector = quiet(plan.clone());
+        for (key, site, attempt, _) in generated_calls(calls_seed, 200, SERVICES.len()) {
+            let service = SERVICES[site];
+            let verdict = injector.decide(&Call::new(key, "site/x").service(service).attempt(attempt));
+            let mut fired = 0;
+            let mut first_failure = None;
+            for (index, rule) in plan.rules.iter().enumerate() {
+                if rule.selector.service.as_deref().is_some_and(|s| s != service) {
+                    continue;
+                }
+                let rule_id = rule.name.as_deref().map_or(index as u64, hash_str);
+                let word = DecisionKey::new(seed, rule_id).for_call(key, hash_str("site/x"), attempt);
+                if Probability::new(rule.trigger.probability).expect("in range").admits(word) && first_failure.is_none() {
+                    fired += 1;
+                    first_failure = Some(index);
+                }
+            }
+            prop_assert_eq!(verdict.fired, fired);
+            prop_assert_eq!(verdict.failure.map(|f| f.rule()), first_failure);
+        }
+    }
+}

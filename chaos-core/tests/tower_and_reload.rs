@@ -350,3 +350,41 @@ async fn readiness_is_the_inner_services_and_futures_say_whether_they_fault() {
     assert_eq!(format!("{future:?}"), "ResponseFuture::Faulted");
     assert!(future.await.is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_layer_at_a_site_faults_exactly_the_requests_the_ad_hoc_layer_faults() {
+    let plan = Plan::new(3)
+        .with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named("throttle")
+                .for_service("dynamodb")
+                .with_probability(0.3),
+        )
+        .with_rule(Rule::error(ErrorKind::Throttle).for_service("s3"));
+    let mut ad_hoc = echo_service(quiet(plan.clone()));
+    let mut at_site = ServiceBuilder::new()
+        .layer(ChaosLayer::at_site(
+            quiet(plan),
+            chaos_core::Site::new("orders").service("dynamodb"),
+            |request: &u64| *request,
+        ))
+        .service_fn(|request: u64| async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok::<_, BoxError>(request)
+        });
+    let mut faulted = 0;
+    for request in 0..200u64 {
+        let expected = ad_hoc.ready().await.expect("ready").call(request).await;
+        let observed = at_site.ready().await.expect("ready").call(request).await;
+        match (expected, observed) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string());
+                faulted += 1;
+            }
+            (a, b) => panic!("request {request}: ad hoc {a:?}, at the site {b:?}"),
+        }
+    }
+    // Binomial(200, 0.3): mean 60, 5 standard deviations 32.
+    assert!((28..=92).contains(&faulted), "{faulted} of 200 at 30%");
+}

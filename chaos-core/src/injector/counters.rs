@@ -42,7 +42,8 @@ pub(super) struct InjectorObserver<'a> {
     pub(super) loaded: &'a Loaded,
     pub(super) counting: Counting<'a>,
     pub(super) shared: &'a Shared,
-    pub(super) elapsed: Duration,
+    /// The time since start, when the decision read it.
+    pub(super) elapsed: Option<Duration>,
 }
 
 impl Observer for InjectorObserver<'_> {
@@ -53,7 +54,12 @@ impl Observer for InjectorObserver<'_> {
 
     fn permit(&mut self, _rule: usize) -> bool {
         match self.shared.guardrails.max_injections {
-            Some((limit, interval)) => self.shared.budget.take(limit, interval, self.elapsed),
+            Some((limit, interval)) => {
+                let elapsed = self
+                    .elapsed
+                    .unwrap_or_else(|| self.shared.started.elapsed());
+                self.shared.budget.take(limit, interval, elapsed)
+            }
             None => true,
         }
     }
@@ -113,6 +119,18 @@ impl RuleCounters {
         }
     }
 
+    /// Adds one to a counter only this thread writes: a load and a store, no locked
+    /// instruction (snapshots read it with a relaxed load).
+    #[inline]
+    pub(super) fn add_owned(&self, rule: usize, counter: usize) {
+        if let Some(slot) = self.slot(rule, counter) {
+            slot.store(
+                slot.load(Ordering::Relaxed).saturating_add(1),
+                Ordering::Relaxed,
+            );
+        }
+    }
+
     pub(super) fn get(&self, rule: usize, counter: usize) -> u64 {
         self.slot(rule, counter)
             .map_or(0, |slot| slot.load(Ordering::Relaxed))
@@ -131,14 +149,7 @@ impl Counting<'_> {
     #[inline]
     pub(super) fn add(self, rule: usize, counter: usize) {
         match self {
-            Self::Owned(counters) => {
-                if let Some(slot) = counters.slot(rule, counter) {
-                    slot.store(
-                        slot.load(Ordering::Relaxed).saturating_add(1),
-                        Ordering::Relaxed,
-                    );
-                }
-            }
+            Self::Owned(counters) => counters.add_owned(rule, counter),
             Self::Shared(counters) => counters.add_atomically(rule, counter, 1),
         }
     }

@@ -1,7 +1,7 @@
 //! Guardrails, the kill switch's environment variable, and the builder.
 
 use std::ffi::OsStr;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -144,11 +144,13 @@ impl InjectorBuilder {
         }
         Ok(Injector {
             shared: Arc::new(Shared {
-                off: AtomicU8::new(if disabled_by_env { KILLED } else { 0 }),
+                state: AtomicU64::new(Shared::state(
+                    first.version,
+                    if disabled_by_env { KILLED } else { 0 },
+                )),
                 stop: Notify::new(),
                 on_rejected_reload: self.on_rejected_reload,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                current: AtomicU64::new(first.version),
                 loaded: ArcSwap::from_pointee(first),
                 started: Instant::now(),
                 guardrails: self.guardrails.clone(),

@@ -34,10 +34,11 @@ mod cache;
 mod counters;
 mod guardrails;
 mod reload;
+mod site;
 #[cfg(test)]
 mod tests;
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,6 +54,7 @@ pub use counters::{RuleStats, Snapshot};
 pub use guardrails::{
     DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload,
 };
+pub use site::{Site, SiteCall};
 
 use cache::Loaded;
 use counters::{EVALUATED, INJECTED};
@@ -67,22 +69,25 @@ pub struct Injector {
 /// Unique ids for injectors and loaded plans, so a thread's cache never confuses two.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// Why injection is off, as bits of [`Shared::off`]: no bit set means on.
-const KILLED: u8 = 1;
+/// Why injection is off, as the low bits of [`Shared::state`]: no bit set means on.
+const KILLED: u64 = 1;
 /// The last reload was rejected (with [`OnRejectedReload::NoFaults`]).
-const REJECTED: u8 = 2;
+const REJECTED: u64 = 2;
+/// The bits of [`Shared::state`] that hold injection off; the plan's version is above them.
+const OFF: u64 = KILLED | REJECTED;
+const VERSION_SHIFT: u32 = 2;
 
 #[derive(Debug)]
 struct Shared {
-    /// [`KILLED`] and [`REJECTED`] bits; the hot path reads this one byte.
-    off: AtomicU8,
+    /// The version of the plan in `loaded` (shifted by [`VERSION_SHIFT`]) and the
+    /// [`KILLED`] and [`REJECTED`] bits: a decision reads this one word to learn both whether
+    /// to inject and whether its thread's cached plan and resolved sites are current.
+    state: AtomicU64,
     /// Woken when injection goes off, so faults in progress end at once.
     stop: Notify,
     on_rejected_reload: OnRejectedReload,
     /// Unique id of this injector, keying the per-thread plan caches.
     id: u64,
-    /// `version` of the plan in `loaded`; threads compare it with their cached copy.
-    current: AtomicU64,
     loaded: ArcSwap<Loaded>,
     started: Instant,
     guardrails: Guardrails,
@@ -91,6 +96,19 @@ struct Shared {
     /// leave `current` naming one plan while `loaded` holds the other). Holds the last
     /// reload error.
     reload: Mutex<Option<PlanError>>,
+}
+
+impl Shared {
+    /// The state word for plan `version` with the `off` bits.
+    const fn state(version: u64, off: u64) -> u64 {
+        (version << VERSION_SHIFT) | (off & OFF)
+    }
+
+    /// The version of the plan in force.
+    #[cfg(test)]
+    fn version(&self) -> u64 {
+        self.state.load(Ordering::Acquire) >> VERSION_SHIFT
+    }
 }
 
 impl Injector {
@@ -130,28 +148,28 @@ impl Injector {
     /// Switches injection back on (the kill switch only: a rejected reload still holds
     /// injection off until a valid plan arrives).
     pub fn enable(&self) {
-        self.shared.off.fetch_and(!KILLED, Ordering::Release);
+        self.shared.state.fetch_and(!KILLED, Ordering::Release);
     }
 
     /// Whether the kill switch is off, letting the plan inject.
     pub fn is_enabled(&self) -> bool {
-        self.shared.off.load(Ordering::Acquire) & KILLED == 0
+        self.shared.state.load(Ordering::Acquire) & KILLED == 0
     }
 
     /// Whether injection is held off by a rejected reload (see [`OnRejectedReload`]).
     pub fn is_suspended(&self) -> bool {
-        self.shared.off.load(Ordering::Acquire) & REJECTED != 0
+        self.shared.state.load(Ordering::Acquire) & REJECTED != 0
     }
 
     /// Whether calls can be faulted now: neither the kill switch nor a rejected reload holds
     /// injection off.
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
-        self.shared.off.load(Ordering::Acquire) == 0
+        self.shared.state.load(Ordering::Acquire) & OFF == 0
     }
 
-    fn switch_off(&self, reason: u8) {
-        self.shared.off.fetch_or(reason, Ordering::AcqRel);
+    fn switch_off(&self, reason: u64) {
+        self.shared.state.fetch_or(reason, Ordering::AcqRel);
         // After the bit is set: a fault that registers after this sees the bit.
         self.shared.stop.notify_waiters();
     }
@@ -162,27 +180,25 @@ impl Injector {
     }
 
     /// Decides a call: which faults apply. Pure apart from counters and guardrails.
+    ///
+    /// A call made at the same place every time is decided faster at a pre-resolved
+    /// [`Site`] ([`decide_at`](Self::decide_at)), to the same verdict.
     #[inline]
     pub fn decide(&self, call: &Call<'_>) -> Verdict {
-        if !self.is_active() {
+        let state = self.shared.state.load(Ordering::Acquire);
+        if state & OFF != 0 {
             return Verdict::default();
         }
-        self.decide_enabled(call, |_, verdict| verdict)
+        self.decide_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
     }
 
     /// Decides a call; also returns the label of the failing rule, from the plan that decided.
     pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
-        if !self.is_active() {
+        let state = self.shared.state.load(Ordering::Acquire);
+        if state & OFF != 0 {
             return (Verdict::default(), None);
         }
-        self.decide_enabled(call, |loaded, verdict| {
-            let label = verdict
-                .failure
-                .as_ref()
-                .and_then(|failure| loaded.plan.label(failure.rule()))
-                .map(str::to_owned);
-            (verdict, label)
-        })
+        self.decide_enabled(state >> VERSION_SHIFT, call, cache::with_label)
     }
 
     /// Adds up the per-rule counters of the current plan.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use crate::plan::{CompiledPlan, IntoCompiledPlan, PlanError};
 
 use super::cache::Loaded;
-use super::{Injector, OnRejectedReload, REJECTED};
+use super::{Injector, OnRejectedReload, REJECTED, Shared};
 
 impl Injector {
     /// Replaces the plan while calls are in flight. A [`Plan`](crate::Plan) is checked and
@@ -44,11 +44,15 @@ impl Injector {
         let loaded = Loaded::new(compiled, generation, &self.shared.guardrails);
         let version = loaded.version;
         self.shared.loaded.store(Arc::new(loaded));
-        // Published after the plan, so a thread that sees the new version loads it.
-        self.shared.current.store(version, Ordering::Release);
-        // Lifted after the valid plan is in place, under the lock, so a racing rejection
-        // cannot be lost.
-        self.shared.off.fetch_and(!REJECTED, Ordering::AcqRel);
+        // Published after the plan, so a thread that sees the new version loads it; in the
+        // same step a rejection is lifted (under the lock, so a racing rejection cannot be
+        // lost) while the kill switch stays as it is.
+        let _ = self
+            .shared
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |state| {
+                Some(Shared::state(version, state & !REJECTED))
+            });
         *last_error = None;
         tracing::info!(target: "chaos", generation, rules, "chaos plan loaded");
     }

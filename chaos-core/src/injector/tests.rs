@@ -1,4 +1,3 @@
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -163,10 +162,7 @@ fn racing_reloads_leave_the_version_naming_the_loaded_plan() {
         }
     });
     let loaded = injector.shared.loaded.load();
-    assert_eq!(
-        injector.shared.current.load(Ordering::Acquire),
-        loaded.version
-    );
+    assert_eq!(injector.shared.version(), loaded.version);
     assert_eq!(loaded.generation, 800);
 }
 
@@ -404,3 +400,145 @@ fn a_fault_that_fails_at_once_needs_no_tokio_runtime() {
 //   counters, and versions are unique across injectors, so a foreign entry never matches:
 //   verdicts and snapshots are unchanged, only slower.
 // - `mod.rs` `Injector::builder` to `Default::default()`: it is `InjectorBuilder::default()`.
+
+// ---- Pre-resolved sites ----
+
+static PUT_ORDER: Site<'static> = Site::new("checkout/orders")
+    .service("dynamodb")
+    .operation("PutItem");
+
+fn for_service(service: &str) -> Rule {
+    Rule::error(ErrorKind::Throttle).for_service(service)
+}
+
+#[test]
+fn a_reload_re_resolves_every_site() {
+    let injector = quiet(Plan::new(1).with_rule(for_service("dynamodb")));
+    assert!(!injector.decide_at(&PUT_ORDER, 1).is_pass());
+    injector
+        .reload(Plan::new(1).with_rule(for_service("s3")))
+        .unwrap();
+    assert!(
+        injector.decide_at(&PUT_ORDER, 1).is_pass(),
+        "the old rules are gone"
+    );
+    injector
+        .reload(Plan::new(1).with_rule(for_service("dynamo*")))
+        .unwrap();
+    assert!(
+        !injector.decide_at(&PUT_ORDER, 1).is_pass(),
+        "the new rules apply"
+    );
+    // Another thread resolves against the same plan on its own.
+    std::thread::scope(|scope| {
+        scope.spawn(|| assert!(!injector.decide_at(&PUT_ORDER, 1).is_pass()));
+    });
+}
+
+#[test]
+fn the_kill_switch_and_a_rejected_reload_hold_a_site_off() {
+    let injector = quiet(Plan::new(1).with_rule(for_service("dynamodb")));
+    assert!(!injector.decide_at(&PUT_ORDER, 1).is_pass());
+    injector.disable();
+    assert!(injector.decide_at(&PUT_ORDER, 1).is_pass());
+    injector.enable();
+    assert!(!injector.decide_at(&PUT_ORDER, 1).is_pass());
+    injector.reload_toml("not toml").unwrap_err();
+    assert!(injector.decide_at(&PUT_ORDER, 1).is_pass());
+    injector
+        .reload(Plan::new(1).with_rule(for_service("dynamodb")))
+        .unwrap();
+    assert!(!injector.decide_at(&PUT_ORDER, 1).is_pass());
+}
+
+#[test]
+fn a_dropped_sites_slot_is_never_taken_for_its_next_owner() {
+    let injector = quiet(Plan::new(1).with_rule(for_service("dynamodb")));
+    for _ in 0..50 {
+        let dynamodb = Site::new("orders").service("dynamodb");
+        assert!(!injector.decide_at(&dynamodb, 1).is_pass());
+        let old = dynamodb.token().unwrap();
+        drop(dynamodb);
+        // Likely given the freed slot (other tests may take it first): under a new token,
+        // so this thread's cached resolution for "dynamodb" is not used for "s3".
+        let s3 = Site::new("orders").service("s3");
+        assert!(injector.decide_at(&s3, 1).is_pass());
+        assert_ne!(s3.token().unwrap(), old);
+    }
+}
+
+#[test]
+fn counting_triggers_and_snapshots_stay_exact_at_a_site() {
+    let injector = quiet(
+        Plan::new(1)
+            .with_rule(for_service("dynamodb").named("first-3").first(3))
+            .with_rule(
+                Rule::error(ErrorKind::Throttle)
+                    .named("never")
+                    .for_service("s3"),
+            ),
+    );
+    let faulted: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u64)
+            .map(|thread| {
+                let injector = &injector;
+                scope.spawn(move || {
+                    (0..250)
+                        .filter(|i| !injector.decide_at(&PUT_ORDER, thread * 1000 + i).is_pass())
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(faulted, 3);
+    let snapshot = injector.snapshot();
+    assert_eq!(
+        (snapshot.rules[0].evaluated, snapshot.rules[0].injected),
+        (1000, 3)
+    );
+    assert_eq!(
+        (snapshot.rules[1].evaluated, snapshot.rules[1].injected),
+        (0, 0)
+    );
+}
+
+#[test]
+fn event_conditions_are_tested_per_call_at_a_site() {
+    let plan = Plan::from_toml_str(
+        r#"
+        [[rules]]
+        fault = { error = "throttle" }
+        match = { service = "dynamodb", event = [{ path = "/tenant", equals = "beta" }] }
+        probability = 1.0
+        "#,
+    )
+    .unwrap();
+    let injector = quiet(plan);
+    let beta = serde_json::json!({ "tenant": "beta" });
+    let other = serde_json::json!({ "tenant": "prod" });
+    assert!(
+        !injector
+            .decide_site(&PUT_ORDER.call(1).event(&beta))
+            .is_pass()
+    );
+    assert!(
+        injector
+            .decide_site(&PUT_ORDER.call(1).event(&other))
+            .is_pass()
+    );
+    assert!(injector.decide_at(&PUT_ORDER, 1).is_pass(), "no event");
+}
+
+#[test]
+fn a_site_used_from_inside_a_tracing_subscriber_decides_the_ad_hoc_way() {
+    // A re-entrant decision cannot borrow the thread's cache; it must still decide alike.
+    let injector = quiet(Plan::new(1).with_rule(for_service("dynamodb").with_probability(0.5)));
+    let expected: Vec<_> = (0..64).map(|k| injector.decide_at(&PUT_ORDER, k)).collect();
+    let inner = injector.clone();
+    let observed: Vec<_> = super::cache::PLAN_CACHE.with(|cache| {
+        let _held = cache.borrow_mut();
+        (0..64).map(|k| inner.decide_at(&PUT_ORDER, k)).collect()
+    });
+    assert_eq!(observed, expected);
+}

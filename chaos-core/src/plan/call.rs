@@ -47,6 +47,8 @@ impl<'a> Call<'a> {
     pub fn at(request_key: u64, site: CallSite<'a>) -> Self {
         Self {
             site_hash: Some(site.hash),
+            service: site.service,
+            operation: site.operation,
             ..Self::new(request_key, site.name)
         }
     }
@@ -78,23 +80,65 @@ impl<'a> Call<'a> {
 
 /// A call site with its hash computed once: in a `const`, at compile time. Decisions key on
 /// the site's hash, so a call made at a `CallSite` skips hashing the site's name.
+///
+/// A site can also name the service and operation every call made there goes to, so that
+/// [`Call::at`] fills them in and a plan can resolve the site's rules once
+/// ([`CompiledPlan::resolve`](crate::CompiledPlan::resolve), `Site` in the injector).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CallSite<'a> {
     name: &'a str,
     hash: u64,
+    service: &'a str,
+    operation: &'a str,
 }
 
 impl<'a> CallSite<'a> {
-    /// A call site named `name`, such as `"checkout/orders"`.
+    /// A call site named `name`, such as `"checkout/orders"`, with no service or operation.
     pub const fn new(name: &'a str) -> Self {
         Self {
             name,
             hash: hash_str_const(name),
+            service: "",
+            operation: "",
         }
+    }
+
+    /// Sets the service every call at this site goes to.
+    ///
+    /// ```
+    /// use chaos_core::plan::CallSite;
+    /// const PUT_ORDER: CallSite<'static> =
+    ///     CallSite::new("checkout/orders").service("dynamodb").operation("PutItem");
+    /// assert_eq!((PUT_ORDER.service_name(), PUT_ORDER.operation_name()), ("dynamodb", "PutItem"));
+    /// ```
+    pub const fn service(mut self, service: &'a str) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// Sets the operation every call at this site makes.
+    pub const fn operation(mut self, operation: &'a str) -> Self {
+        self.operation = operation;
+        self
     }
 
     /// The site's name.
     pub const fn name(&self) -> &'a str {
         self.name
+    }
+
+    /// The site's name hashed (what decisions key on).
+    pub const fn site_hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// The service (`""` when not set).
+    pub const fn service_name(&self) -> &'a str {
+        self.service
+    }
+
+    /// The operation (`""` when not set).
+    pub const fn operation_name(&self) -> &'a str {
+        self.operation
     }
 }

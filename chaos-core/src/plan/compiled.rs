@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::call::Call;
 use super::counter::MatchCounter;
+use super::index::ServiceIndex;
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
 use super::{IntoCompiledPlan, Plan, PlanError};
@@ -23,7 +24,7 @@ pub(crate) trait Observer {
     fn injected(&mut self, rule: usize, call: &Call<'_>);
 }
 
-struct NoObserver;
+pub(super) struct NoObserver;
 
 impl Observer for NoObserver {
     fn evaluated(&mut self, _: usize) {}
@@ -41,10 +42,20 @@ impl Observer for NoObserver {
 /// ([`plan`](Self::plan)).
 #[derive(Clone, Debug)]
 pub struct CompiledPlan {
+    /// Unique per compilation (clones share it: same rules), so a [`ResolvedSite`] knows
+    /// which plan it belongs to.
+    ///
+    /// [`ResolvedSite`]: super::ResolvedSite
+    pub(super) id: u64,
     pub(super) seed: u64,
     pub(super) rules: Vec<CompiledRule>,
     pub(super) needs_elapsed: bool,
     pub(super) needs_wall_clock: bool,
+    /// No rule has a schedule, expiry or counting trigger: only selectors and rolls decide.
+    #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+    pub(super) all_plain: bool,
+    /// Candidate rules by service, for ad hoc calls.
+    pub(super) index: ServiceIndex,
     pub(super) source: Plan,
 }
 
@@ -157,7 +168,12 @@ impl CompiledPlan {
         // Selector results by group (the first rule with that selector), for the first
         // groups: plans often put many rules on one service.
         let mut selector_memo = [UNKNOWN; SELECTOR_MEMO];
-        for (index, rule) in self.rules.iter().enumerate() {
+        // Only the rules that can match the call's service, in plan order.
+        for &index in self.index.candidates(call.service) {
+            let index = index as usize;
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
             if !rule.selects_any_call {
                 let selected = match selector_memo.get(rule.selector_group) {
                     Some(&known) if known != UNKNOWN => known == SELECTED,
@@ -194,6 +210,114 @@ impl CompiledPlan {
             }
         }
         verdict
+    }
+}
+
+/// The injector's short path (the simulator decides with `evaluate`).
+#[cfg_attr(not(feature = "runtime"), allow(dead_code))]
+impl CompiledPlan {
+    /// Whether only selectors and rolls decide (no schedule, expiry or counting trigger):
+    /// [`first_admitted`](Self::first_admitted) applies.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.all_plain
+    }
+
+    /// The first step of an ad hoc decision when [`is_plain`](Self::is_plain): tests the
+    /// call's candidates in order, hands each rule that selects the call to `count`, and
+    /// stops at the first whose roll admits it, returning its position among the candidates
+    /// and the call's word (`None`: nothing fires, every selecting rule was counted).
+    /// [`evaluate_plain_from`](Self::evaluate_plain_from) goes on from there.
+    #[inline]
+    pub(crate) fn first_admitted(
+        &self,
+        call: &Call<'_>,
+        mut count: impl FnMut(usize),
+    ) -> Option<(usize, u64)> {
+        let mut call_word_once = None;
+        let mut last_group = LastGroup::default();
+        for (position, &index) in self.index.candidates(call.service).iter().enumerate() {
+            let index = index as usize;
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
+            if !last_group.selects(rule, call) {
+                continue;
+            }
+            count(index);
+            let call_word = *call_word_once.get_or_insert_with(|| {
+                let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
+                call_word(call.request_key, site_hash, call.attempt)
+            });
+            if rule.probability.admits(rule.key.for_call_word(call_word)) {
+                return Some((position, call_word));
+            }
+        }
+        None
+    }
+
+    /// The rest of a plain ad hoc decision from the candidate at `position`, the first that
+    /// admitted the call (already counted): the verdict [`evaluate`](Self::evaluate) gives.
+    /// Out of line: only calls that fire come here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn evaluate_plain_from<O: Observer>(
+        &self,
+        call: &Call<'_>,
+        position: usize,
+        call_word: u64,
+        observer: &mut O,
+    ) -> Verdict {
+        let mut verdict = Verdict::default();
+        let candidates = self.index.candidates(call.service);
+        let rest = candidates.get(position..).unwrap_or_default();
+        let mut last_group = LastGroup::default();
+        for (offset, &index) in rest.iter().enumerate() {
+            let index = index as usize;
+            let Some(rule) = self.rules.get(index) else {
+                continue;
+            };
+            if offset > 0 {
+                if !last_group.selects(rule, call) {
+                    continue;
+                }
+                observer.evaluated(index);
+            }
+            let word = rule.key.for_call_word(call_word);
+            if rule.probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
+                rule.fire(index, word, call, &mut verdict, observer);
+            }
+        }
+        verdict
+    }
+}
+
+/// The selector result of the last group of rules with one selector: plans often put runs
+/// of rules on one service, which then test the call once.
+struct LastGroup {
+    group: usize,
+    selected: bool,
+}
+
+impl Default for LastGroup {
+    fn default() -> Self {
+        Self {
+            group: usize::MAX,
+            selected: false,
+        }
+    }
+}
+
+impl LastGroup {
+    #[inline]
+    fn selects(&mut self, rule: &CompiledRule, call: &Call<'_>) -> bool {
+        if rule.selects_any_call {
+            return true;
+        }
+        if rule.selector_group != self.group {
+            self.group = rule.selector_group;
+            self.selected = rule.selects(call);
+        }
+        self.selected
     }
 }
 

@@ -43,14 +43,17 @@ mod call;
 mod compiled;
 pub(crate) mod counter;
 mod error;
+mod index;
 mod rule;
 mod selector;
+mod site;
 #[cfg(test)]
 mod tests;
 pub(crate) mod verdict;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -65,10 +68,14 @@ use counter::LocalMatchCounter;
 #[cfg(feature = "runtime")]
 pub(crate) use counter::SharedMatchCounter;
 pub use error::PlanError;
+pub use site::ResolvedSite;
 pub(crate) use verdict::Failure;
 pub use verdict::Verdict;
 
 use rule::CompiledRule;
+
+/// Identifies each compilation, so a resolved site is never used with another plan's rules.
+static NEXT_PLAN_ID: AtomicU64 = AtomicU64::new(1);
 
 /// An ordered list of rules and the seed that keys their decisions.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -189,6 +196,9 @@ impl Plan {
         }
         drop(names);
         Ok(CompiledPlan {
+            id: NEXT_PLAN_ID.fetch_add(1, Ordering::Relaxed),
+            index: index::ServiceIndex::new(&rules),
+            all_plain: rules.iter().all(|rule| rule.plain),
             seed: self.seed,
             rules,
             needs_elapsed,

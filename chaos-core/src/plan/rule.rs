@@ -225,7 +225,7 @@ impl CompiledRule {
             && (self.event.is_empty() || self.event_matches(call.event))
     }
 
-    fn event_matches(&self, event: Option<&serde_json::Value>) -> bool {
+    pub(super) fn event_matches(&self, event: Option<&serde_json::Value>) -> bool {
         let Some(event) = event else {
             return false;
         };

@@ -446,3 +446,44 @@ fn a_call_site_keeps_its_name() {
 
 // Equivalent mutant: `Call::at` without `site_hash` hashes the site's name with `hash_str` when deciding,
 // which `CallSite::new` computed the same way (`hash_str_const`); the field is a speed-up.
+
+/// Rules on `exact` services `s0`, `s1`, ... then `globs` rules on `s*`, all firing always:
+/// the first rule that selects a call decides it.
+fn exact_then_glob_rules(exact: usize, globs: usize) -> CompiledPlan {
+    let mut plan = Plan::new(5);
+    for i in 0..exact {
+        plan.rules
+            .push(Rule::error(ErrorKind::Throttle).for_service(format!("s{i}")));
+    }
+    for _ in 0..globs {
+        plan.rules
+            .push(Rule::error(ErrorKind::Throttle).for_service("s*"));
+    }
+    plan.compile().unwrap()
+}
+
+#[test]
+fn the_service_index_narrows_or_gives_up_without_changing_a_decision() {
+    // 3 services x (1 + 2 glob rules) entries: indexed. 20 x (1 + 20): past the limit.
+    for (exact, globs, indexed) in [(3, 2, true), (20, 20, false)] {
+        let plan = exact_then_glob_rules(exact, globs);
+        assert_eq!(
+            plan.index.candidates("s1").len() < plan.rule_count(),
+            indexed
+        );
+        let counter = LocalMatchCounter::new(plan.rule_count());
+        let first_rule = |service: &str| {
+            plan.evaluate(
+                &Call::new(1, "x").service(service),
+                Duration::ZERO,
+                &counter,
+            )
+            .failure
+            .map(|failure| failure.rule())
+        };
+        assert_eq!(first_rule("s1"), Some(1));
+        assert_eq!(first_rule(&format!("s{}", exact - 1)), Some(exact - 1));
+        assert_eq!(first_rule("s99"), Some(exact), "the first glob rule");
+        assert_eq!(first_rule("t"), None);
+    }
+}
