@@ -71,6 +71,29 @@
 //! **3. Run it.** The SDK's own deserializer, typed errors and retry strategy handle what the
 //! wrapper injects, exactly as they handle the real thing.
 //!
+//! **4. Switch it live.** [`LiveConfig`] keeps the injector's plan up to date from a
+//! [`ConfigSource`]: an environment variable holding the plan inline, a file, or (feature
+//! `ssm`) an SSM Parameter Store `String` or `SecureString` parameter. The plan is cached for
+//! a TTL ([`DEFAULT_TTL`], a minute) and refreshed in the background: a decision never waits
+//! on the network. A source that cannot be read, or a plan that does not parse or names what
+//! the wrapper does not know, means *no faults* and one structured warning (`tracing`, target
+//! `chaos_aws`) until it is fixed: never a failed call.
+//!
+//! ```no_run
+//! use chaos_aws::{ChaosHttpClient, ConfigSource, LiveConfig};
+//! use chaos_core::Injector;
+//!
+//! # async fn example(real_client: aws_smithy_runtime_api::client::http::SharedHttpClient) -> Result<(), Box<dyn std::error::Error>> {
+//! let live = LiveConfig::new(ConfigSource::env("CHAOS_PLAN"), Injector::inert());
+//! live.refresh().await; // at start-up; a failure here means no faults, not an error
+//! let chaos = ChaosHttpClient::builder(real_client)
+//!     .injector(live.injector().clone()) // the same injector: reloads reach the client
+//!     .build()?;
+//! // Per request or invocation, on the hot path: refetches in the background once stale.
+//! live.refresh_if_stale();
+//! # let _ = chaos; Ok(()) }
+//! ```
+//!
 //! # How requests are decided
 //!
 //! The wrapper reads the service and operation from the request (`x-amz-target` for the JSON
@@ -153,16 +176,26 @@
 //! make 3 attempts each and later ones 1. That reaches clients the plan does not fault. Give a
 //! faulted client its own partition with [`isolated_retry_partition`].
 //!
+//! # Features
+//!
+//! * `https`: `ChaosHttpClient::https()`, the SDK's usual HTTPS client to wrap (hyper, rustls
+//!   on aws-lc). Without it, wrap any `HttpClient` you build.
+//! * `ssm`: `ConfigSource::Ssm` (pulls in `aws-sdk-ssm`).
+//!
 //! # Never a crash
 //!
 //! Nothing here panics on user input. Latency uses the SDK's sleep; a client built without one
 //! (no `rt-tokio`) gets its faults without the delay and one warning.
 #![forbid(unsafe_code)]
 
+mod config;
 mod error;
 mod services;
 mod wire;
 
+pub use config::{
+    ConfigSource, DEFAULT_TTL, LiveConfig, MAX_PLAN_BYTES, RefreshOutcome, SourceError,
+};
 pub use error::ConfigError;
 pub use services::{Service, check_plan};
 pub use wire::responses::{LAMBDA_FUNCTION_ERROR, LAMBDA_THROTTLE_REASONS};
