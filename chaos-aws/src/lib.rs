@@ -181,6 +181,8 @@
 //! * `https`: `ChaosHttpClient::https()`, the SDK's usual HTTPS client to wrap (hyper, rustls
 //!   on aws-lc). Without it, wrap any `HttpClient` you build.
 //! * `ssm`: `ConfigSource::Ssm` (pulls in `aws-sdk-ssm`).
+//! * `lambda`: `ChaosHandlerLayer`, faults around `lambda_runtime` handlers (pulls in
+//!   `lambda_runtime`). Its `status` responses come from [`http_response`].
 //!
 //! # Never a crash
 //!
@@ -190,6 +192,9 @@
 
 mod config;
 mod error;
+pub mod http_response;
+#[cfg(feature = "lambda")]
+mod lambda;
 mod services;
 mod wire;
 
@@ -197,6 +202,8 @@ pub use config::{
     ConfigSource, DEFAULT_TTL, LiveConfig, MAX_PLAN_BYTES, RefreshOutcome, SourceError,
 };
 pub use error::ConfigError;
+#[cfg(feature = "lambda")]
+pub use lambda::{ChaosHandler, ChaosHandlerLayer, HandlerError, StatusMode};
 pub use services::{Service, check_plan};
 pub use wire::responses::{LAMBDA_FUNCTION_ERROR, LAMBDA_THROTTLE_REASONS};
 pub use wire::{ChaosHttpClient, ChaosHttpClientBuilder, isolated_retry_partition};
