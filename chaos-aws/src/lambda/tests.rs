@@ -1,0 +1,204 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chaos_core::CompiledPlan;
+use lambda_runtime::Context as LambdaContext;
+use tokio::time::Instant;
+use tower::{ServiceExt, service_fn};
+
+use super::*;
+
+fn injector(plan: &str) -> Injector {
+    let mut builder = Injector::builder();
+    builder
+        .plan(CompiledPlan::from_toml_str(plan).expect("test plan"))
+        .ignore_env();
+    builder.build().expect("test injector")
+}
+
+fn rule(fault: &str, extra: &str) -> String {
+    format!("seed = 5\n[[rules]]\nname = \"r\"\nfault = {fault}\nprobability = 1.0\n{extra}\n")
+}
+
+fn event(request_id: &str, payload: Value, deadline_in: Option<Duration>) -> LambdaEvent<Value> {
+    let mut context = LambdaContext::default();
+    context.request_id = request_id.to_owned();
+    if let Some(left) = deadline_in {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("clock after 1970");
+        context.deadline = u64::try_from((now + left).as_millis()).expect("fits");
+    }
+    LambdaEvent::new(payload, context)
+}
+
+/// A handler that counts its calls and echoes `{"ok": true}`.
+fn handler(
+    calls: &'static AtomicUsize,
+) -> impl Service<LambdaEvent<Value>, Response = Value, Error = lambda_runtime::Error, Future: Send>
++ Clone
++ Send
++ 'static {
+    service_fn(move |_event: LambdaEvent<Value>| async move {
+        calls.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, lambda_runtime::Error>(json!({"ok": true}))
+    })
+}
+
+fn rest_event() -> Value {
+    json!({"httpMethod": "GET", "path": "/orders", "requestContext": {"stage": "prod"}})
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_holds_then_the_handler_answers() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let layer = ChaosHandlerLayer::new(injector(&rule(r#"{ latency = "2s" }"#, "")));
+    let started = Instant::now();
+    let response = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("req-1", json!({}), None))
+        .await
+        .expect("latency only");
+    assert_eq!(response, json!({"ok": true}));
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_fail_the_invocation_without_the_handler() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let layer = ChaosHandlerLayer::new(injector(&rule(r#"{ error = "throttle" }"#, "")));
+    let error = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("req-2", json!({}), None))
+        .await
+        .expect_err("injected");
+    assert!(
+        matches!(&error, HandlerError::Injected(e) if e.rule == "r"),
+        "{error}"
+    );
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "chaos.throttle");
+    assert!(
+        diagnostic.error_message.contains("throttled"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_faults_answer_in_the_front_doors_shape() {
+    static SKIPPED: AtomicUsize = AtomicUsize::new(0);
+    let layer = ChaosHandlerLayer::new(injector(&rule("{ status = 503 }", "")));
+    let response = layer
+        .layer(handler(&SKIPPED))
+        .oneshot(event("req-3", rest_event(), None))
+        .await
+        .expect("a response");
+    assert_eq!(response["statusCode"], 503);
+    assert_eq!(
+        response["body"],
+        r#"{"message":"Injected status code 503"}"#
+    );
+    assert_eq!(SKIPPED.load(Ordering::SeqCst), 0, "the handler is skipped");
+
+    let alb = json!({"httpMethod": "GET", "requestContext": {"elb": {"targetGroupArn": "arn"}}});
+    let response = layer
+        .layer(handler(&SKIPPED))
+        .oneshot(event("req-4", alb, None))
+        .await
+        .expect("a response");
+    assert_eq!(response["statusDescription"], "503 Service Unavailable");
+
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    let replacing = ChaosHandlerLayer::new(injector(&rule("{ status = 500 }", "")))
+        .status_mode(StatusMode::ReplaceResponse);
+    let response = replacing
+        .layer(handler(&RAN))
+        .oneshot(event("req-5", rest_event(), None))
+        .await
+        .expect("a response");
+    assert_eq!(response["statusCode"], 500);
+    assert_eq!(
+        RAN.load(Ordering::SeqCst),
+        1,
+        "the handler ran, its answer replaced"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn hangs_hold_until_the_deadline_minus_the_buffer() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let layer = ChaosHandlerLayer::new(injector(&rule(r#"{ hang = { buffer = "500ms" } }"#, "")));
+    let started = Instant::now();
+    let error = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("req-6", json!({}), Some(Duration::from_secs(3))))
+        .await
+        .expect_err("a hang ends in an error");
+    // The deadline is in whole milliseconds of the wall clock: allow for its rounding.
+    let held = started.elapsed();
+    assert!(
+        held >= Duration::from_millis(2_498) && held <= Duration::from_millis(2_500),
+        "{held:?}"
+    );
+    assert!(matches!(&error, HandlerError::Injected(e) if e.kind == InjectedKind::Hang));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn event_conditions_target_invocations() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let plan = rule(
+        r#"{ error = "timeout" }"#,
+        r#"match = { event = [{ path = "/requestContext/http/method", equals = "POST" }] }"#,
+    );
+    let layer = ChaosHandlerLayer::new(injector(&plan));
+    let http =
+        |method: &str| json!({"version": "2.0", "requestContext": {"http": {"method": method}}});
+    let get = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("req-7", http("GET"), None))
+        .await;
+    assert!(get.is_ok());
+    let post = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("req-8", http("POST"), None))
+        .await;
+    assert!(matches!(post, Err(HandlerError::Injected(_))));
+    assert_eq!(CALLS.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn decisions_follow_the_request_id_and_the_kill_switch() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let plan = "seed = 8\n[[rules]]\nfault = { error = \"throttle\" }\nprobability = 0.5\n";
+    let layer = ChaosHandlerLayer::new(injector(plan)).site("checkout");
+    let mut failed = Vec::new();
+    for _ in 0..2 {
+        let mut this_round = Vec::new();
+        for id in 0..200 {
+            let result = layer
+                .layer(handler(&CALLS))
+                .oneshot(event(&format!("request-{id}"), json!({}), None))
+                .await;
+            this_round.push(result.is_err());
+        }
+        failed.push(this_round);
+    }
+    assert_eq!(
+        failed[0], failed[1],
+        "the same request ids get the same decisions"
+    );
+    let count = failed[0].iter().filter(|f| **f).count();
+    // Binomial(200, 0.5): mean 100, sd ~7.1; 70..=130 is beyond 4 sd.
+    assert!((70..=130).contains(&count), "{count}");
+
+    layer.shared.injector.disable();
+    let result = layer
+        .layer(handler(&CALLS))
+        .oneshot(event("request-0", json!({}), None))
+        .await;
+    assert!(result.is_ok(), "the kill switch stops injection");
+}
