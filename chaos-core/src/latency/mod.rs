@@ -418,7 +418,7 @@ impl LatencyDist {
     }
 
     /// Draws one latency in whole nanoseconds: the simulator's hot path.
-    #[inline]
+    #[inline(always)]
     pub fn sample_nanos<R: Rng + ?Sized>(&self, rng: &mut R) -> u64 {
         // The log-normal, the common case, inline at the caller: exactly the draw of
         // `LogNormal::sample` (one standard-normal z-score, then `from_zscore`), without the

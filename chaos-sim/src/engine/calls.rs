@@ -162,7 +162,7 @@ impl<'p> Engine<'p> {
 
     /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
     /// (delay, attempt outcome). Inline: it runs once per fan-out branch.
-    #[inline]
+    #[inline(always)]
     pub(super) fn immediate_attempt(
         &mut self,
         node: &CallNode,

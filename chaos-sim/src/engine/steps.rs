@@ -91,7 +91,7 @@ impl<'p> Engine<'p> {
 
     /// A call with no resilience and an immediate capacity decision: the result goes straight
     /// to the parent, with no frame for the call.
-    #[inline]
+    #[inline(always)]
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
