@@ -1,8 +1,15 @@
-//! The future-event list: a 4-ary min-heap of events keyed by `time << 64 | sequence`.
+//! The future-event list, ordered by `time << 64 | sequence`: a calendar of time slots in
+//! front of 4-ary min-heaps.
 //!
-//! Keys are unique, so the order is exactly (time, then insertion). Four children per node
-//! halve the depth of a binary heap and keep siblings in adjacent cache lines, which is what a
-//! pop-heavy event loop pays for.
+//! Keys are unique, so the order is exactly (time, then insertion). Most events fall a few
+//! milliseconds ahead of the clock: those are appended to the bucket of their slot (a
+//! `SLOT_NS`-wide span of time) in a ring covering the next `RING` slots, which costs a
+//! `Vec::push`. Only the events of the current slot sit in a heap, a small one, so removing
+//! the minimum walks two or three levels instead of the eight or nine of one heap holding
+//! every event. Events beyond the ring wait in an overflow heap and move into the ring as it
+//! advances. Whatever the workload, each part keeps the exact order: the current heap holds
+//! every event of slots up to the current one, the ring only later slots, the overflow only
+//! slots past the ring.
 
 /// An entry with its ordering key.
 pub(crate) trait Keyed: Copy {
@@ -19,10 +26,6 @@ impl<T: Keyed> QuadHeap<T> {
         Self {
             items: Vec::with_capacity(capacity),
         }
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
     }
 
     #[inline]
@@ -98,12 +101,175 @@ fn sift_up<T: Keyed>(items: &mut [T], mut hole: usize, item: T) {
     items[hole] = item;
 }
 
+/// The width of a slot: 2^20 ns (about 1 ms), the scale of the latencies simulated.
+const SLOT_SHIFT: u32 = 20;
+/// Slots in the ring (a power of two): about a second ahead of the current slot.
+const RING: usize = 1024;
+const RING_WORDS: usize = RING / 64;
+
+/// The engine's event queue. Keys must never go below the last key popped (an event loop
+/// never schedules into the past); keys in slots already passed are still ordered exactly.
+pub(crate) struct EventQueue<T> {
+    /// The events of the current slot when it became current, by key, largest first (the
+    /// next event is the last element).
+    current: Vec<T>,
+    /// Events pushed into the current slot (or an earlier one) since it became current.
+    late: QuadHeap<T>,
+    /// `buckets[s % RING]` holds the events of slot `s`, for `slot < s < slot + RING`.
+    buckets: Vec<Vec<T>>,
+    /// Bit `i` set when `buckets[i]` is non-empty.
+    occupied: [u64; RING_WORDS],
+    /// Events of slots `slot + RING` and later.
+    overflow: QuadHeap<T>,
+    /// The current slot.
+    slot: u64,
+    len: usize,
+}
+
+#[inline]
+fn slot_of(key: u128) -> u64 {
+    ((key >> 64) as u64) >> SLOT_SHIFT
+}
+
+impl<T: Keyed> EventQueue<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            current: Vec::with_capacity(64),
+            late: QuadHeap::with_capacity(64),
+            buckets: (0..RING).map(|_| Vec::new()).collect(),
+            occupied: [0; RING_WORDS],
+            overflow: QuadHeap::with_capacity(64),
+            slot: 0,
+            len: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, item: T) {
+        self.len += 1;
+        let slot = slot_of(item.key());
+        if slot <= self.slot {
+            self.late.push(item);
+        } else if slot - self.slot < RING as u64 {
+            let i = slot as usize % RING;
+            self.buckets[i].push(item);
+            self.occupied[i / 64] |= 1 << (i % 64);
+        } else {
+            self.overflow.push(item);
+        }
+    }
+
+    /// Whether the next event is in `late` rather than `current`; `None` when both are empty.
+    #[inline]
+    fn next_is_late(&self) -> Option<bool> {
+        match (self.current.last(), self.late.peek_key()) {
+            (Some(c), Some(l)) => Some(l < c.key()),
+            (Some(_), None) => Some(false),
+            (None, Some(_)) => Some(true),
+            (None, None) => None,
+        }
+    }
+
+    /// The smallest key (advancing to the next non-empty slot when the current one is done).
+    #[inline]
+    pub(crate) fn peek_key(&mut self) -> Option<u128> {
+        let late = match self.next_is_late() {
+            Some(late) => late,
+            None if self.advance() => false,
+            None => return None,
+        };
+        if late {
+            self.late.peek_key()
+        } else {
+            self.current.last().map(Keyed::key)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<T> {
+        let late = match self.next_is_late() {
+            Some(late) => late,
+            None if self.advance() => false,
+            None => return None,
+        };
+        let item = if late {
+            self.late.pop()
+        } else {
+            self.current.pop()
+        };
+        self.len -= usize::from(item.is_some());
+        item
+    }
+
+    /// Moves to the next slot that holds events and makes its events current (sorted);
+    /// false when there are none. Called only when `current` and `late` are empty.
+    fn advance(&mut self) -> bool {
+        let next = match self.next_ring_slot() {
+            Some(slot) => slot,
+            None => match self.overflow.peek_key() {
+                Some(key) => slot_of(key),
+                None => return false,
+            },
+        };
+        self.slot = next;
+        let i = next as usize % RING;
+        if self.occupied[i / 64] & (1 << (i % 64)) != 0 {
+            self.occupied[i / 64] &= !(1 << (i % 64));
+            // `current` is empty: trade buffers instead of copying.
+            std::mem::swap(&mut self.current, &mut self.buckets[i]);
+        }
+        // Overflow events whose slot the ring now covers (or that are current).
+        while let Some(key) = self.overflow.peek_key()
+            && slot_of(key) - self.slot < RING as u64
+        {
+            let Some(item) = self.overflow.pop() else {
+                break;
+            };
+            let slot = slot_of(key);
+            if slot == self.slot {
+                self.current.push(item);
+            } else {
+                let i = slot as usize % RING;
+                self.buckets[i].push(item);
+                self.occupied[i / 64] |= 1 << (i % 64);
+            }
+        }
+        // Keys are unique, so an unstable sort gives one order.
+        self.current
+            .sort_unstable_by_key(|item| std::cmp::Reverse(item.key()));
+        true
+    }
+
+    /// The first slot after the current one whose bucket holds events.
+    #[inline]
+    fn next_ring_slot(&self) -> Option<u64> {
+        let start = (self.slot as usize + 1) % RING;
+        // Walk the bitmap from `start`, wrapping once: at most RING_WORDS + 1 words.
+        let mut word = start / 64;
+        let mut bits = self.occupied[word] & (u64::MAX << (start % 64));
+        for _ in 0..=RING_WORDS {
+            if bits != 0 {
+                let i = word * 64 + bits.trailing_zeros() as usize;
+                let ahead = (i + RING - start) % RING;
+                return Some(self.slot + 1 + ahead as u64);
+            }
+            word = (word + 1) % RING_WORDS;
+            bits = self.occupied[word];
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::KeyedRng;
     use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
+    use std::collections::{BinaryHeap, VecDeque};
 
     impl Keyed for u128 {
         fn key(&self) -> u128 {
@@ -111,33 +277,138 @@ mod tests {
         }
     }
 
-    #[test]
-    fn pops_in_the_same_order_as_a_binary_heap() {
-        // A simulation-like workload (fixed seed): pop one, push a few in its future,
-        // including ties in time broken by sequence.
+    /// The queues under test, behind one interface.
+    trait Queue {
+        fn push(&mut self, key: u128);
+        fn peek(&mut self) -> Option<u128>;
+        fn pop(&mut self) -> Option<u128>;
+    }
+
+    impl Queue for QuadHeap<u128> {
+        fn push(&mut self, key: u128) {
+            QuadHeap::push(self, key);
+        }
+        fn peek(&mut self) -> Option<u128> {
+            self.peek_key()
+        }
+        fn pop(&mut self) -> Option<u128> {
+            QuadHeap::pop(self)
+        }
+    }
+
+    impl Queue for EventQueue<u128> {
+        fn push(&mut self, key: u128) {
+            EventQueue::push(self, key);
+        }
+        fn peek(&mut self) -> Option<u128> {
+            self.peek_key()
+        }
+        fn pop(&mut self) -> Option<u128> {
+            EventQueue::pop(self)
+        }
+    }
+
+    /// Drives `queue` like the engine (fixed seed): take the earliest of the queue and a lane
+    /// of fixed-delay timers (peeking the queue first, as `next_event` does), then schedule a
+    /// few events after it, with delays from `delay`; checks every event against a binary
+    /// heap holding the same events, and the count at the end.
+    fn matches_a_binary_heap(
+        queue: &mut impl Queue,
+        steps: usize,
+        mut delay: impl FnMut(&mut KeyedRng) -> u128,
+    ) {
         let mut rng = KeyedRng::new(7, 7);
-        let mut quad = QuadHeap::with_capacity(16);
         let mut heap = BinaryHeap::new();
-        let (mut seq, mut now) = (0u128, 0u128);
-        for _ in 0..100_000 {
-            let pushes = (rng.unit() * 3.0) as u32 + u32::from(heap.is_empty());
+        let mut lane: VecDeque<u128> = VecDeque::new();
+        let (mut seq, mut now, mut popped) = (0u128, 0u128, 0usize);
+        for _ in 0..steps {
+            let pushes = (rng.unit() * 3.0) as u32 + u32::from(heap.is_empty() && lane.is_empty());
             for _ in 0..pushes {
                 seq += 1;
-                let delay = match (rng.unit() * 10.0) as u32 {
-                    0 => 0,
-                    1 => (rng.unit() * 1e12) as u128,
-                    _ => (rng.unit() * 1e8) as u128,
-                };
-                let key = ((now + delay) << 64) | seq;
-                quad.push(key);
+                let key = ((now + delay(&mut rng)) << 64) | seq;
+                queue.push(key);
                 heap.push(Reverse(key));
             }
-            let popped = quad.pop();
-            assert_eq!(popped, heap.pop().map(|r| r.0));
-            if let Some(key) = popped {
+            if rng.unit() < 0.2 {
+                // A timer 3 ms out: often due before what the queue peeked.
+                seq += 1;
+                lane.push_back(((now + 3_000_000) << 64) | seq);
+            }
+            let peeked = queue.peek();
+            assert_eq!(peeked, heap.peek().map(|r| r.0));
+            let key = match (peeked, lane.front()) {
+                (Some(q), Some(&l)) if l < q => lane.pop_front(),
+                (None, Some(_)) => lane.pop_front(),
+                _ => {
+                    let got = queue.pop();
+                    assert_eq!(got, heap.pop().map(|r| r.0));
+                    popped += 1;
+                    got
+                }
+            };
+            if let Some(key) = key {
+                assert!(key >> 64 >= now, "time went back");
                 now = key >> 64;
             }
-            assert_eq!(quad.len(), heap.len());
         }
+        while let Some(key) = queue.pop() {
+            assert_eq!(Some(key), heap.pop().map(|r| r.0));
+            popped += 1;
+        }
+        assert!(heap.is_empty());
+        assert!(popped > steps / 2);
+    }
+
+    /// Milliseconds ahead mostly, some now, some far beyond the calendar's ring.
+    fn mixed(rng: &mut KeyedRng) -> u128 {
+        match (rng.unit() * 10.0) as u32 {
+            0 => 0,
+            1 => (rng.unit() * 1e12) as u128,
+            2 => (rng.unit() * 1e5) as u128,
+            _ => (rng.unit() * 1e8) as u128,
+        }
+    }
+
+    #[test]
+    fn the_quad_heap_pops_in_the_same_order_as_a_binary_heap() {
+        matches_a_binary_heap(&mut QuadHeap::with_capacity(16), 100_000, mixed);
+    }
+
+    #[test]
+    fn the_event_queue_pops_in_the_same_order_as_a_binary_heap() {
+        matches_a_binary_heap(&mut EventQueue::new(), 100_000, mixed);
+    }
+
+    #[test]
+    fn the_event_queue_keeps_order_at_every_time_scale() {
+        // Everything within one slot (late pushes and ties), around the ring's edge, and
+        // sparse events that skip whole turns of the ring.
+        let slot = 1u128 << SLOT_SHIFT;
+        let ring = slot * RING as u128;
+        matches_a_binary_heap(&mut EventQueue::new(), 20_000, |rng| {
+            (rng.unit() * 3.0) as u128
+        });
+        matches_a_binary_heap(&mut EventQueue::new(), 20_000, |rng| {
+            ring - slot + (rng.unit() * 2.0 * slot as f64) as u128
+        });
+        matches_a_binary_heap(&mut EventQueue::new(), 20_000, |rng| {
+            (rng.unit() * 5.0 * ring as f64) as u128
+        });
+    }
+
+    #[test]
+    fn the_event_queue_counts_and_empties() {
+        let mut queue = EventQueue::new();
+        assert_eq!(queue.pop(), None);
+        assert_eq!(queue.peek_key(), None);
+        for (seq, time) in [5u128 << 40, 0, 1, 1 << 30].into_iter().enumerate() {
+            queue.push((time << 64) | seq as u128);
+        }
+        assert_eq!(queue.len(), 4);
+        let order: Vec<u128> = std::iter::from_fn(|| queue.pop())
+            .map(|k| k >> 64)
+            .collect();
+        assert_eq!(order, [0, 1, 1 << 30, 5 << 40]);
+        assert_eq!(queue.len(), 0);
     }
 }

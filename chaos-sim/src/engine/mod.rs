@@ -35,7 +35,7 @@ use crate::model::{
     LoadShape, OpenLoop, Retry, Scenario,
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
-use crate::queue::{Keyed, QuadHeap};
+use crate::queue::{EventQueue, Keyed};
 use crate::rng::{StreamId, Streams, combine};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution;
@@ -242,7 +242,7 @@ pub(crate) struct Engine<'p> {
     counter: LocalMatchCounter,
     now: u64,
     seq: u64,
-    heap: QuadHeap<Event>,
+    heap: EventQueue<Event>,
     lanes: Vec<VecDeque<Event>>,
     /// Reused buffer of (delay, branch, outcome) for collapsed fan-outs.
     scratch: Vec<(u64, u32, u8)>,
@@ -325,7 +325,7 @@ impl<'p> Engine<'p> {
             counter: LocalMatchCounter::new(plan.map_or(0, |p| p.rule_count())),
             now: 0,
             seq: 0,
-            heap: QuadHeap::with_capacity(1024),
+            heap: EventQueue::new(),
             lanes: prog.lanes.iter().map(|_| VecDeque::new()).collect(),
             scratch: Vec::new(),
             frames: Vec::with_capacity(1024),
