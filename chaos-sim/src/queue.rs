@@ -101,10 +101,10 @@ fn sift_up<T: Keyed>(items: &mut [T], mut hole: usize, item: T) {
     items[hole] = item;
 }
 
-/// The width of a slot: 2^20 ns (about 1 ms), the scale of the latencies simulated.
-const SLOT_SHIFT: u32 = 20;
+/// The width of a slot: 2^19 ns (about half a millisecond), the scale of the latencies simulated.
+const SLOT_SHIFT: u32 = 19;
 /// Slots in the ring (a power of two): about a second ahead of the current slot.
-const RING: usize = 1024;
+const RING: usize = 2048;
 const RING_WORDS: usize = RING / 64;
 
 /// The engine's event queue. Keys must never go below the last key popped (an event loop
@@ -148,7 +148,7 @@ impl<T: Keyed> EventQueue<T> {
         self.len
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, item: T) {
         self.len += 1;
         let slot = slot_of(item.key());

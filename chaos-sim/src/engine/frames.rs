@@ -35,6 +35,13 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// The generator of dependency `dep`'s service time for `key` (the same draws as
+    /// `streams.keyed(service_stream, key)`, without hashing the stream's seed again).
+    #[inline(always)]
+    pub(super) fn service_rng(&self, dep: usize, key: u64) -> KeyedRng {
+        KeyedRng::new(self.service_seeds[dep], key)
+    }
+
     #[inline]
     pub(super) fn timer(&mut self, delay: u64, kind: Kind, frame: u32, tag: u16) {
         let generation = self.frames[frame as usize].generation;

@@ -36,7 +36,7 @@ use crate::model::{
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{EventQueue, Keyed};
-use crate::rng::{StreamId, Streams, combine};
+use crate::rng::{KeyedRng, StreamId, Streams, combine};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution;
 use std::collections::VecDeque;
@@ -261,6 +261,8 @@ pub(crate) struct Engine<'p> {
     arrival_rng: ChaCha8Rng,
     schedule: Option<RateSchedule>,
     streams: Streams,
+    /// Each dependency's service-time stream seed, computed once (drawn per attempt).
+    service_seeds: Vec<u64>,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -343,6 +345,11 @@ impl<'p> Engine<'p> {
             batches: Vec::new(),
             free_batches: Vec::new(),
             arrival_rng: streams.sequential("arrivals"),
+            service_seeds: prog
+                .deps
+                .iter()
+                .map(|d| streams.seed_of(d.service_stream))
+                .collect(),
             schedule,
             streams,
             arrivals: 0,
