@@ -1,6 +1,7 @@
 //! The discrete-event engine and the interpreter of the serverless model.
 //!
-//! Hot-path design: events are 32-byte values in a binary heap ordered by (time, sequence);
+//! Hot-path design: events are 32-byte values in a calendar queue (`crate::queue`) ordered by
+//! (time, sequence);
 //! the work in flight lives in a slab of frames (one per running step) indexed by `u32` and
 //! reused through a free list, so a run allocates in proportion to the work in flight, never
 //! to the number of requests. An event names its frame and the frame's generation; a frame
