@@ -106,6 +106,9 @@ const SLOT_SHIFT: u32 = 19;
 /// Slots in the ring (a power of two): about a second ahead of the current slot.
 const RING: usize = 2048;
 const RING_WORDS: usize = RING / 64;
+/// An empty bucket keeps at most this much capacity (events), so that the ring's idle memory
+/// stays bounded (2,048 x 1,024 x 32 bytes at worst) after bursts.
+const KEPT_BUCKET_CAPACITY: usize = 1024;
 
 /// The engine's event queue. Keys must never go below the last key popped (an event loop
 /// never schedules into the past); keys in slots already passed are still ordered exactly.
@@ -221,6 +224,11 @@ impl<T: Keyed> EventQueue<T> {
             self.occupied[i / 64] &= !(1 << (i % 64));
             // `current` is empty: trade buffers instead of copying.
             std::mem::swap(&mut self.current, &mut self.buckets[i]);
+            // The bucket keeps the old buffer for its next turn, unless a crowd of events
+            // once made it large: buckets holding no events must not hold memory.
+            if self.buckets[i].capacity() > KEPT_BUCKET_CAPACITY {
+                self.buckets[i] = Vec::new();
+            }
         }
         // Overflow events whose slot the ring now covers (or that are current).
         while let Some(key) = self.overflow.peek_key()
@@ -410,5 +418,27 @@ mod tests {
             .collect();
         assert_eq!(order, [0, 1, 1 << 30, 5 << 40]);
         assert_eq!(queue.len(), 0);
+    }
+
+    #[test]
+    fn a_crowded_slot_leaves_no_large_buffer_behind() {
+        let slot = 1u128 << SLOT_SHIFT;
+        let mut queue = EventQueue::new();
+        let mut seq = 0;
+        for _ in 0..100_000 {
+            seq += 1;
+            queue.push((slot << 64) | seq);
+        }
+        for s in 2..RING as u128 {
+            seq += 1;
+            queue.push(((s * slot) << 64) | seq);
+        }
+        let mut popped = 0;
+        while queue.pop().is_some() {
+            popped += 1;
+        }
+        assert_eq!(popped, seq);
+        let largest = queue.buckets.iter().map(Vec::capacity).max();
+        assert!(largest <= Some(KEPT_BUCKET_CAPACITY), "{largest:?}");
     }
 }
