@@ -178,7 +178,7 @@ impl<T: Keyed> EventQueue<T> {
     }
 
     /// The smallest key (advancing to the next non-empty slot when the current one is done).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn peek_key(&mut self) -> Option<u128> {
         let late = match self.next_is_late() {
             Some(late) => late,
@@ -192,16 +192,30 @@ impl<T: Keyed> EventQueue<T> {
         }
     }
 
-    #[inline]
+    /// Removes the minimum.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<T> {
+        self.pop_if(|_| true)
+    }
+
+    /// Removes the minimum if `accept` takes its key; the queue is unchanged otherwise (but
+    /// for moving to the next occupied slot). One look for what a peek and a pop would do.
+    #[inline]
+    pub(crate) fn pop_if(&mut self, accept: impl FnOnce(u128) -> bool) -> Option<T> {
         let late = match self.next_is_late() {
             Some(late) => late,
             None if self.advance() => false,
             None => return None,
         };
         let item = if late {
+            if !accept(self.late.peek_key()?) {
+                return None;
+            }
             self.late.pop()
         } else {
+            if !accept(self.current.last()?.key()) {
+                return None;
+            }
             self.current.pop()
         };
         self.len -= usize::from(item.is_some());
@@ -288,19 +302,23 @@ mod tests {
     /// The queues under test, behind one interface.
     trait Queue {
         fn push(&mut self, key: u128);
-        fn peek(&mut self) -> Option<u128>;
-        fn pop(&mut self) -> Option<u128>;
+        /// Pops the minimum if it is below `limit`.
+        fn pop_below(&mut self, limit: u128) -> Option<u128>;
+        fn pop(&mut self) -> Option<u128> {
+            self.pop_below(u128::MAX)
+        }
     }
 
     impl Queue for QuadHeap<u128> {
         fn push(&mut self, key: u128) {
             QuadHeap::push(self, key);
         }
-        fn peek(&mut self) -> Option<u128> {
-            self.peek_key()
-        }
-        fn pop(&mut self) -> Option<u128> {
-            QuadHeap::pop(self)
+        fn pop_below(&mut self, limit: u128) -> Option<u128> {
+            if self.peek_key()? < limit {
+                QuadHeap::pop(self)
+            } else {
+                None
+            }
         }
     }
 
@@ -308,18 +326,16 @@ mod tests {
         fn push(&mut self, key: u128) {
             EventQueue::push(self, key);
         }
-        fn peek(&mut self) -> Option<u128> {
-            self.peek_key()
-        }
-        fn pop(&mut self) -> Option<u128> {
-            EventQueue::pop(self)
+        fn pop_below(&mut self, limit: u128) -> Option<u128> {
+            self.pop_if(|key| key < limit)
         }
     }
 
     /// Drives `queue` like the engine (fixed seed): take the earliest of the queue and a lane
-    /// of fixed-delay timers (peeking the queue first, as `next_event` does), then schedule a
-    /// few events after it, with delays from `delay`; checks every event against a binary
-    /// heap holding the same events, and the count at the end.
+    /// of fixed-delay timers (the queue's only if it comes before the lane's, as
+    /// `next_event` does), then schedule a few events after it, with delays from `delay`;
+    /// checks every event against a binary heap holding the same events, and the count at
+    /// the end.
     fn matches_a_binary_heap(
         queue: &mut impl Queue,
         steps: usize,
@@ -342,16 +358,16 @@ mod tests {
                 seq += 1;
                 lane.push_back(((now + 3_000_000) << 64) | seq);
             }
-            let peeked = queue.peek();
-            assert_eq!(peeked, heap.peek().map(|r| r.0));
-            let key = match (peeked, lane.front()) {
-                (Some(q), Some(&l)) if l < q => lane.pop_front(),
-                (None, Some(_)) => lane.pop_front(),
-                _ => {
-                    let got = queue.pop();
-                    assert_eq!(got, heap.pop().map(|r| r.0));
+            let lane_key = lane.front().copied().unwrap_or(u128::MAX);
+            let key = match queue.pop_below(lane_key) {
+                Some(key) => {
+                    assert_eq!(Some(key), heap.pop().map(|r| r.0));
                     popped += 1;
-                    got
+                    Some(key)
+                }
+                None => {
+                    assert!(heap.peek().is_none_or(|r| r.0 > lane_key));
+                    lane.pop_front()
                 }
             };
             if let Some(key) = key {

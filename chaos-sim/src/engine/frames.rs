@@ -62,30 +62,44 @@ impl<'p> Engine<'p> {
             tag,
             data: 0,
         };
+        let was_empty = self.lanes[lane].is_empty();
         self.lanes[lane].push_back(event);
+        // A lane's front changes only when it was empty (it is FIFO in time).
+        if was_empty && event.key < self.lane_front.0 {
+            self.lane_front = (event.key, lane);
+        }
+    }
+
+    /// The earliest front of the lanes, after one was popped.
+    fn refresh_lane_front(&mut self) {
+        self.lane_front = (NO_LANE_EVENT, 0);
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(e) = lane.front()
+                && e.key < self.lane_front.0
+            {
+                self.lane_front = (e.key, i);
+            }
+        }
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
     #[inline]
     pub(super) fn next_event(&mut self) -> Option<Event> {
-        let mut best = self.heap.peek_key();
-        let mut from_lane = usize::MAX;
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && best.is_none_or(|b| e.key < b)
-            {
-                best = Some(e.key);
-                from_lane = i;
-            }
+        let (lane_key, lane) = self.lane_front;
+        let horizon = self.horizon;
+        let from_queue = self
+            .heap
+            .pop_if(|key| key < lane_key && (key >> 64) as u64 <= horizon);
+        if from_queue.is_some() {
+            return from_queue;
         }
-        if (best? >> 64) as u64 > self.horizon {
+        // The queue is empty, or its next event comes after the lanes' or the horizon.
+        if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
             return None;
         }
-        if from_lane == usize::MAX {
-            self.heap.pop()
-        } else {
-            self.lanes[from_lane].pop_front()
-        }
+        let event = self.lanes[lane].pop_front();
+        self.refresh_lane_front();
+        event
     }
 
     #[inline]

@@ -44,6 +44,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 const NONE: u32 = u32::MAX;
+/// `lane_front` when every lane is empty: above any event's key (no event has both the last
+/// time and the last sequence number).
+const NO_LANE_EVENT: u128 = u128::MAX;
 const SECOND: u64 = 1_000_000_000;
 
 /// Outcome codes carried by events and passed up the step tree.
@@ -245,6 +248,9 @@ pub(crate) struct Engine<'p> {
     seq: u64,
     heap: EventQueue<Event>,
     lanes: Vec<VecDeque<Event>>,
+    /// The earliest key at the front of a lane and its lane (`NO_LANE_EVENT` when all are
+    /// empty), kept so that taking the next event need not look at every lane.
+    lane_front: (u128, usize),
     /// Reused buffer of (delay, branch, outcome) for collapsed fan-outs.
     scratch: Vec<(u64, u32, u8)>,
     frames: Vec<Frame>,
@@ -330,6 +336,7 @@ impl<'p> Engine<'p> {
             seq: 0,
             heap: EventQueue::new(),
             lanes: prog.lanes.iter().map(|_| VecDeque::new()).collect(),
+            lane_front: (NO_LANE_EVENT, 0),
             scratch: Vec::new(),
             frames: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
