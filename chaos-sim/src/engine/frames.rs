@@ -25,13 +25,17 @@ impl<'p> Engine<'p> {
             tag,
             data,
         });
-        self.m.peak_event_queue = self.m.peak_event_queue.max(self.heap.len() as u64);
-        if self.heap.len() > MAX_EVENTS_IN_FLIGHT {
-            self.stop(format!(
-                "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated seconds: \
-                 lower the load, a burst or the number of clients",
-                self.now as f64 / 1e9
-            ));
+        let waiting = self.heap.len() as u64;
+        // The bound can only be crossed by a new peak.
+        if waiting > self.m.peak_event_queue {
+            self.m.peak_event_queue = waiting;
+            if waiting > MAX_EVENTS_IN_FLIGHT as u64 {
+                self.stop(format!(
+                    "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated \
+                     seconds: lower the load, a burst or the number of clients",
+                    self.now as f64 / 1e9
+                ));
+            }
         }
     }
 

@@ -384,10 +384,11 @@ impl<'p> Engine<'p> {
 
     pub(crate) fn run(mut self) -> RunMetrics {
         self.start_load();
+        let max_events = self.scenario.max_events;
         while self.stopped.is_none()
             && let Some(ev) = self.next_event()
         {
-            if self.m.events >= self.scenario.max_events {
+            if self.m.events >= max_events {
                 self.stop(format!(
                     "the run reached its work budget of {} events (`max_events` in \
                      [simulation]) at {:.3} simulated seconds; raise it, or check for work \
