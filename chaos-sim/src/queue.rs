@@ -110,8 +110,19 @@ const RING_WORDS: usize = RING / 64;
 /// stays bounded (2,048 x 1,024 x 32 bytes at worst) after bursts.
 const KEPT_BUCKET_CAPACITY: usize = 1024;
 
+/// `slot` while the queue is a plain heap: every event goes to `late`.
+const HEAP_ONLY: u64 = u64::MAX;
+/// A heap of up to a few hundred events sits in L1 and is cheaper than the calendar, whose
+/// buckets touch more memory; past this many events the calendar pays off.
+const CALENDAR_ABOVE: usize = 256;
+/// Back to a plain heap below this many (apart from `CALENDAR_ABOVE`, so that a queue near
+/// either size does not switch back and forth).
+const HEAP_BELOW: usize = 64;
+
 /// The engine's event queue. Keys must never go below the last key popped (an event loop
 /// never schedules into the past); keys in slots already passed are still ordered exactly.
+/// Small, it is one 4-ary heap (`late`, with `slot == HEAP_ONLY`); past `CALENDAR_ABOVE`
+/// events it becomes the calendar, and below `HEAP_BELOW` a heap again.
 pub(crate) struct EventQueue<T> {
     /// The events of the current slot when it became current, by key, largest first (the
     /// next event is the last element).
@@ -142,7 +153,7 @@ impl<T: Keyed> EventQueue<T> {
             buckets: (0..RING).map(|_| Vec::new()).collect(),
             occupied: [0; RING_WORDS],
             overflow: QuadHeap::with_capacity(64),
-            slot: 0,
+            slot: HEAP_ONLY,
             len: 0,
         }
     }
@@ -157,7 +168,18 @@ impl<T: Keyed> EventQueue<T> {
         let slot = slot_of(item.key());
         if slot <= self.slot {
             self.late.push(item);
-        } else if slot - self.slot < RING as u64 {
+            if self.len > CALENDAR_ABOVE && self.slot == HEAP_ONLY {
+                self.to_calendar();
+            }
+        } else {
+            self.place(item, slot);
+        }
+    }
+
+    /// Puts an event of a slot after the current one in the ring or the overflow.
+    #[inline(always)]
+    fn place(&mut self, item: T, slot: u64) {
+        if slot - self.slot < RING as u64 {
             let i = slot as usize % RING;
             self.buckets[i].push(item);
             self.occupied[i / 64] |= 1 << (i % 64);
@@ -177,14 +199,60 @@ impl<T: Keyed> EventQueue<T> {
         }
     }
 
+    /// The heap becomes the calendar, its current slot that of the earliest event.
+    #[cold]
+    fn to_calendar(&mut self) {
+        let Some(first) = self.late.peek_key() else {
+            return;
+        };
+        self.slot = slot_of(first);
+        let mut items = std::mem::take(&mut self.late.items);
+        for item in items.drain(..) {
+            let slot = slot_of(item.key());
+            if slot <= self.slot {
+                self.late.push(item);
+            } else {
+                self.place(item, slot);
+            }
+        }
+    }
+
+    /// The calendar (its current slot done: `current` and `late` empty) becomes one heap.
+    #[cold]
+    fn to_heap(&mut self) {
+        for word in 0..RING_WORDS {
+            while self.occupied[word] != 0 {
+                let i = word * 64 + self.occupied[word].trailing_zeros() as usize;
+                self.occupied[word] &= self.occupied[word] - 1;
+                let mut bucket = std::mem::take(&mut self.buckets[i]);
+                for item in bucket.drain(..) {
+                    self.late.push(item);
+                }
+                self.buckets[i] = bucket;
+            }
+        }
+        let mut overflow = std::mem::take(&mut self.overflow.items);
+        for item in overflow.drain(..) {
+            self.late.push(item);
+        }
+        self.overflow.items = overflow;
+        self.slot = HEAP_ONLY;
+    }
+
+    /// `next_is_late`, first moving to the next occupied slot if the current one is done.
+    #[inline]
+    fn next_source(&mut self) -> Option<bool> {
+        match self.next_is_late() {
+            Some(late) => Some(late),
+            None if self.advance() => self.next_is_late(),
+            None => None,
+        }
+    }
+
     /// The smallest key (advancing to the next non-empty slot when the current one is done).
     #[cfg(test)]
     pub(crate) fn peek_key(&mut self) -> Option<u128> {
-        let late = match self.next_is_late() {
-            Some(late) => late,
-            None if self.advance() => false,
-            None => return None,
-        };
+        let late = self.next_source()?;
         if late {
             self.late.peek_key()
         } else {
@@ -202,11 +270,7 @@ impl<T: Keyed> EventQueue<T> {
     /// for moving to the next occupied slot). One look for what a peek and a pop would do.
     #[inline]
     pub(crate) fn pop_if(&mut self, accept: impl FnOnce(u128) -> bool) -> Option<T> {
-        let late = match self.next_is_late() {
-            Some(late) => late,
-            None if self.advance() => false,
-            None => return None,
-        };
+        let late = self.next_source()?;
         let item = if late {
             if !accept(self.late.peek_key()?) {
                 return None;
@@ -223,8 +287,16 @@ impl<T: Keyed> EventQueue<T> {
     }
 
     /// Moves to the next slot that holds events and makes its events current (sorted);
-    /// false when there are none. Called only when `current` and `late` are empty.
+    /// false when there are none. Called only when `current` and `late` are empty; below
+    /// `HEAP_BELOW` events, turns the queue into one heap instead.
     fn advance(&mut self) -> bool {
+        if self.slot == HEAP_ONLY {
+            return false;
+        }
+        if self.len < HEAP_BELOW {
+            self.to_heap();
+            return self.len > 0;
+        }
         let next = match self.next_ring_slot() {
             Some(slot) => slot,
             None => match self.overflow.peek_key() {
@@ -456,5 +528,54 @@ mod tests {
         assert_eq!(popped, seq);
         let largest = queue.buckets.iter().map(Vec::capacity).max();
         assert!(largest <= Some(KEPT_BUCKET_CAPACITY), "{largest:?}");
+    }
+
+    #[test]
+    fn the_event_queue_keeps_order_as_it_turns_calendar_and_back() {
+        // Grow far past CALENDAR_ABOVE, drain below HEAP_BELOW, again and again, with pops
+        // throughout, delays from zero to beyond the ring; check both forms were used.
+        let mut rng = KeyedRng::new(3, 3);
+        let mut queue = EventQueue::new();
+        let mut heap = BinaryHeap::new();
+        let (mut seq, mut now) = (0u128, 0u128);
+        let (mut calendar_seen, mut heap_seen) = (0, 0);
+        for round in 0..20 {
+            let target = if round % 2 == 0 { 2_000 } else { 10 };
+            while (heap.len() < target) == (round % 2 == 0) {
+                let growing = round % 2 == 0;
+                let pushes = if growing {
+                    2
+                } else {
+                    u32::from(rng.unit() < 0.3)
+                };
+                for _ in 0..pushes {
+                    seq += 1;
+                    let key = ((now + mixed(&mut rng)) << 64) | seq;
+                    queue.push(key);
+                    heap.push(Reverse(key));
+                }
+                let got = queue.pop();
+                assert_eq!(got, heap.pop().map(|r| r.0));
+                if let Some(key) = got {
+                    now = key >> 64;
+                }
+                if queue.slot == HEAP_ONLY {
+                    heap_seen += 1;
+                } else {
+                    calendar_seen += 1;
+                }
+                if heap.is_empty() {
+                    break;
+                }
+            }
+        }
+        while let Some(key) = queue.pop() {
+            assert_eq!(Some(key), heap.pop().map(|r| r.0));
+        }
+        assert!(heap.is_empty());
+        assert!(
+            calendar_seen > 1_000 && heap_seen > 1_000,
+            "{calendar_seen} {heap_seen}"
+        );
     }
 }
