@@ -169,7 +169,7 @@ impl<T: Keyed> EventQueue<T> {
         if slot <= self.slot {
             self.late.push(item);
             if self.len > CALENDAR_ABOVE && self.slot == HEAP_ONLY {
-                self.to_calendar();
+                self.switch_to_calendar();
             }
         } else {
             self.place(item, slot);
@@ -201,7 +201,7 @@ impl<T: Keyed> EventQueue<T> {
 
     /// The heap becomes the calendar, its current slot that of the earliest event.
     #[cold]
-    fn to_calendar(&mut self) {
+    fn switch_to_calendar(&mut self) {
         let Some(first) = self.late.peek_key() else {
             return;
         };
@@ -219,7 +219,7 @@ impl<T: Keyed> EventQueue<T> {
 
     /// The calendar (its current slot done: `current` and `late` empty) becomes one heap.
     #[cold]
-    fn to_heap(&mut self) {
+    fn switch_to_heap(&mut self) {
         for word in 0..RING_WORDS {
             while self.occupied[word] != 0 {
                 let i = word * 64 + self.occupied[word].trailing_zeros() as usize;
@@ -294,7 +294,7 @@ impl<T: Keyed> EventQueue<T> {
             return false;
         }
         if self.len < HEAP_BELOW {
-            self.to_heap();
+            self.switch_to_heap();
             return self.len > 0;
         }
         let next = match self.next_ring_slot() {
