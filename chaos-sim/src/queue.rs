@@ -129,15 +129,22 @@ pub(crate) struct EventQueue<T> {
     current: Vec<T>,
     /// Events pushed into the current slot (or an earlier one) since it became current.
     late: QuadHeap<T>,
+    /// The ring and the overflow, boxed: rarely touched while the queue is a heap, they stay
+    /// out of the engine's hot state.
+    ring: Box<Ring<T>>,
+    /// The current slot.
+    slot: u64,
+    len: usize,
+}
+
+/// The calendar's slots past the current one.
+struct Ring<T> {
     /// `buckets[s % RING]` holds the events of slot `s`, for `slot < s < slot + RING`.
     buckets: Vec<Vec<T>>,
     /// Bit `i` set when `buckets[i]` is non-empty.
     occupied: [u64; RING_WORDS],
     /// Events of slots `slot + RING` and later.
     overflow: QuadHeap<T>,
-    /// The current slot.
-    slot: u64,
-    len: usize,
 }
 
 #[inline]
@@ -150,9 +157,11 @@ impl<T: Keyed> EventQueue<T> {
         Self {
             current: Vec::with_capacity(64),
             late: QuadHeap::with_capacity(64),
-            buckets: (0..RING).map(|_| Vec::new()).collect(),
-            occupied: [0; RING_WORDS],
-            overflow: QuadHeap::with_capacity(64),
+            ring: Box::new(Ring {
+                buckets: (0..RING).map(|_| Vec::new()).collect(),
+                occupied: [0; RING_WORDS],
+                overflow: QuadHeap::with_capacity(64),
+            }),
             slot: HEAP_ONLY,
             len: 0,
         }
@@ -181,10 +190,10 @@ impl<T: Keyed> EventQueue<T> {
     fn place(&mut self, item: T, slot: u64) {
         if slot - self.slot < RING as u64 {
             let i = slot as usize % RING;
-            self.buckets[i].push(item);
-            self.occupied[i / 64] |= 1 << (i % 64);
+            self.ring.buckets[i].push(item);
+            self.ring.occupied[i / 64] |= 1 << (i % 64);
         } else {
-            self.overflow.push(item);
+            self.ring.overflow.push(item);
         }
     }
 
@@ -221,21 +230,21 @@ impl<T: Keyed> EventQueue<T> {
     #[cold]
     fn switch_to_heap(&mut self) {
         for word in 0..RING_WORDS {
-            while self.occupied[word] != 0 {
-                let i = word * 64 + self.occupied[word].trailing_zeros() as usize;
-                self.occupied[word] &= self.occupied[word] - 1;
-                let mut bucket = std::mem::take(&mut self.buckets[i]);
+            while self.ring.occupied[word] != 0 {
+                let i = word * 64 + self.ring.occupied[word].trailing_zeros() as usize;
+                self.ring.occupied[word] &= self.ring.occupied[word] - 1;
+                let mut bucket = std::mem::take(&mut self.ring.buckets[i]);
                 for item in bucket.drain(..) {
                     self.late.push(item);
                 }
-                self.buckets[i] = bucket;
+                self.ring.buckets[i] = bucket;
             }
         }
-        let mut overflow = std::mem::take(&mut self.overflow.items);
+        let mut overflow = std::mem::take(&mut self.ring.overflow.items);
         for item in overflow.drain(..) {
             self.late.push(item);
         }
-        self.overflow.items = overflow;
+        self.ring.overflow.items = overflow;
         self.slot = HEAP_ONLY;
     }
 
@@ -299,28 +308,28 @@ impl<T: Keyed> EventQueue<T> {
         }
         let next = match self.next_ring_slot() {
             Some(slot) => slot,
-            None => match self.overflow.peek_key() {
+            None => match self.ring.overflow.peek_key() {
                 Some(key) => slot_of(key),
                 None => return false,
             },
         };
         self.slot = next;
         let i = next as usize % RING;
-        if self.occupied[i / 64] & (1 << (i % 64)) != 0 {
-            self.occupied[i / 64] &= !(1 << (i % 64));
+        if self.ring.occupied[i / 64] & (1 << (i % 64)) != 0 {
+            self.ring.occupied[i / 64] &= !(1 << (i % 64));
             // `current` is empty: trade buffers instead of copying.
-            std::mem::swap(&mut self.current, &mut self.buckets[i]);
+            std::mem::swap(&mut self.current, &mut self.ring.buckets[i]);
             // The bucket keeps the old buffer for its next turn, unless a crowd of events
             // once made it large: buckets holding no events must not hold memory.
-            if self.buckets[i].capacity() > KEPT_BUCKET_CAPACITY {
-                self.buckets[i] = Vec::new();
+            if self.ring.buckets[i].capacity() > KEPT_BUCKET_CAPACITY {
+                self.ring.buckets[i] = Vec::new();
             }
         }
         // Overflow events whose slot the ring now covers (or that are current).
-        while let Some(key) = self.overflow.peek_key()
+        while let Some(key) = self.ring.overflow.peek_key()
             && slot_of(key) - self.slot < RING as u64
         {
-            let Some(item) = self.overflow.pop() else {
+            let Some(item) = self.ring.overflow.pop() else {
                 break;
             };
             let slot = slot_of(key);
@@ -328,8 +337,8 @@ impl<T: Keyed> EventQueue<T> {
                 self.current.push(item);
             } else {
                 let i = slot as usize % RING;
-                self.buckets[i].push(item);
-                self.occupied[i / 64] |= 1 << (i % 64);
+                self.ring.buckets[i].push(item);
+                self.ring.occupied[i / 64] |= 1 << (i % 64);
             }
         }
         // Keys are unique, so an unstable sort gives one order.
@@ -344,7 +353,7 @@ impl<T: Keyed> EventQueue<T> {
         let start = (self.slot as usize + 1) % RING;
         // Walk the bitmap from `start`, wrapping once: at most RING_WORDS + 1 words.
         let mut word = start / 64;
-        let mut bits = self.occupied[word] & (u64::MAX << (start % 64));
+        let mut bits = self.ring.occupied[word] & (u64::MAX << (start % 64));
         for _ in 0..=RING_WORDS {
             if bits != 0 {
                 let i = word * 64 + bits.trailing_zeros() as usize;
@@ -352,7 +361,7 @@ impl<T: Keyed> EventQueue<T> {
                 return Some(self.slot + 1 + ahead as u64);
             }
             word = (word + 1) % RING_WORDS;
-            bits = self.occupied[word];
+            bits = self.ring.occupied[word];
         }
         None
     }
@@ -526,7 +535,7 @@ mod tests {
             popped += 1;
         }
         assert_eq!(popped, seq);
-        let largest = queue.buckets.iter().map(Vec::capacity).max();
+        let largest = queue.ring.buckets.iter().map(Vec::capacity).max();
         assert!(largest <= Some(KEPT_BUCKET_CAPACITY), "{largest:?}");
     }
 
