@@ -1,5 +1,6 @@
-//! The future-event list, ordered by `time << 64 | sequence`: a calendar of time slots in
-//! front of 4-ary min-heaps.
+//! The future-event list, ordered by `time << 64 | sequence`: a 4-ary min-heap while it holds
+//! a few hundred events at most (it then sits in L1), a calendar of time slots in front of
+//! small heaps beyond that.
 //!
 //! Keys are unique, so the order is exactly (time, then insertion). Most events fall a few
 //! milliseconds ahead of the clock: those are appended to the bucket of their slot (a
