@@ -1,7 +1,13 @@
 //! Golden reports: the JSON report of every bundled scenario, at its own seed and at two more,
-//! pinned byte for byte in `tests/golden/`. A refactoring must leave them unchanged; a change
-//! that means to move the numbers re-pins them with `CHAOS_GOLDEN_UPDATE=1 cargo test -p
-//! chaos-sim --test golden_reports` and says why in its commit.
+//! pinned byte for byte in `tests/golden/`, in the default engine mode and with one event per
+//! fan-out branch (`set_collapse_fan_outs(false)`), plus `tests/golden/scenarios/fan_outs.toml`,
+//! a scenario made to exercise the per-branch paths. The bundled scenarios fan out only to
+//! invocations, which run one event per branch in both modes, so both modes must match the same
+//! file; `fan_outs` (fan-outs of plain calls) has a `.per-branch` file, which differs only in
+//! `events` (tested).
+//! A refactoring must leave them unchanged; a change that means to move the numbers re-pins
+//! them with `CHAOS_GOLDEN_UPDATE=1 cargo test -p chaos-sim --test golden_reports` and says
+//! why in its commit.
 
 use chaos_sim::{Simulation, scenario};
 use std::path::{Path, PathBuf};
@@ -14,34 +20,59 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn report(name: &str, seed: Option<u64>) -> String {
-    let path = root()
+/// How fan-outs run: `Collapsed` is the default engine, `PerBranch` one event per branch.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Collapsed,
+    PerBranch,
+}
+
+fn scenario_path(name: &str) -> PathBuf {
+    let bundled = root()
         .join("../examples/scenarios")
         .join(format!("{name}.toml"));
-    let mut scenario = scenario::load(&path).expect("bundled scenario loads");
+    if bundled.exists() {
+        bundled
+    } else {
+        root()
+            .join("tests/golden/scenarios")
+            .join(format!("{name}.toml"))
+    }
+}
+
+fn report(name: &str, seed: Option<u64>, mode: Mode) -> String {
+    let mut scenario = scenario::load(&scenario_path(name)).expect("scenario loads");
     if let Some(seed) = seed {
         scenario.set_seed(seed);
     }
-    let mut json = Simulation::new(scenario)
-        .expect("bundled scenario compiles")
-        .run()
-        .to_json();
+    let mut simulation = Simulation::new(scenario).expect("scenario compiles");
+    simulation.set_collapse_fan_outs(mode == Mode::Collapsed);
+    let mut json = simulation.run().to_json();
     json.push('\n');
     json
 }
 
-fn golden_path(name: &str, seed: Option<u64>) -> PathBuf {
+fn golden_path(name: &str, seed: Option<u64>, mode: Mode) -> PathBuf {
     let seed = seed.map_or_else(|| "own".to_string(), |s| s.to_string());
+    let mode = match mode {
+        Mode::PerBranch if !SCENARIOS.contains(&name) => ".per-branch",
+        _ => "",
+    };
     root()
         .join("tests/golden")
-        .join(format!("{name}.seed-{seed}.json"))
+        .join(format!("{name}.seed-{seed}{mode}.json"))
 }
 
 fn check(name: &str) {
+    check_mode(name, Mode::Collapsed);
+    check_mode(name, Mode::PerBranch);
+}
+
+fn check_mode(name: &str, mode: Mode) {
     let update = std::env::var_os("CHAOS_GOLDEN_UPDATE").is_some();
     for seed in SEEDS {
-        let got = report(name, seed);
-        let path = golden_path(name, seed);
+        let got = report(name, seed, mode);
+        let path = golden_path(name, seed, mode);
         if update {
             std::fs::write(&path, &got).expect("write golden file");
             continue;
@@ -96,6 +127,28 @@ fn retry_storm_report_is_pinned() {
 }
 
 #[test]
+fn fan_outs_report_is_pinned() {
+    check("fan_outs");
+}
+
+#[test]
+fn the_engine_modes_differ_only_in_the_event_count() {
+    // Otherwise a per-branch golden could pin a per-branch bug.
+    let strip = |json: String| {
+        json.lines()
+            .filter(|l| !l.trim_start().starts_with("\"events\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for seed in SEEDS {
+        let collapsed = report("fan_outs", seed, Mode::Collapsed);
+        let per_branch = report("fan_outs", seed, Mode::PerBranch);
+        assert_ne!(collapsed, per_branch, "per-branch runs more events");
+        assert_eq!(strip(collapsed), strip(per_branch));
+    }
+}
+
+#[test]
 fn a_seed_sweep_reuses_one_compiled_simulation() {
     let path = root().join("../examples/scenarios/region_outage.toml");
     let scenario = scenario::load(&path).expect("bundled scenario loads");
@@ -103,5 +156,5 @@ fn a_seed_sweep_reuses_one_compiled_simulation() {
     sweep.set_seed(1);
     let mut json = sweep.run().to_json();
     json.push('\n');
-    assert_eq!(json, report("region_outage", Some(1)));
+    assert_eq!(json, report("region_outage", Some(1), Mode::Collapsed));
 }

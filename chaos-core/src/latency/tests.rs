@@ -345,3 +345,21 @@ fn shape_parameters_out_of_range_are_rejected() {
         assert_eq!(err.parameter, "shape", "{shape}: {err}");
     }
 }
+
+#[test]
+fn log_normal_fast_path_matches_rand_distr() {
+    // `sample_nanos` draws the log-normal inline; it must stay the draw of
+    // `rand_distr::LogNormal::sample`, converted as every other sample is, bit for bit.
+    for (mu, sigma) in [(-3.912_023_005_428_146, 0.5), (0.0, 2.0), (-9.0, 0.01)] {
+        let ours = LatencyDist::log_normal(mu, sigma).unwrap();
+        let theirs = LogNormal::new(mu, sigma).unwrap();
+        let mut a = ChaCha8Rng::seed_from_u64(11);
+        let mut b = ChaCha8Rng::seed_from_u64(11);
+        for _ in 0..10_000 {
+            assert_eq!(
+                ours.sample_nanos(&mut a),
+                secs_to_nanos(theirs.sample(&mut b))
+            );
+        }
+    }
+}

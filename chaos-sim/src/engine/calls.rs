@@ -72,7 +72,7 @@ impl<'p> Engine<'p> {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
-                            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
+                            .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
                         let version = self.replicas[replica].version;
                         self.push(
                             added.saturating_add(lat),
@@ -161,7 +161,8 @@ impl<'p> Engine<'p> {
     }
 
     /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
-    /// (delay, attempt outcome).
+    /// (delay, attempt outcome). Inline: it runs once per fan-out branch.
+    #[inline(always)]
     pub(super) fn immediate_attempt(
         &mut self,
         node: &CallNode,
@@ -179,7 +180,7 @@ impl<'p> Engine<'p> {
         let attempt_key = combine(request_key, u64::from(tag));
         let lat = dep
             .latency
-            .sample_nanos(&mut self.streams.keyed(dep.service_stream, attempt_key));
+            .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
         if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity
             && !self.replicas[replica]
                 .bucket

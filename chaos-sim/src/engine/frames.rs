@@ -25,14 +25,25 @@ impl<'p> Engine<'p> {
             tag,
             data,
         });
-        self.m.peak_event_queue = self.m.peak_event_queue.max(self.heap.len() as u64);
-        if self.heap.len() > MAX_EVENTS_IN_FLIGHT {
-            self.stop(format!(
-                "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated seconds: \
-                 lower the load, a burst or the number of clients",
-                self.now as f64 / 1e9
-            ));
+        let waiting = self.heap.len() as u64;
+        // The bound can only be crossed by a new peak.
+        if waiting > self.m.peak_event_queue {
+            self.m.peak_event_queue = waiting;
+            if waiting > MAX_EVENTS_IN_FLIGHT as u64 {
+                self.stop(format!(
+                    "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated \
+                     seconds: lower the load, a burst or the number of clients",
+                    self.now as f64 / 1e9
+                ));
+            }
         }
+    }
+
+    /// The generator of dependency `dep`'s service time for `key` (the same draws as
+    /// `streams.keyed(service_stream, key)`, without hashing the stream's seed again).
+    #[inline(always)]
+    pub(super) fn service_rng(&self, dep: usize, key: u64) -> KeyedRng {
+        KeyedRng::new(self.service_seeds[dep], key)
     }
 
     #[inline]
@@ -55,30 +66,44 @@ impl<'p> Engine<'p> {
             tag,
             data: 0,
         };
+        let was_empty = self.lanes[lane].is_empty();
         self.lanes[lane].push_back(event);
+        // A lane's front changes only when it was empty (it is FIFO in time).
+        if was_empty && event.key < self.lane_front.0 {
+            self.lane_front = (event.key, lane);
+        }
+    }
+
+    /// The earliest front of the lanes, after one was popped.
+    fn refresh_lane_front(&mut self) {
+        self.lane_front = (NO_LANE_EVENT, 0);
+        for (i, lane) in self.lanes.iter().enumerate() {
+            if let Some(e) = lane.front()
+                && e.key < self.lane_front.0
+            {
+                self.lane_front = (e.key, i);
+            }
+        }
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
     #[inline]
     pub(super) fn next_event(&mut self) -> Option<Event> {
-        let mut best = self.heap.peek_key();
-        let mut from_lane = usize::MAX;
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && best.is_none_or(|b| e.key < b)
-            {
-                best = Some(e.key);
-                from_lane = i;
-            }
+        let (lane_key, lane) = self.lane_front;
+        let horizon = self.horizon;
+        let from_queue = self
+            .heap
+            .pop_if(|key| key < lane_key && (key >> 64) as u64 <= horizon);
+        if from_queue.is_some() {
+            return from_queue;
         }
-        if (best? >> 64) as u64 > self.horizon {
+        // The queue is empty, or its next event comes after the lanes' or the horizon.
+        if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
             return None;
         }
-        if from_lane == usize::MAX {
-            self.heap.pop()
-        } else {
-            self.lanes[from_lane].pop_front()
-        }
+        let event = self.lanes[lane].pop_front();
+        self.refresh_lane_front();
+        event
     }
 
     #[inline]

@@ -1,6 +1,7 @@
 //! The discrete-event engine and the interpreter of the serverless model.
 //!
-//! Hot-path design: events are 32-byte values in a binary heap ordered by (time, sequence);
+//! Hot-path design: events are 32-byte values in a calendar queue (`crate::queue`) ordered by
+//! (time, sequence);
 //! the work in flight lives in a slab of frames (one per running step) indexed by `u32` and
 //! reused through a free list, so a run allocates in proportion to the work in flight, never
 //! to the number of requests. An event names its frame and the frame's generation; a frame
@@ -35,14 +36,17 @@ use crate::model::{
     LoadShape, OpenLoop, Retry, Scenario,
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
-use crate::queue::{Keyed, QuadHeap};
-use crate::rng::{StreamId, Streams, combine};
+use crate::queue::{EventQueue, Keyed};
+use crate::rng::{KeyedRng, StreamId, Streams, combine};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution;
 use std::collections::VecDeque;
 use std::time::Duration;
 
 const NONE: u32 = u32::MAX;
+/// `lane_front` when every lane is empty: above any event's key (no event has both the last
+/// time and the last sequence number).
+const NO_LANE_EVENT: u128 = u128::MAX;
 const SECOND: u64 = 1_000_000_000;
 
 /// Outcome codes carried by events and passed up the step tree.
@@ -242,8 +246,11 @@ pub(crate) struct Engine<'p> {
     counter: LocalMatchCounter,
     now: u64,
     seq: u64,
-    heap: QuadHeap<Event>,
+    heap: EventQueue<Event>,
     lanes: Vec<VecDeque<Event>>,
+    /// The earliest key at the front of a lane and its lane (`NO_LANE_EVENT` when all are
+    /// empty), kept so that taking the next event need not look at every lane.
+    lane_front: (u128, usize),
     /// Reused buffer of (delay, branch, outcome) for collapsed fan-outs.
     scratch: Vec<(u64, u32, u8)>,
     frames: Vec<Frame>,
@@ -261,6 +268,8 @@ pub(crate) struct Engine<'p> {
     arrival_rng: ChaCha8Rng,
     schedule: Option<RateSchedule>,
     streams: Streams,
+    /// Each dependency's service-time stream seed, computed once (drawn per attempt).
+    service_seeds: Vec<u64>,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -325,8 +334,9 @@ impl<'p> Engine<'p> {
             counter: LocalMatchCounter::new(plan.map_or(0, |p| p.rule_count())),
             now: 0,
             seq: 0,
-            heap: QuadHeap::with_capacity(1024),
+            heap: EventQueue::new(),
             lanes: prog.lanes.iter().map(|_| VecDeque::new()).collect(),
+            lane_front: (NO_LANE_EVENT, 0),
             scratch: Vec::new(),
             frames: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
@@ -343,6 +353,11 @@ impl<'p> Engine<'p> {
             batches: Vec::new(),
             free_batches: Vec::new(),
             arrival_rng: streams.sequential("arrivals"),
+            service_seeds: prog
+                .deps
+                .iter()
+                .map(|d| streams.seed_of(d.service_stream))
+                .collect(),
             schedule,
             streams,
             arrivals: 0,
@@ -369,10 +384,11 @@ impl<'p> Engine<'p> {
 
     pub(crate) fn run(mut self) -> RunMetrics {
         self.start_load();
+        let max_events = self.scenario.max_events;
         while self.stopped.is_none()
             && let Some(ev) = self.next_event()
         {
-            if self.m.events >= self.scenario.max_events {
+            if self.m.events >= max_events {
                 self.stop(format!(
                     "the run reached its work budget of {} events (`max_events` in \
                      [simulation]) at {:.3} simulated seconds; raise it, or check for work \

@@ -26,10 +26,10 @@ impl<'p> Engine<'p> {
     }
 
     pub(super) fn start_service(&mut self, replica: usize, item: WorkItem) {
-        let dep = &self.prog.deps[self.prog.replicas[replica].dep];
-        let service = dep
+        let dep_index = self.prog.replicas[replica].dep;
+        let service = self.prog.deps[dep_index]
             .latency
-            .sample_nanos(&mut self.streams.keyed(dep.service_stream, item.key));
+            .sample_nanos(&mut self.service_rng(dep_index, item.key));
         self.replicas[replica].busy += 1;
         // Injected latency at a server lengthens its service time: a slowdown.
         self.push(

@@ -91,7 +91,7 @@ impl<'p> Engine<'p> {
 
     /// A call with no resilience and an immediate capacity decision: the result goes straight
     /// to the parent, with no frame for the call.
-    #[inline]
+    #[inline(always)]
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
@@ -201,7 +201,45 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// A child of `id` finished with `out`. Inline for the commonest case, a branch of a
+    /// fan-out that does not yet decide its join (one per branch in the per-branch engine).
+    #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
+        let frame = &self.frames[id as usize];
+        if let State::FanOut {
+            mut ok,
+            mut failed,
+            mut fallback,
+        } = frame.state
+            && let Node::FanOut { count, join, .. } = self.prog.nodes[frame.node as usize]
+        {
+            if outcome::is_failure(out) {
+                failed += 1;
+            } else {
+                ok += 1;
+                fallback |= out == outcome::FALLBACK;
+            }
+            let needed = match join {
+                Join::All => count,
+                Join::Any => 1,
+                Join::Quorum(k) => k,
+            };
+            if ok < needed && failed <= count - needed {
+                self.frames[id as usize].state = State::FanOut {
+                    ok,
+                    failed,
+                    fallback,
+                };
+                return;
+            }
+        }
+        self.child_done_deciding(id, out);
+    }
+
+    /// The rest of `child_done`: requests, invocations, batches, sequences, and a fan-out's
+    /// deciding branch.
+    #[inline(never)]
+    fn child_done_deciding(&mut self, id: u32, out: u8) {
         let Frame {
             state,
             node,
