@@ -78,6 +78,11 @@
 //!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
 //!   timeout checks only, as the simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
+//! * `testing` (implies `runtime`): the fallback test harness, [`testing`]: your async
+//!   handler run for many invocations under tokio's paused clock, against a fault plan, with
+//!   steady-state assertions.
+//! * `proptest` (implies `testing`): proptest strategies for fault plans over your call
+//!   sites, and a property runner that shrinks a failure to a one-line [`replay!`].
 //!
 //! # Never a crash
 //!
@@ -97,6 +102,8 @@ pub mod latency;
 pub mod layer;
 pub mod plan;
 pub mod rule;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timeout;
 
 pub use effect::{Effect, Outcome};

@@ -1,0 +1,446 @@
+use std::time::Duration;
+
+use crate::fault::ErrorKind;
+use crate::latency::LatencyDist;
+use crate::plan::Plan;
+use crate::rule::Rule;
+
+use super::*;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn harness(invocations: u32, width: u32) -> Harness {
+    Harness::builder()
+        .invocations(invocations)
+        .fan_out(width)
+        .deadline(ms(1_000))
+        .site(Site::new("orders").service("dynamodb").operation("GetItem"))
+        .site("cache")
+        .build()
+        .expect("valid harness")
+}
+
+/// One call at `orders`, a 100 ms timeout of its own, a fallback on any failure.
+async fn with_fallback(invocation: Invocation) -> Result<Served, ErrorKind> {
+    let call = tokio::time::timeout(ms(100), invocation.call("orders")).await;
+    match call {
+        Ok(Ok(())) => {
+            tokio::time::sleep(ms(10)).await;
+            Ok(Served::Primary)
+        }
+        _ => Ok(Served::Fallback),
+    }
+}
+
+#[test]
+fn latency_runs_on_the_virtual_clock() {
+    let plan = Plan::new(1).with_rule(Rule::latency(LatencyDist::constant(ms(40))));
+    let report = harness(50, 50).run(&plan, with_fallback).unwrap();
+    assert_eq!(report.len(), 50);
+    for record in report.records() {
+        assert_eq!(record.outcome, Outcome::Ok, "{record}");
+        assert_eq!(
+            record.latency,
+            ms(50),
+            "40 ms injected + 10 ms of work: {record}"
+        );
+        assert_eq!((record.calls, record.faulted_calls), (1, 1));
+    }
+    // Over its own 100 ms timeout: every invocation serves its fallback at 100 ms.
+    let slow = Plan::new(1).with_rule(Rule::latency(LatencyDist::constant(ms(2_000))));
+    let report = harness(50, 1).run(&slow, with_fallback).unwrap();
+    assert_eq!(report.fallback_rate(), 1.0);
+    assert_eq!(report.latency_quantile(1.0), Some(ms(100)));
+}
+
+#[test]
+fn outcomes_follow_the_handler_and_the_deadline() {
+    let plan = Plan::new(3).with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.5));
+    // No fallback: errors surface as their kind.
+    let report = harness(200, 200)
+        .run(&plan, |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    let failed = report.count(|r| r.outcome == Outcome::Failed(ErrorKind::Throttle));
+    assert_eq!(failed as u64, report.faulted_calls());
+    assert_eq!(failed + report.count(|r| r.outcome == Outcome::Ok), 200);
+    // Binomial(200, 0.5): 5 sigma is about 35.
+    assert!((65..=135).contains(&failed), "{failed}");
+
+    // A handler slower than its deadline times out at the deadline, and is watched on.
+    let report = harness(3, 1)
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            tokio::time::sleep(ms(1_500)).await;
+            invocation.call("cache").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    for record in report.records() {
+        assert_eq!(record.outcome, Outcome::TimedOut);
+        assert_eq!(record.latency, ms(1_000));
+        assert_eq!(record.overrun, ms(500));
+        assert_eq!((record.calls, record.calls_after_deadline), (2, 1));
+        assert!(!record.abandoned && record.worked_past_deadline());
+    }
+}
+
+#[test]
+fn an_answer_at_the_deadline_is_in_time() {
+    let report = harness(1, 1)
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            tokio::time::sleep(ms(1_000)).await;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    assert_eq!(report.records()[0].outcome, Outcome::Ok);
+    assert_eq!(report.records()[0].latency, ms(1_000));
+}
+
+#[test]
+fn injected_timeouts_hold_until_the_deadline_and_hangs_until_before_it() {
+    let plan = Plan::new(0).with_rule(Rule::error(ErrorKind::Timeout));
+    let report = harness(2, 2)
+        .run(&plan, |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    // The injected timeout returns at the deadline's instant, which is still in time.
+    assert_eq!(
+        report.records()[0].outcome,
+        Outcome::Failed(ErrorKind::Timeout)
+    );
+    assert_eq!(report.records()[0].latency, ms(1_000));
+    assert!(report.records()[0].outcome.is_unclean_failure());
+
+    let hang = crate::fault::Fault::Hang { buffer: ms(300) };
+    let plan = Plan::new(0).with_rule(Rule::new(hang));
+    let report = harness(1, 1)
+        .run(&plan, |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    assert_eq!(
+        report.records()[0].outcome,
+        Outcome::Failed(ErrorKind::Timeout)
+    );
+    assert_eq!(report.records()[0].latency, ms(700));
+}
+
+#[test]
+fn a_panic_and_a_runaway_loop_are_outcomes_not_crashes() {
+    let plan = Plan::new(0).with_rule(Rule::error(ErrorKind::Throttle));
+    let mut harness_builder = Harness::builder();
+    harness_builder
+        .invocations(4)
+        .fan_out(4)
+        .deadline(ms(1_000))
+        .max_calls_per_invocation(50)
+        .site("orders");
+    let report = harness_builder
+        .build()
+        .unwrap()
+        .run(&plan, |invocation: Invocation| async move {
+            if invocation.index() == 2 {
+                panic!("bug in invocation two");
+            }
+            // Retries a throttle at once, for ever.
+            while invocation.call("orders").await.is_err() {}
+            Ok::<_, ErrorKind>(Served::Primary)
+        })
+        .unwrap();
+    assert_eq!(
+        report.records()[2].outcome,
+        Outcome::Panicked("bug in invocation two".into())
+    );
+    let runaway = &report.records()[0];
+    assert!(runaway.runaway && runaway.abandoned, "{runaway}");
+    assert_eq!(
+        (runaway.outcome.clone(), runaway.calls),
+        (Outcome::TimedOut, 50)
+    );
+}
+
+#[test]
+fn misconfigurations_are_errors() {
+    let build = |edit: &dyn Fn(&mut HarnessBuilder)| {
+        let mut builder = Harness::builder();
+        builder.site("orders");
+        edit(&mut builder);
+        builder.build().map(|_| ())
+    };
+    assert_eq!(
+        build(&|b| {
+            b.invocations(0);
+        }),
+        Err(HarnessError::NoInvocations)
+    );
+    assert_eq!(
+        build(&|b| {
+            b.fan_out(0);
+        }),
+        Err(HarnessError::ZeroWidth)
+    );
+    assert_eq!(
+        build(&|b| {
+            b.deadline(Duration::ZERO);
+        }),
+        Err(HarnessError::ZeroDeadline)
+    );
+    assert_eq!(
+        build(&|b| {
+            b.site("orders");
+        }),
+        Err(HarnessError::DuplicateSite("orders".into()))
+    );
+    assert_eq!(
+        build(&|b| {
+            b.site("orders/*");
+        }),
+        Err(HarnessError::GlobInSiteName("orders/*".into()))
+    );
+    let none = Harness::builder().build().unwrap_err();
+    assert_eq!(none, HarnessError::NoSites);
+    assert!(none.to_string().contains("declare each"), "{none}");
+
+    let harness = harness(2, 1);
+    let elsewhere = Plan::new(0).with_rule(
+        Rule::error(ErrorKind::Throttle)
+            .for_service("s3")
+            .named("s3"),
+    );
+    let err = harness.run(&elsewhere, with_fallback).unwrap_err();
+    assert!(
+        matches!(err, HarnessError::RuleMatchesNoSite { ref rule, .. } if rule == "s3"),
+        "{err}"
+    );
+    let invalid = Plan::new(0).with_rule(Rule::error(ErrorKind::Throttle).with_probability(2.0));
+    assert!(matches!(
+        harness.run(&invalid, with_fallback),
+        Err(HarnessError::Plan(_))
+    ));
+
+    let typo = harness
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            invocation.call("order").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap_err();
+    assert_eq!(
+        typo,
+        HarnessError::UndeclaredSite {
+            invocation: 0,
+            site: "order".into(),
+            declared: "orders, cache".into()
+        }
+    );
+    let silent = harness
+        .run(&Plan::new(0), |_| async {
+            Ok::<_, ErrorKind>(Served::Primary)
+        })
+        .unwrap_err();
+    assert_eq!(silent, HarnessError::NoCallsMade);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let inside = runtime.block_on(async { harness.run(&Plan::new(0), with_fallback) });
+    assert_eq!(inside.unwrap_err(), HarnessError::InsideRuntime);
+}
+
+/// A plan whose every part is order-sensitive if anything is: random latency, errors,
+/// timeouts and a window.
+fn busy_plan(seed: u64) -> Plan {
+    let latency = LatencyDist::log_normal_p50_p99(ms(20), ms(400)).unwrap();
+    Plan::new(seed)
+        .with_rule(Rule::latency(latency).with_probability(0.5).named("slow"))
+        .with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .with_probability(0.2)
+                .named("throttle"),
+        )
+        .with_rule(
+            Rule::error(ErrorKind::Timeout)
+                .with_probability(0.3)
+                .during(ms(50), ms(200))
+                .named("timeouts"),
+        )
+}
+
+/// Retries up to three times with jittered backoff; falls back after.
+async fn retrying(invocation: Invocation) -> Result<Served, ErrorKind> {
+    use rand::RngExt;
+    let mut rng = invocation.rng();
+    for _ in 0..3 {
+        match tokio::time::timeout(ms(150), invocation.call("orders")).await {
+            Ok(Ok(())) => return Ok(Served::Primary),
+            _ => tokio::time::sleep(ms(rng.random_range(1..40))).await,
+        }
+    }
+    Ok(Served::Fallback)
+}
+
+#[test]
+fn runs_are_deterministic_whatever_the_spawn_order() {
+    let plan = busy_plan(9);
+    let run = |order: SpawnOrder| {
+        let mut builder = Harness::builder();
+        builder
+            .invocations(300)
+            .fan_out(300)
+            .deadline(ms(1_000))
+            .spawn_order(order)
+            .site("orders");
+        builder.build().unwrap().run(&plan, retrying).unwrap()
+    };
+    let first = run(SpawnOrder::Index);
+    assert_eq!(first, run(SpawnOrder::Index), "same plan, same report");
+    for order in [
+        SpawnOrder::Reversed,
+        SpawnOrder::Shuffled(1),
+        SpawnOrder::Shuffled(2),
+    ] {
+        assert_eq!(first.records(), run(order).records(), "{order:?}");
+    }
+    // Not vacuous: the run has every outcome the plan can cause.
+    assert!(first.count(|r| r.outcome == Outcome::Fallback) > 0);
+    assert!(first.count(|r| r.outcome == Outcome::Ok) > 0);
+    assert!(first.count(|r| r.calls > 1) > 0, "retries happened");
+    // And another seed is another run.
+    let other = {
+        let mut builder = Harness::builder();
+        builder
+            .invocations(300)
+            .fan_out(300)
+            .deadline(ms(1_000))
+            .site("orders");
+        builder
+            .build()
+            .unwrap()
+            .run(&busy_plan(10), retrying)
+            .unwrap()
+    };
+    assert_ne!(first.records(), other.records());
+}
+
+#[test]
+fn a_bounded_fan_out_starts_each_invocation_as_one_ends() {
+    let plan = Plan::new(0).with_rule(Rule::latency(LatencyDist::constant(ms(100))));
+    let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&starts);
+    let origin = std::sync::Arc::new(std::sync::OnceLock::new());
+    harness(10, 4)
+        .run(&plan, move |invocation: Invocation| {
+            let origin = origin.get_or_init(tokio::time::Instant::now);
+            seen.lock()
+                .unwrap()
+                .push((invocation.index(), origin.elapsed()));
+            with_fallback(invocation)
+        })
+        .unwrap();
+    let starts = starts.lock().unwrap().clone();
+    let at = |index: u32| starts.iter().find(|(i, _)| *i == index).unwrap().1;
+    // 110 ms each (100 injected + 10 of work), four at a time.
+    assert_eq!(
+        (at(0), at(3), at(4), at(7), at(8)),
+        (ms(0), ms(0), ms(110), ms(110), ms(220))
+    );
+}
+
+#[test]
+fn steady_state_assertions_pass_and_fail_on_what_they_check() {
+    let plan = Plan::new(5).with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.25));
+    let report = harness(400, 400).run(&plan, with_fallback).unwrap();
+    let fallback = report.fallback_rate();
+    assert!(fallback > 0.1 && fallback < 0.4, "{fallback}");
+    assert!(
+        SteadyState::new()
+            .min_success_rate(1.0)
+            .check(&report)
+            .is_ok()
+    );
+    assert!(
+        SteadyState::new()
+            .max_fallback_rate(fallback)
+            .check(&report)
+            .is_ok()
+    );
+    let err = SteadyState::new()
+        .max_fallback_rate(fallback - 0.01)
+        .check(&report)
+        .unwrap_err();
+    assert!(
+        matches!(err.0[..], [Violation::FallbackRate { .. }]),
+        "{err}"
+    );
+    assert!(
+        SteadyState::new()
+            .max_latency(1.0, ms(10))
+            .check(&report)
+            .is_ok()
+    );
+    let err = SteadyState::new()
+        .max_latency(1.0, ms(9))
+        .check(&report)
+        .unwrap_err();
+    assert!(err.to_string().contains("latency p100 is 10ms"), "{err}");
+
+    let late = harness(2, 1)
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            tokio::time::sleep(ms(1_200)).await;
+            invocation.call("orders").await?;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    let all = SteadyState::new()
+        .min_success_rate(0.5)
+        .no_call_after_deadline()
+        .failures_are_clean()
+        .no_work_after_deadline();
+    let err = all.check(&late).unwrap_err();
+    assert_eq!(err.0.len(), 4, "{err}");
+    assert!(matches!(
+        err.0[1],
+        Violation::CallAfterDeadline { invocations: 2, .. }
+    ));
+    assert!(err.to_string().contains("invocation 0: timed out"), "{err}");
+}
+
+#[test]
+fn a_steady_state_that_checks_nothing_or_nonsense_is_an_error() {
+    let report = harness(1, 1).run(&Plan::new(0), with_fallback).unwrap();
+    for steady in [
+        SteadyState::new(),
+        SteadyState::new().min_success_rate(99.0),
+        SteadyState::new().max_fallback_rate(f64::NAN),
+        SteadyState::new().max_latency(0.0, ms(1)),
+    ] {
+        let err = steady.check(&report).unwrap_err();
+        assert!(matches!(err.0[..], [Violation::Misconfigured(_)]), "{err}");
+    }
+}
+
+#[test]
+fn latency_quantiles_use_the_nearest_rank() {
+    let plan = Plan::new(0);
+    let report = harness(10, 10)
+        .run(&plan, |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            tokio::time::sleep(ms(u64::from(invocation.index() + 1) * 10)).await;
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    assert_eq!(report.latency_quantile(0.5), Some(ms(50)));
+    assert_eq!(report.latency_quantile(0.51), Some(ms(60)));
+    assert_eq!(report.latency_quantile(0.01), Some(ms(10)));
+    assert_eq!(report.latency_quantile(1.0), Some(ms(100)));
+    assert_eq!(report.latency_quantile(0.0), None);
+    assert_eq!(report.latency_quantile(1.5), None);
+}
