@@ -20,3 +20,5 @@ pub use invocation::{HandlerError, Invocation, Served};
 pub use property::{Property, PropertyFailure};
 pub use report::{Outcome, Record, Report};
 pub use steady::{SteadyState, Violation, Violations};
+#[cfg(feature = "proptest")]
+pub use strategy::{FaultChoice, PlanSpace, StrategyError};
