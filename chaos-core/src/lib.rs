@@ -78,11 +78,11 @@
 //!   tokio, arc-swap and tracing). Without it the crate is plans, decisions, effects and
 //!   timeout checks only, as the simulator uses it.
 //! * `tower` (default, implies `runtime`): [`ChaosLayer`] / [`Chaos`].
-//! * `testing` (implies `runtime`): the fallback test harness, [`testing`]: your async
+//! * `testing` (implies `runtime`): the fallback test harness, module `testing`: your async
 //!   handler run for many invocations under tokio's paused clock, against a fault plan, with
 //!   steady-state assertions.
 //! * `proptest` (implies `testing`): proptest strategies for fault plans over your call
-//!   sites, and a property runner that shrinks a failure to a one-line [`replay!`].
+//!   sites, and a property runner that shrinks a failure to a one-line `replay!`.
 //!
 //! # Never a crash
 //!
