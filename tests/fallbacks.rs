@@ -6,8 +6,9 @@ mod handlers;
 
 use std::time::Duration;
 
-use chaos_core::Plan;
-use chaos_core::testing::{Outcome, Property, PropertyFailure, Violation};
+use chaos_core::fault::ErrorKind;
+use chaos_core::testing::{Outcome, Property, PropertyFailure, SpawnOrder, Violation};
+use chaos_core::{LatencyDist, Plan, Rule};
 
 /// Found by `the_buggy_twin_is_caught_and_shrinks_to_the_kept_regression` (proptest seed
 /// 2026): every pricing call slowed by a constant 286 ms. With the service's own 15 ms, each
@@ -119,4 +120,64 @@ fn the_search_and_its_shrinking_are_deterministic() {
             .expect_err("caught")
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn both_handlers_give_the_same_records_whatever_the_spawn_order() {
+    // Slow, throttled and timing-out pricing calls, the timeouts in a window: outcomes
+    // depend on retries, backoff and the clock, and still not on task order.
+    let slow =
+        LatencyDist::log_normal_p50_p99(Duration::from_millis(40), Duration::from_millis(900))
+            .expect("p99 above p50");
+    let plan = Plan::new(31)
+        .with_rule(Rule::latency(slow).with_probability(0.4).named("slow"))
+        .with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .with_probability(0.2)
+                .named("throttled"),
+        )
+        .with_rule(
+            Rule::error(ErrorKind::Timeout)
+                .with_probability(0.5)
+                .during(Duration::from_millis(200), Duration::from_millis(600))
+                .named("timeouts"),
+        );
+    let prices = handlers::Prices::warm();
+    for buggy in [false, true] {
+        let run = |order: SpawnOrder| {
+            let harness = handlers::harness_builder()
+                .fan_out(200)
+                .spawn_order(order)
+                .build()
+                .expect("a valid harness");
+            let prices = prices.clone();
+            harness
+                .run(&plan, move |invocation| {
+                    let prices = prices.clone();
+                    async move {
+                        if buggy {
+                            handlers::buggy(invocation, prices).await
+                        } else {
+                            handlers::correct(invocation, prices).await
+                        }
+                    }
+                })
+                .expect("runs")
+        };
+        let first = run(SpawnOrder::Index);
+        assert!(first.count(|r| r.outcome == Outcome::Ok) > 0);
+        assert!(first.count(|r| r.outcome != Outcome::Ok) > 0);
+        for order in [
+            SpawnOrder::Index,
+            SpawnOrder::Reversed,
+            SpawnOrder::Shuffled(1),
+            SpawnOrder::Shuffled(99),
+        ] {
+            assert_eq!(
+                first.records(),
+                run(order).records(),
+                "buggy: {buggy}, {order:?}"
+            );
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chaos_core::fault::ErrorKind;
 use chaos_core::testing::{
-    HandlerError, Harness, Invocation, PlanSpace, Served, Site, SteadyState,
+    HandlerError, Harness, HarnessBuilder, Invocation, PlanSpace, Served, Site, SteadyState,
 };
 
 /// The call site of the pricing service.
@@ -141,13 +141,18 @@ pub async fn buggy(invocation: Invocation, prices: Arc<Prices>) -> Result<Served
 
 /// The harness both handlers run under: 200 invocations, 50 in flight at a time.
 pub fn harness() -> Harness {
-    Harness::builder()
+    harness_builder().build().expect("a valid harness")
+}
+
+/// The settings of [`harness`], to vary.
+pub fn harness_builder() -> HarnessBuilder {
+    let mut builder = Harness::builder();
+    builder
         .invocations(200)
         .fan_out(50)
         .deadline(DEADLINE)
-        .site(Site::new(PRICING).service("dynamodb").operation("GetItem"))
-        .build()
-        .expect("a valid harness")
+        .site(Site::new(PRICING).service("dynamodb").operation("GetItem"));
+    builder
 }
 
 /// What must hold however the pricing service misbehaves: at least 95% answered (the cache

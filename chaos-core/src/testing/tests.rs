@@ -444,3 +444,58 @@ fn latency_quantiles_use_the_nearest_rank() {
     assert_eq!(report.latency_quantile(0.0), None);
     assert_eq!(report.latency_quantile(1.5), None);
 }
+
+/// A handler whose dependency is a tower service wrapped in the crate's own `ChaosLayer`,
+/// on the run's injector: its faults apply, and the run counts as having reached the
+/// injector.
+#[cfg(feature = "tower")]
+#[test]
+fn a_chaos_layer_on_the_runs_injector_is_faulted() {
+    use tower::{BoxError, Service, ServiceBuilder, ServiceExt};
+
+    struct Get {
+        key: u64,
+    }
+    let plan = Plan::new(2).with_rule(
+        Rule::error(ErrorKind::Throttle)
+            .for_site("orders")
+            .with_probability(0.5),
+    );
+    let report = harness(100, 100)
+        .run(&plan, |invocation: Invocation| async move {
+            let layer = crate::ChaosLayer::from_fn(invocation.injector().clone(), |get: &Get| {
+                crate::Call::new(get.key, "orders")
+            });
+            let mut orders = ServiceBuilder::new()
+                .layer(layer)
+                .service_fn(|_: Get| async { Ok::<_, BoxError>(7) });
+            let get = Get {
+                key: invocation.request_key(),
+            };
+            let answer = match orders.ready().await {
+                Ok(service) => service.call(get).await,
+                Err(error) => Err(error),
+            };
+            Ok::<_, ErrorKind>(if answer.is_ok() {
+                Served::Primary
+            } else {
+                Served::Fallback
+            })
+        })
+        .unwrap();
+    // The same decisions as `Invocation::call` would make: keyed by the invocation.
+    let injector = crate::Injector::new(plan).unwrap();
+    for record in report.records() {
+        let faulted = injector
+            .decide(&crate::Call::new(u64::from(record.index), "orders"))
+            .failure
+            .is_some();
+        let expected = if faulted {
+            Outcome::Fallback
+        } else {
+            Outcome::Ok
+        };
+        assert_eq!(record.outcome, expected, "{record}");
+    }
+    assert!(report.fallback_rate() > 0.2 && report.fallback_rate() < 0.8);
+}
