@@ -132,6 +132,11 @@ pub enum HarnessError {
         /// The declared sites, comma-separated.
         declared: String,
     },
+    /// A rule expires at an absolute time, which only the wall clock can tell.
+    #[error(
+        "rule {0:?} has an absolute expiry (`expires_at`), which depends on the wall clock; the harness runs on virtual time, so runs would differ: use a window (`during`) instead"
+    )]
+    WallClockRule(String),
     /// The handler called a site that was not declared.
     #[error(
         "invocation {invocation} called site {site:?}, which is not declared (declared: {declared}); declare it, or fix the name"
@@ -322,6 +327,14 @@ impl Harness {
         }
         let compiled = plan.compile()?;
         self.check_rules_can_fire(plan)?;
+        if let Some((index, rule)) = plan
+            .rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| rule.schedule.expires_at.is_some())
+        {
+            return Err(HarnessError::WallClockRule(rule.label(index)));
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)

@@ -161,7 +161,7 @@
 //! # Misconfiguration is an error, never a pass
 //!
 //! Zero invocations, no declared sites, a zero deadline or width, a rule that selects no
-//! declared site, a call at an undeclared site, a run in which no call reached the injector,
+//! declared site or expires at a wall-clock time, a call at an undeclared site, a run in which no call reached the injector,
 //! a steady state that asserts nothing, and strategy bounds that admit no plan are all
 //! errors that say what to fix ([`HarnessError`], [`Violation::Misconfigured`],
 //! `StrategyError`).

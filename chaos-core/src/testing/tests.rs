@@ -221,6 +221,11 @@ fn misconfigurations_are_errors() {
         matches!(err, HarnessError::RuleMatchesNoSite { ref rule, .. } if rule == "s3"),
         "{err}"
     );
+    let expiring = Rule::error(ErrorKind::Throttle).expiring_at(std::time::SystemTime::UNIX_EPOCH);
+    let err = harness
+        .run(&Plan::new(0).with_rule(expiring), with_fallback)
+        .unwrap_err();
+    assert_eq!(err, HarnessError::WallClockRule("#0".into()));
     let invalid = Plan::new(0).with_rule(Rule::error(ErrorKind::Throttle).with_probability(2.0));
     assert!(matches!(
         harness.run(&invalid, with_fallback),
