@@ -155,15 +155,16 @@
 //! the same when the invocations are spawned in another order ([`SpawnOrder`], tested). Your
 //! handler keeps that promise if it draws its own randomness from [`Invocation::rng`], reads
 //! time from tokio (never `std::time`), and keeps no state from one run to the next (a
-//! property that fails once and passes on replay says so). Counting triggers (`every`, `first`, `after`) count calls in arrival
-//! order: use probabilities in plans whose invocations overlap.
+//! property that fails once and passes on replay says so). Counting triggers (`every`,
+//! `first`, `after`) count calls in arrival order: use probabilities in plans whose
+//! invocations overlap.
 //!
 //! # Misconfiguration is an error, never a pass
 //!
 //! Zero invocations, no declared sites, a zero deadline or width, a rule that selects no
-//! declared site or expires at a wall-clock time, a call at an undeclared site, a run in which no call reached the injector,
-//! a steady state that asserts nothing, and strategy bounds that admit no plan are all
-//! errors that say what to fix ([`HarnessError`], [`Violation::Misconfigured`],
+//! declared site or expires at a wall-clock time, a call at an undeclared site, a run in
+//! which no call reached the injector, a steady state that asserts nothing, and strategy
+//! bounds that admit no plan are all errors that say what to fix ([`HarnessError`], [`Violation::Misconfigured`],
 //! `StrategyError`).
 //!
 //! [`Injector`]: crate::Injector
@@ -185,7 +186,7 @@ mod tests;
 pub use harness::{Harness, HarnessBuilder, HarnessError, Site, SpawnOrder};
 pub use invocation::{HandlerError, Invocation, Served};
 #[cfg(feature = "proptest")]
-pub use property::{Property, PropertyFailure};
+pub use property::{Property, PropertyFailure, replay_line};
 pub use report::{Outcome, Record, Report};
 pub use steady::{SteadyState, Violation, Violations};
 #[cfg(feature = "proptest")]

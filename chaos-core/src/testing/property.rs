@@ -91,8 +91,20 @@ impl PropertyFailure {
     }
 }
 
-/// `chaos_core::replay!(r#"<compact JSON>"#)`, with as many `#` as the JSON needs.
-pub(super) fn replay_line(plan: &Plan) -> String {
+/// The one line that rebuilds `plan` in a regression test:
+/// `chaos_core::replay!(r#"<compact JSON>"#)`, with as many `#` as the JSON needs. For
+/// properties written with proptest's own `proptest!` macro: put it in the failure message.
+///
+/// ```
+/// use chaos_core::{Plan, Rule, fault::ErrorKind, testing::replay_line};
+/// let plan = Plan::new(3).with_rule(Rule::error(ErrorKind::Throttle).for_site("orders"));
+/// let line = replay_line(&plan);
+/// assert_eq!(
+///     line,
+///     r##"chaos_core::replay!(r#"{"seed":3,"rules":[{"fault":{"error":"throttle"},"match":{"site":"orders"},"probability":1.0}]}"#)"##
+/// );
+/// ```
+pub fn replay_line(plan: &Plan) -> String {
     // Plans serialize with string keys only: this cannot fail.
     let json = serde_json::to_string(plan).unwrap_or_default();
     let mut hashes = String::from("#");

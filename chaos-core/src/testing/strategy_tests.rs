@@ -257,3 +257,16 @@ fn a_handler_that_remembers_across_runs_is_reported_not_reproducible() {
         "{err}"
     );
 }
+
+#[test]
+fn the_replay_line_quotes_any_plan() {
+    // A rule name that would end a `r#"..."#` string early.
+    let rule = crate::Rule::error(ErrorKind::Throttle).named(r##"odd"#"name"##);
+    let plan = Plan::new(1).with_rule(rule);
+    let line = replay_line(&plan);
+    let json = line
+        .strip_prefix("chaos_core::replay!(r##\"")
+        .and_then(|l| l.strip_suffix("\"##)"))
+        .unwrap_or_else(|| panic!("two hashes: {line}"));
+    assert_eq!(crate::replay!(json).unwrap(), plan);
+}
