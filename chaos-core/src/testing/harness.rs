@@ -311,7 +311,9 @@ impl Harness {
     }
 
     /// Runs `handler` for every invocation against `plan`. `handler` is called once per
-    /// invocation with its [`Invocation`], and its future runs as a task of its own.
+    /// invocation with its [`Invocation`], and its future runs as a task of its own (on one
+    /// thread: it need not be `Send`, but it must own what it uses, so move `Arc`s of the
+    /// handler's dependencies into it).
     ///
     /// Errors are misconfigurations, never a verdict on the handler: a plan that does not
     /// compile or has a rule no declared site can meet, a call at an undeclared site, or a

@@ -247,9 +247,8 @@ impl SteadyState {
             }
         }
         let mut all = |keep: &dyn Fn(&Record) -> bool, make: fn(usize, Record) -> Violation| {
-            let count = report.count(keep);
-            if let Some(example) = first(keep).filter(|_| count > 0) {
-                violations.push(make(count, example));
+            if let Some(example) = first(keep) {
+                violations.push(make(report.count(keep), example));
             }
         };
         if self.no_call_after_deadline {

@@ -504,3 +504,110 @@ fn a_chaos_layer_on_the_runs_injector_is_faulted() {
     }
     assert!(report.fallback_rate() > 0.2 && report.fallback_rate() < 0.8);
 }
+
+/// Invocation 0 answers at once; 1 answers 100 ms after its deadline with no call after it;
+/// 2 makes a call 200 ms after its deadline, then answers.
+fn mixed_report() -> Report {
+    harness(3, 3)
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            invocation.call("orders").await?;
+            match invocation.index() {
+                0 => {}
+                1 => tokio::time::sleep(ms(1_100)).await,
+                _ => {
+                    tokio::time::sleep(ms(1_200)).await;
+                    invocation.call("cache").await?;
+                }
+            }
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap()
+}
+
+#[test]
+fn records_and_reports_say_what_happened() {
+    let report = mixed_report();
+    assert!(!report.is_empty());
+    assert_eq!(report.plan(), &Plan::new(0));
+    assert_eq!(report.calls_after_deadline(), 1);
+    assert_eq!(report.success_rate(), 1.0 / 3.0);
+    assert_eq!(report.failure_rate(), 1.0 - 1.0 / 3.0);
+    let [on_time, late, calling] = report.records() else {
+        panic!("three records");
+    };
+    assert!(!on_time.worked_past_deadline());
+    assert!(late.worked_past_deadline(), "ran 100 ms past");
+    assert_eq!((late.overrun, late.calls_after_deadline), (ms(100), 0));
+    assert!(calling.worked_past_deadline());
+    assert_eq!(
+        on_time.to_string(),
+        "invocation 0: ok after 0ns, 1 calls (0 faulted)"
+    );
+    assert_eq!(
+        late.to_string(),
+        "invocation 1: timed out at the deadline after 1s, 1 calls (0 faulted), ran 100ms past the deadline"
+    );
+    assert_eq!(
+        calling.to_string(),
+        "invocation 2: timed out at the deadline after 1s, 2 calls (0 faulted, 1 after the deadline), ran 200ms past the deadline"
+    );
+    assert_eq!(
+        report.to_string(),
+        "3 invocations: 1 ok, 0 fallback, 0 failed, 2 timed out; 0 faulted calls, 1 after a deadline; latency p50 1s, p99 1s"
+    );
+    // Only the record that called late is named, and counted.
+    let err = SteadyState::new()
+        .min_success_rate(0.5)
+        .no_call_after_deadline()
+        .check(&report)
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err.0[..],
+            [
+                Violation::SuccessRate { example: Some(first_failure), .. },
+                Violation::CallAfterDeadline { invocations: 1, example },
+            ] if first_failure.index == 1 && example.index == 2
+        ),
+        "{err}"
+    );
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with("success rate 33.3333% is below"),
+        "{shown}"
+    );
+    assert_eq!(shown.matches("; ").count(), 1, "{shown}");
+    assert!(
+        shown.contains("past the deadline); 1 invocations made calls after their deadline"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_record_still_running_or_runaway_says_so() {
+    let mut builder = Harness::builder();
+    builder
+        .invocations(1)
+        .deadline(ms(100))
+        .watch_after_deadline(ms(50))
+        .max_calls_per_invocation(3)
+        .site("orders");
+    let report = builder
+        .build()
+        .unwrap()
+        .run(&Plan::new(0), |invocation: Invocation| async move {
+            loop {
+                invocation.call("orders").await?;
+            }
+            #[allow(unreachable_code)]
+            Ok::<_, crate::fault::InjectedError>(Served::Primary)
+        })
+        .unwrap();
+    let record = &report.records()[0];
+    assert!(record.abandoned && record.runaway && record.worked_past_deadline());
+    assert_eq!(record.overrun, ms(50));
+    assert_eq!(
+        record.to_string(),
+        "invocation 0: timed out at the deadline after 100ms, 3 calls (0 faulted), still running 50ms past the deadline, hit the cap on calls per invocation"
+    );
+}
