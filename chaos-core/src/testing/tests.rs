@@ -509,7 +509,7 @@ fn a_chaos_layer_on_the_runs_injector_is_faulted() {
 /// 2 makes a call 200 ms after its deadline, then answers.
 fn mixed_report() -> Report {
     harness(3, 3)
-        .run(&Plan::new(0), |invocation: Invocation| async move {
+        .run(&Plan::new(5), |invocation: Invocation| async move {
             invocation.call("orders").await?;
             match invocation.index() {
                 0 => {}
@@ -528,7 +528,7 @@ fn mixed_report() -> Report {
 fn records_and_reports_say_what_happened() {
     let report = mixed_report();
     assert!(!report.is_empty());
-    assert_eq!(report.plan(), &Plan::new(0));
+    assert_eq!(report.plan(), &Plan::new(5));
     assert_eq!(report.calls_after_deadline(), 1);
     assert_eq!(report.success_rate(), 1.0 / 3.0);
     assert_eq!(report.failure_rate(), 1.0 - 1.0 / 3.0);
@@ -606,6 +606,11 @@ fn a_record_still_running_or_runaway_says_so() {
     let record = &report.records()[0];
     assert!(record.abandoned && record.runaway && record.worked_past_deadline());
     assert_eq!(record.overrun, ms(50));
+    assert_eq!(
+        report.calls_after_deadline(),
+        0,
+        "its calls were all in time"
+    );
     assert_eq!(
         record.to_string(),
         "invocation 0: timed out at the deadline after 100ms, 3 calls (0 faulted), still running 50ms past the deadline, hit the cap on calls per invocation"
