@@ -108,6 +108,11 @@
 //!   decisions (`http::CountAttempts`).
 //! * `grpc` (implies `http`; no tonic): `grpc` answers faults in gRPC's wire form
 //!   (`grpc-status`), around tonic servers or channels.
+//! * `testing` (implies `runtime`): the fallback test harness, module `testing`: your async
+//!   handler run for many invocations under tokio's paused clock, against a fault plan, with
+//!   steady-state assertions.
+//! * `proptest` (implies `testing`): proptest strategies for fault plans over your call
+//!   sites, and a property runner that shrinks a failure to a one-line `replay!`.
 //!
 //! # Never a crash
 //!
@@ -132,6 +137,8 @@ pub mod latency;
 pub mod layer;
 pub mod plan;
 pub mod rule;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod timeout;
 #[cfg(feature = "runtime")]
 pub mod watch;
