@@ -148,7 +148,7 @@ pub use keys::UniqueKeys;
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
 pub use layer::{CallExtractor, Chaos, ChaosLayer, SiteExtractor};
-pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, ResolvedSite, Verdict};
+pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, PlanWarning, ResolvedSite, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;

@@ -308,6 +308,7 @@ impl HttpCallExtractor {
             request_key: self.key_of(extensions, headers),
             service,
             operation,
+            route,
             attempt: self.attempt_of(extensions, headers),
             event,
         }
@@ -318,6 +319,7 @@ impl HttpCallExtractor {
         let mut call = Call::new(pieces.request_key, &self.site)
             .service(pieces.service.unwrap_or(&self.service))
             .operation(&pieces.operation)
+            .route(pieces.route)
             .attempt(pieces.attempt);
         call.site_hash = Some(self.site_hash);
         if let Some(event) = &pieces.event {
@@ -423,6 +425,7 @@ pub struct RequestCall<'r> {
     pub request_key: u64,
     service: Option<&'r str>,
     operation: Cow<'r, str>,
+    route: &'r str,
     /// The attempt number, 0 for the first try.
     pub attempt: u32,
     /// The request as a JSON event, when the extractor builds one.
@@ -438,5 +441,11 @@ impl RequestCall<'_> {
     /// The operation, such as `"GET /orders/{id}"`.
     pub fn operation(&self) -> &str {
         &self.operation
+    }
+
+    /// The route template the request matched (else its path), such as `"/orders/{id}"`:
+    /// what a rule's `route` selector is compared with.
+    pub fn route(&self) -> &str {
+        self.route
     }
 }

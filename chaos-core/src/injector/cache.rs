@@ -36,6 +36,10 @@ pub(super) struct Loaded {
 impl Loaded {
     pub(super) fn new(plan: CompiledPlan, generation: u64, guardrails: &Guardrails) -> Self {
         let rules = plan.rule_count();
+        // Loading is where an operator looks: say here what in the plan can never match.
+        for warning in plan.warnings() {
+            tracing::warn!(target: "chaos::plan", generation, %warning, "chaos plan warning");
+        }
         Self {
             needs_elapsed: plan.needs_elapsed() || guardrails.expire_after.is_some(),
             plain: plan.is_plain() && guardrails.expire_after.is_none(),

@@ -12,7 +12,7 @@ use super::counter::MatchCounter;
 use super::index::ServiceIndex;
 use super::rule::CompiledRule;
 use super::verdict::Verdict;
-use super::{IntoCompiledPlan, Plan, PlanError};
+use super::{IntoCompiledPlan, Plan, PlanError, PlanWarning};
 
 /// Sees each rule's evaluation; the injector uses it for counters, guardrails and traces.
 pub(crate) trait Observer {
@@ -54,6 +54,8 @@ pub struct CompiledPlan {
     /// No rule has a schedule, expiry or counting trigger: only selectors and rolls decide.
     #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
     pub(super) all_plain: bool,
+    /// Selectors that can never match, found at compile time.
+    pub(super) warnings: Vec<PlanWarning>,
     /// Candidate rules by service, for ad hoc calls.
     pub(super) index: ServiceIndex,
     pub(super) source: Plan,
@@ -94,6 +96,25 @@ impl CompiledPlan {
     /// The plan this was compiled from, by value.
     pub fn into_plan(self) -> Plan {
         self.source
+    }
+
+    /// What in the plan is almost surely a mistake though valid, such as a selector that can
+    /// never match (`operation = "GET /orders/{id}"`: braces are glob alternation there; the
+    /// fix is `route = "/orders/{id}"`). Empty for a plan with nothing suspicious.
+    ///
+    /// ```
+    /// use chaos_core::CompiledPlan;
+    /// let plan = CompiledPlan::from_toml_str(r#"
+    ///     [[rules]]
+    ///     fault = { status = 503 }
+    ///     probability = 1.0
+    ///     match = { operation = "GET /orders/{id}" }
+    /// "#)?;
+    /// assert_eq!(plan.warnings()[0].field, "match.operation");
+    /// # Ok::<(), chaos_core::PlanError>(())
+    /// ```
+    pub fn warnings(&self) -> &[PlanWarning] {
+        &self.warnings
     }
 
     /// The number of rules.

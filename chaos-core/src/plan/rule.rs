@@ -12,7 +12,7 @@ use super::PlanError;
 use super::call::Call;
 use super::compiled::Observer;
 use super::counter::MatchCounter;
-use super::selector::{CompiledTest, Pattern};
+use super::selector::{CompiledTest, Pattern, glob_never_matches, route_never_matches};
 use super::verdict::{Failure, Verdict};
 
 #[derive(Clone, Debug)]
@@ -31,6 +31,8 @@ pub(crate) struct CompiledRule {
     pub(super) site: Pattern,
     pub(super) service: Pattern,
     pub(super) operation: Pattern,
+    /// The route template (per request: a resolved site keeps the rule as a "full" candidate).
+    pub(super) route: Pattern,
     pub(super) event: Vec<(String, CompiledTest)>,
     pub(super) probability: Probability,
     pub(super) trigger: crate::rule::Trigger,
@@ -118,7 +120,8 @@ impl CompiledRule {
             .map_err(|m| fail("match.service", m))?;
         let operation = Pattern::compile(rule.selector.operation.as_deref())
             .map_err(|m| fail("match.operation", m))?;
-        let selects_any_call = [&site, &service, &operation]
+        let route = Pattern::compile_route(rule.selector.route.as_deref());
+        let selects_any_call = [&site, &service, &operation, &route]
             .iter()
             .all(|p| matches!(p, Pattern::Any))
             && event.is_empty();
@@ -135,6 +138,7 @@ impl CompiledRule {
             site,
             service,
             operation,
+            route,
             event,
             probability,
             counts_calls: rule.trigger.counts_calls(),
@@ -222,7 +226,38 @@ impl CompiledRule {
         self.service.matches(call.service)
             && self.operation.matches(call.operation)
             && self.site.matches(call.site)
+            && self.route.matches(call.route)
             && (self.event.is_empty() || self.event_matches(call.event))
+    }
+
+    /// The selector's per-call parts (route, event conditions), which a resolved site cannot
+    /// decide ahead.
+    #[inline]
+    pub(super) fn per_call_matches(&self, call: &Call<'_>) -> bool {
+        self.route.matches(call.route) && (self.event.is_empty() || self.event_matches(call.event))
+    }
+
+    /// Whether the selector looks at anything a call site does not fix (route, event).
+    pub(super) fn selects_per_call(&self) -> bool {
+        !matches!(self.route, Pattern::Any) || !self.event.is_empty()
+    }
+
+    /// Selector parts that can never match what their field holds, as `(field, why)`.
+    pub(super) fn selector_warnings(rule: &Rule) -> Vec<(&'static str, String)> {
+        let selector = &rule.selector;
+        let globs = [
+            ("match.site", &selector.site),
+            ("match.service", &selector.service),
+            ("match.operation", &selector.operation),
+        ];
+        let mut warnings: Vec<_> = globs
+            .into_iter()
+            .filter_map(|(field, glob)| Some((field, glob_never_matches(glob.as_deref()?)?)))
+            .collect();
+        if let Some(why) = selector.route.as_deref().and_then(route_never_matches) {
+            warnings.push(("match.route", why));
+        }
+        warnings
     }
 
     pub(super) fn event_matches(&self, event: Option<&serde_json::Value>) -> bool {
