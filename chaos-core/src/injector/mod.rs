@@ -192,8 +192,12 @@ impl Injector {
         self.decide_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
     }
 
-    /// Decides a call; also returns the label of the failing rule, from the plan that decided.
-    pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
+    /// Decides a call, as [`decide`](Self::decide) does, and also returns the label (name, or
+    /// `#index`) of the rule whose failure the verdict carries, read from the plan that
+    /// decided: a reload between this decision and the answer built from it cannot name the
+    /// new plan's rule. `None` when nothing fails the call. Layers that decide in one place
+    /// and answer in another pass both to [`apply_decided`](Self::apply_decided).
+    pub fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
         let state = self.shared.state.load(Ordering::Acquire);
         if state & OFF != 0 {
             return (Verdict::default(), None);
