@@ -143,6 +143,7 @@ pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, Transport
 #[cfg(feature = "runtime")]
 pub use injector::{
     Injector, InjectorBuilder, InjectorError, OnRejectedReload, Site, SiteCall, Snapshot,
+    WindowOrigin,
 };
 pub use keys::UniqueKeys;
 pub use latency::LatencyDist;

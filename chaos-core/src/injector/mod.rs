@@ -37,6 +37,8 @@ mod reload;
 mod site;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod live_tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,7 +54,7 @@ use crate::plan::{Call, IntoCompiledPlan, PlanError, Verdict};
 pub use apply::apply_verdict;
 pub use counters::{RuleStats, Snapshot};
 pub use guardrails::{
-    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload,
+    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload, WindowOrigin,
 };
 pub use site::{Site, SiteCall};
 
@@ -90,6 +92,8 @@ struct Shared {
     id: u64,
     loaded: ArcSwap<Loaded>,
     started: Instant,
+    /// What windows and ramps count from: `started`, or each plan's load.
+    window_origin: WindowOrigin,
     guardrails: Guardrails,
     budget: Budget,
     /// Reloads publish the plan and its version as one step (two racing reloads must not
@@ -177,6 +181,12 @@ impl Injector {
     /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).
     pub fn elapsed(&self) -> Duration {
         self.shared.started.elapsed()
+    }
+
+    /// The time the plan in force's windows and ramps are at: [`elapsed`](Self::elapsed), or,
+    /// with [`WindowOrigin::PlanLoad`], the time since that plan was loaded.
+    pub fn schedule_elapsed(&self) -> Duration {
+        self.shared.loaded.load().schedule_origin.elapsed()
     }
 
     /// Decides a call: which faults apply. Pure apart from counters and guardrails.

@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 
 use crate::plan::{CompiledPlan, IntoCompiledPlan, PlanError};
 
+use tokio::time::Instant;
+
 use super::cache::Loaded;
-use super::{Injector, OnRejectedReload, REJECTED, Shared};
+use super::{Injector, OnRejectedReload, REJECTED, Shared, WindowOrigin};
 
 impl Injector {
     /// Replaces the plan while calls are in flight. A [`Plan`](crate::Plan) is checked and
@@ -41,7 +43,16 @@ impl Injector {
         // still a plain Option, safe to overwrite.
         let mut last_error = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.shared.loaded.load().generation.saturating_add(1);
-        let loaded = Loaded::new(compiled, generation, &self.shared.guardrails);
+        let schedule_origin = match self.shared.window_origin {
+            WindowOrigin::PlanLoad => Instant::now(),
+            _ => self.shared.started,
+        };
+        let loaded = Loaded::new(
+            compiled,
+            generation,
+            &self.shared.guardrails,
+            schedule_origin,
+        );
         let version = loaded.version;
         self.shared.loaded.store(Arc::new(loaded));
         // Published after the plan, so a thread that sees the new version loads it; in the
