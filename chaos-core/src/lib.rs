@@ -142,8 +142,8 @@ pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
 pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, TransportFault};
 #[cfg(feature = "runtime")]
 pub use injector::{
-    Injector, InjectorBuilder, InjectorError, OnRejectedReload, Site, SiteCall, Snapshot,
-    WindowOrigin,
+    Injector, InjectorBuilder, InjectorError, OnRejectedReload, RuleTotals, Site, SiteCall,
+    Snapshot, WindowOrigin,
 };
 pub use keys::UniqueKeys;
 pub use latency::LatencyDist;

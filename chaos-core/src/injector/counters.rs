@@ -1,5 +1,7 @@
 //! Per-rule counters, one set per thread, and the snapshot that adds them up.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -22,6 +24,71 @@ pub struct Snapshot {
     pub rules: Vec<RuleStats>,
     /// Firings vetoed by the injection budget.
     pub vetoed_by_budget: u64,
+    /// Each rule's counts over every plan this injector has run, by label (name, or `#index`):
+    /// monotonic across reloads, for metrics exporters that expect counters never to go back.
+    /// A rule that keeps its name across reloads keeps adding to its totals; unnamed rules
+    /// share the totals of their index (`#0`), so name the rules whose totals matter.
+    pub totals: BTreeMap<String, RuleTotals>,
+}
+
+/// One rule's counts, over every plan that had a rule of its label ([`Snapshot::totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuleTotals {
+    /// Calls the rule applied to.
+    pub evaluated: u64,
+    /// Calls it injected its fault into.
+    pub injected: u64,
+}
+
+/// The counts of plans no longer in force. A replaced plan may still be counting (a decision
+/// that read it before the reload, a thread whose cache still holds it), so it drains here
+/// until nothing else holds it, and only then are its counts folded into `totals`: every
+/// count is in exactly one place, and totals never go back.
+#[derive(Debug, Default)]
+pub(super) struct Retired {
+    totals: BTreeMap<String, RuleTotals>,
+    draining: Vec<Arc<Loaded>>,
+}
+
+impl Retired {
+    /// Takes a plan just replaced (by `ArcSwap::swap`, which turns readers' borrows into
+    /// counted references, so the reference count below sees every reader).
+    pub(super) fn retire(&mut self, plan: Arc<Loaded>) {
+        self.draining.push(plan);
+        self.settle();
+    }
+
+    /// Folds in the plans nothing else holds: none can count again.
+    fn settle(&mut self) {
+        let totals = &mut self.totals;
+        self.draining.retain(|plan| {
+            let held = Arc::strong_count(plan) > 1;
+            if !held {
+                add_totals(totals, plan);
+            }
+            held
+        });
+    }
+
+    /// The totals over retired plans, draining plans and `current`.
+    pub(super) fn cumulative(&mut self, current: &Loaded) -> BTreeMap<String, RuleTotals> {
+        self.settle();
+        let mut totals = self.totals.clone();
+        for plan in &self.draining {
+            add_totals(&mut totals, plan);
+        }
+        add_totals(&mut totals, current);
+        totals
+    }
+}
+
+fn add_totals(totals: &mut BTreeMap<String, RuleTotals>, plan: &Loaded) {
+    for (index, label) in plan.plan.labels().enumerate() {
+        let entry = totals.entry(label.to_owned()).or_default();
+        entry.evaluated = entry.evaluated.saturating_add(plan.total(index, EVALUATED));
+        entry.injected = entry.injected.saturating_add(plan.total(index, INJECTED));
+    }
 }
 
 /// One rule's counters.

@@ -197,6 +197,7 @@ impl InjectorBuilder {
                 guardrails: self.guardrails.clone(),
                 budget: Budget::default(),
                 reload: Mutex::new(None),
+                retired: Mutex::default(),
             }),
         })
     }

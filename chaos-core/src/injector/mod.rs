@@ -33,12 +33,12 @@ mod apply;
 mod cache;
 mod counters;
 mod guardrails;
+#[cfg(test)]
+mod live_tests;
 mod reload;
 mod site;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod live_tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,7 +52,7 @@ use tokio::sync::Notify;
 use crate::plan::{Call, IntoCompiledPlan, PlanError, Verdict};
 
 pub use apply::apply_verdict;
-pub use counters::{RuleStats, Snapshot};
+pub use counters::{RuleStats, RuleTotals, Snapshot};
 pub use guardrails::{
     DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload, WindowOrigin,
 };
@@ -100,6 +100,9 @@ struct Shared {
     /// leave `current` naming one plan while `loaded` holds the other). Holds the last
     /// reload error.
     reload: Mutex<Option<PlanError>>,
+    /// The counts of replaced plans, for cumulative totals. Reloads swap the plan under this
+    /// lock, so a snapshot sees each plan once, current or retired.
+    retired: Mutex<counters::Retired>,
 }
 
 impl Shared {
@@ -215,9 +218,18 @@ impl Injector {
         self.decide_enabled(state >> VERSION_SHIFT, call, cache::with_label)
     }
 
-    /// Adds up the per-rule counters of the current plan.
+    /// Adds up the per-rule counters of the current plan, and each rule's totals over every
+    /// plan this injector has run ([`Snapshot::totals`]).
     pub fn snapshot(&self) -> Snapshot {
+        let mut retired = self
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Under the lock: a reload cannot move this plan into `retired` meanwhile.
         let loaded = self.shared.loaded.load();
+        let totals = retired.cumulative(&loaded);
+        drop(retired);
         let rules = loaded
             .plan
             .labels()
@@ -234,6 +246,7 @@ impl Injector {
             suspended: self.is_suspended(),
             generation: loaded.generation,
             rules,
+            totals,
             vetoed_by_budget: self.shared.budget.vetoed.load(Ordering::Relaxed),
         }
     }

@@ -54,7 +54,14 @@ impl Injector {
             schedule_origin,
         );
         let version = loaded.version;
-        self.shared.loaded.store(Arc::new(loaded));
+        let mut retired = self
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let replaced = self.shared.loaded.swap(Arc::new(loaded));
+        retired.retire(replaced);
+        drop(retired);
         // Published after the plan, so a thread that sees the new version loads it; in the
         // same step a rejection is lifted (under the lock, so a racing rejection cannot be
         // lost) while the kill switch stays as it is.
