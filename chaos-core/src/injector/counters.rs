@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::fault::{ErrorKind, Fault};
 use crate::plan::{Call, Observer};
 
 use super::Shared;
@@ -131,17 +132,39 @@ impl Observer for InjectorObserver<'_> {
         }
     }
 
-    fn injected(&mut self, rule: usize, call: &Call<'_>) {
+    fn injected(&mut self, rule: usize, call: &Call<'_>, latency: Duration) {
         self.counting.add(rule, INJECTED);
-        let label = self.loaded.plan.label(rule).unwrap_or("?");
-        let fault = self.loaded.plan.fault(rule).map_or("", |f| f.label());
+        let plan = &self.loaded.plan;
+        let label = plan.label(rule).unwrap_or("?");
+        let fault = plan.fault(rule);
+        let (error, status) = match fault {
+            Some(Fault::Error(kind)) => (
+                Some(kind.label()),
+                match kind {
+                    ErrorKind::ServerError { status } => Some(*status),
+                    _ => None,
+                },
+            ),
+            Some(Fault::Status(status)) => (None, Some(*status)),
+            _ => (None, None),
+        };
+        // Latency in milliseconds, with the sub-millisecond part (a sampled delay rarely is
+        // whole); absent for faults that fail the call.
+        let latency_ms =
+            matches!(fault, Some(Fault::Latency(_))).then(|| latency.as_secs_f64() * 1e3);
         tracing::info!(
-            target: "chaos",
+            target: "chaos::inject",
             rule = label,
-            fault,
-            request_key = call.request_key,
+            fault = fault.map_or("", Fault::label),
             site = call.site,
+            service = call.service,
+            operation = call.operation,
+            route = (!call.route.is_empty()).then_some(call.route),
+            request_key = call.request_key,
             attempt = call.attempt,
+            latency_ms,
+            error,
+            status,
             "injected fault"
         );
     }

@@ -89,7 +89,10 @@ fn always(name: &str) -> Rule {
 
 #[test]
 fn totals_survive_reloads_exactly() {
-    let injector = built(Plan::new(1).with_rule(always("kept")), WindowOrigin::default());
+    let injector = built(
+        Plan::new(1).with_rule(always("kept")),
+        WindowOrigin::default(),
+    );
     for key in 0..10 {
         injector.decide(&Call::new(key, "orders"));
     }
@@ -108,7 +111,11 @@ fn totals_survive_reloads_exactly() {
     };
     finished.recv().expect("thread decided");
     injector
-        .reload(Plan::new(2).with_rule(always("new")).with_rule(always("kept")))
+        .reload(
+            Plan::new(2)
+                .with_rule(always("new"))
+                .with_rule(always("kept")),
+        )
         .expect("valid");
     assert_eq!(totals(&injector, "kept"), (11, 11));
     for key in 0..5 {
@@ -123,7 +130,13 @@ fn totals_survive_reloads_exactly() {
     assert_eq!(totals(&injector, "new"), (6, 6));
     // The current plan's own counters restart with it; the totals do not.
     let snapshot = injector.snapshot();
-    assert_eq!((snapshot.rules[1].label.as_str(), snapshot.rules[1].evaluated), ("kept", 6));
+    assert_eq!(
+        (
+            snapshot.rules[1].label.as_str(),
+            snapshot.rules[1].evaluated
+        ),
+        ("kept", 6)
+    );
     // A rejected reload changes nothing.
     assert!(injector.reload_toml("not a plan").is_err());
     assert_eq!(totals(&injector, "kept"), (17, 11));
@@ -131,7 +144,10 @@ fn totals_survive_reloads_exactly() {
 
 #[test]
 fn totals_never_go_back_while_threads_decide_through_reloads() {
-    let injector = built(Plan::new(0).with_rule(always("steady")), WindowOrigin::default());
+    let injector = built(
+        Plan::new(0).with_rule(always("steady")),
+        WindowOrigin::default(),
+    );
     const THREADS: u64 = 2;
     const CALLS: u64 = 20_000;
     let deciders: Vec<_> = (0..THREADS)
@@ -157,5 +173,8 @@ fn totals_never_go_back_while_threads_decide_through_reloads() {
         decider.join().expect("no panic");
     }
     // Every decision counted exactly once, whichever plan decided it.
-    assert_eq!(totals(&injector, "steady"), (THREADS * CALLS, THREADS * CALLS));
+    assert_eq!(
+        totals(&injector, "steady"),
+        (THREADS * CALLS, THREADS * CALLS)
+    );
 }

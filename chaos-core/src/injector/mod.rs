@@ -9,7 +9,10 @@
 //!   injected.
 //! * **Counters** per rule (evaluated, injected), one set per thread so the hot path writes no
 //!   cache line another thread writes; [`Injector::snapshot`] adds them up.
-//! * A `tracing` event (target `chaos`) for every injection.
+//! * A `tracing` event for every injection, on target `chaos::inject`, with the rule, site,
+//!   service, operation, route, request key, attempt and the injected value (`latency_ms`,
+//!   `error`, `status`); plan loads, rejections and warnings on target `chaos::plan`. A filter
+//!   on `chaos` takes both.
 //! * Async application of faults on tokio's timer, so tests under `tokio::time::pause` run in
 //!   virtual time.
 //!
@@ -35,6 +38,8 @@ mod counters;
 mod guardrails;
 #[cfg(test)]
 mod live_tests;
+#[cfg(test)]
+mod trace_tests;
 mod reload;
 mod site;
 #[cfg(test)]

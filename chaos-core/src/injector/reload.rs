@@ -72,17 +72,17 @@ impl Injector {
                 Some(Shared::state(version, state & !REJECTED))
             });
         *last_error = None;
-        tracing::info!(target: "chaos", generation, rules, "chaos plan loaded");
+        tracing::info!(target: "chaos::plan", generation, rules, "chaos plan loaded");
     }
 
     fn reject(&self, error: PlanError) -> PlanError {
         let mut last_error = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         match self.shared.on_rejected_reload {
             OnRejectedReload::KeepPrevious => {
-                tracing::warn!(target: "chaos", %error, "chaos plan rejected; the previous plan stays in force");
+                tracing::warn!(target: "chaos::plan", %error, "chaos plan rejected; the previous plan stays in force");
             }
             OnRejectedReload::NoFaults => {
-                tracing::warn!(target: "chaos", %error, "chaos plan rejected; no faults are injected until a valid plan is loaded");
+                tracing::warn!(target: "chaos::plan", %error, "chaos plan rejected; no faults are injected until a valid plan is loaded");
                 self.switch_off(REJECTED);
             }
         }

@@ -20,8 +20,9 @@ pub(crate) trait Observer {
     fn evaluated(&mut self, rule: usize);
     /// The rule decided to fire; returning `false` vetoes it (a guardrail).
     fn permit(&mut self, rule: usize) -> bool;
-    /// The rule fired and its fault is applied.
-    fn injected(&mut self, rule: usize, call: &Call<'_>);
+    /// The rule fired and its fault is applied; `latency` is the delay it added (zero for
+    /// faults that fail the call).
+    fn injected(&mut self, rule: usize, call: &Call<'_>, latency: Duration);
 }
 
 pub(super) struct NoObserver;
@@ -31,7 +32,7 @@ impl Observer for NoObserver {
     fn permit(&mut self, _: usize) -> bool {
         true
     }
-    fn injected(&mut self, _: usize, _: &Call<'_>) {}
+    fn injected(&mut self, _: usize, _: &Call<'_>, _: Duration) {}
 }
 
 /// A checked plan, ready to decide calls. Cheap to share behind an `Arc`.

@@ -194,10 +194,11 @@ impl CompiledRule {
             return;
         }
         verdict.fired = verdict.fired.saturating_add(1);
+        let mut added = Duration::ZERO;
         match &self.fault {
             Fault::Latency(latency) => {
-                let delay = latency.sample(&mut stream_for(word));
-                verdict.added_latency = verdict.added_latency.saturating_add(delay);
+                added = latency.sample(&mut stream_for(word));
+                verdict.added_latency = verdict.added_latency.saturating_add(added);
             }
             Fault::Error(kind) => {
                 verdict.failure = Some(Box::new(Failure::Error {
@@ -218,7 +219,7 @@ impl CompiledRule {
                 }));
             }
         }
-        observer.injected(index, call);
+        observer.injected(index, call, added);
     }
 
     #[inline]
