@@ -260,6 +260,26 @@ impl HttpCallExtractor {
     /// `"METHOD route"` operation is written into a buffer reused per thread). The layers use
     /// this on every request.
     pub fn with_call<B, R>(&self, request: &Request<B>, decide: impl FnOnce(&Call<'_>) -> R) -> R {
+        self.with_call_for(request, true, decide)
+    }
+
+    /// As [`with_call`](Self::with_call), but with `needs_operation` false the `"METHOD
+    /// route"` operation is not built and the call's operation is empty: for a plan whose
+    /// rules do not select on it ([`CompiledPlan::needs_operation`]), the verdict is the same.
+    /// The route, service and event are filled in as usual.
+    ///
+    /// [`CompiledPlan::needs_operation`]: crate::CompiledPlan::needs_operation
+    pub fn with_call_for<B, R>(
+        &self,
+        request: &Request<B>,
+        needs_operation: bool,
+        decide: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
+        if self.operation == OperationForm::MethodAndRoute && !needs_operation {
+            let route = self.route_of(request);
+            let pieces = self.pieces(request, route, None, Cow::Borrowed(""));
+            return decide(&self.call(&pieces));
+        }
         if self.operation != OperationForm::MethodAndRoute {
             return decide(&self.call(&self.extract(request)));
         }

@@ -183,9 +183,13 @@ where
         if !self.injector.is_enabled() || self.injector.is_suspended() {
             return self.pass(request);
         }
+        // The "METHOD route" operation is built only for plans that select on it.
+        let needs_operation = self.injector.needs_operation();
         let (verdict, label) = self
             .extractor
-            .with_call(&request, |call| self.injector.decide_labelled(call));
+            .with_call_for(&request, needs_operation, |call| {
+                self.injector.decide_labelled(call)
+            });
         if verdict.is_pass() {
             return self.pass(request);
         }

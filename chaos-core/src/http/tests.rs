@@ -465,3 +465,28 @@ async fn the_answer_names_the_rule_of_the_plan_that_decided_despite_a_reload() {
     assert_eq!(response.status(), 504);
     assert_eq!(response.headers()[RULE_HEADER], "before-reload");
 }
+
+#[test]
+fn the_operation_is_built_only_for_plans_that_select_on_it() {
+    let by_route = Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).for_route("/orders"));
+    let by_operation =
+        Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).for_operation("GET /orders"));
+    assert!(!by_route.compile().expect("valid").needs_operation());
+    assert!(by_operation.compile().expect("valid").needs_operation());
+    assert!(!injector(by_route.rules[0].clone()).needs_operation());
+    assert!(injector(by_operation.rules[0].clone()).needs_operation());
+    let extractor = HttpCallExtractor::new("api");
+    let routed = request(&[("x-request-id", "r-1")]);
+    let parts = |call: &crate::Call<'_>| {
+        (
+            call.request_key,
+            call.route.to_owned(),
+            call.operation.to_owned(),
+        )
+    };
+    let full = extractor.with_call_for(&routed, true, parts);
+    let lean = extractor.with_call_for(&routed, false, parts);
+    assert_eq!((full.0, full.1.as_str()), (lean.0, lean.1.as_str()));
+    assert_eq!(full.2, format!("GET {}", full.1));
+    assert_eq!(lean.2, "");
+}

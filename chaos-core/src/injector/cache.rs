@@ -36,6 +36,8 @@ pub(super) struct Loaded {
     /// What the plan's windows and ramps count from: the injector's start, or this plan's
     /// load ([`WindowOrigin::PlanLoad`](super::WindowOrigin::PlanLoad)).
     pub(super) schedule_origin: Instant,
+    /// [`CompiledPlan::needs_operation`], read once here (per request by the HTTP layers).
+    pub(super) needs_operation: bool,
 }
 
 impl Loaded {
@@ -46,6 +48,7 @@ impl Loaded {
         schedule_origin: Instant,
     ) -> Self {
         let rules = plan.rule_count();
+        let needs_operation = plan.needs_operation();
         // Loading is where an operator looks: say here what in the plan can never match.
         for warning in plan.warnings() {
             tracing::warn!(target: "chaos::plan", generation, %warning, "chaos plan warning");
@@ -60,6 +63,7 @@ impl Loaded {
             shared_counters: RuleCounters::new(rules),
             matches: SharedMatchCounter::new(rules),
             schedule_origin,
+            needs_operation,
         }
     }
 

@@ -38,12 +38,12 @@ mod counters;
 mod guardrails;
 #[cfg(test)]
 mod live_tests;
-#[cfg(test)]
-mod trace_tests;
 mod reload;
 mod site;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trace_tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -184,6 +184,16 @@ impl Injector {
         self.shared.state.fetch_or(reason, Ordering::AcqRel);
         // After the bit is set: a fault that registers after this sees the bit.
         self.shared.stop.notify_waiters();
+    }
+
+    /// Whether the plan in force selects on operations ([`CompiledPlan::needs_operation`]):
+    /// when not, a layer may skip building a call's operation. A reload right after this
+    /// returns can make a request decided by the new plan miss its operation (that one
+    /// request can then miss an operation-selecting rule).
+    ///
+    /// [`CompiledPlan::needs_operation`]: crate::CompiledPlan::needs_operation
+    pub fn needs_operation(&self) -> bool {
+        self.shared.loaded.load().needs_operation
     }
 
     /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).

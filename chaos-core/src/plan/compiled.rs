@@ -11,6 +11,7 @@ use super::call::Call;
 use super::counter::MatchCounter;
 use super::index::ServiceIndex;
 use super::rule::CompiledRule;
+use super::selector::Pattern;
 use super::verdict::Verdict;
 use super::{IntoCompiledPlan, Plan, PlanError, PlanWarning};
 
@@ -146,6 +147,15 @@ impl CompiledPlan {
     /// Whether any rule's schedule depends on elapsed time (windows, ramps).
     pub fn needs_elapsed(&self) -> bool {
         self.needs_elapsed
+    }
+
+    /// Whether any rule selects on the operation (`match.operation`): when none does, a caller
+    /// may leave [`Call::operation`] empty, to the same verdicts (decisions never key on it), and
+    /// skip building it (the HTTP layers skip formatting `"METHOD route"`).
+    pub fn needs_operation(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| !matches!(rule.operation, Pattern::Any))
     }
 
     /// Whether any rule has an absolute expiry.
