@@ -33,6 +33,8 @@ pub(crate) struct CompiledRule {
     pub(super) operation: Pattern,
     /// The route template (per request: a resolved site keeps the rule as a "full" candidate).
     pub(super) route: Pattern,
+    /// The selector has a route or event condition: per-call parts to test.
+    pub(super) per_call: bool,
     pub(super) event: Vec<(String, CompiledTest)>,
     pub(super) probability: Probability,
     pub(super) trigger: crate::rule::Trigger,
@@ -138,6 +140,7 @@ impl CompiledRule {
             site,
             service,
             operation,
+            per_call: !matches!(route, Pattern::Any) || !event.is_empty(),
             route,
             event,
             probability,
@@ -227,20 +230,20 @@ impl CompiledRule {
         self.service.matches(call.service)
             && self.operation.matches(call.operation)
             && self.site.matches(call.site)
-            && self.route.matches(call.route)
-            && (self.event.is_empty() || self.event_matches(call.event))
+            && (!self.per_call || self.per_call_matches(call))
     }
 
     /// The selector's per-call parts (route, event conditions), which a resolved site cannot
-    /// decide ahead.
-    #[inline]
+    /// decide ahead. Out of line: most rules have none, and the selector test every call
+    /// runs stays as small as it was before routes.
+    #[inline(never)]
     pub(super) fn per_call_matches(&self, call: &Call<'_>) -> bool {
         self.route.matches(call.route) && (self.event.is_empty() || self.event_matches(call.event))
     }
 
     /// Whether the selector looks at anything a call site does not fix (route, event).
     pub(super) fn selects_per_call(&self) -> bool {
-        !matches!(self.route, Pattern::Any) || !self.event.is_empty()
+        self.per_call
     }
 
     /// Selector parts that can never match what their field holds, as `(field, why)`.
