@@ -15,16 +15,16 @@ use chaos_core::{CompiledPlan, Injector};
 use http::Request;
 use tower::ServiceExt;
 
-/// The plan, as a team would write it. Rules select calls by operation: the method, a space,
-/// then the route template axum matched (`GET /orders/{id}`). Match a template's parameter
-/// with `*` (braces in a selector are glob alternation).
+/// The plan, as a team would write it. Rules select calls by the route template axum matched
+/// (`route = "/orders/{id}"`, compared literally), or by operation: the method, a space, then
+/// the route (`POST /checkout`; a glob, where braces would be alternation).
 pub const PLAN: &str = r#"
 seed = 2026
 
 [[rules]]
 name = "orders-unavailable"
 fault = { status = 503 }
-match = { service = "orders-api", operation = "GET /orders/*" }
+match = { service = "orders-api", route = "/orders/{id}" }
 probability = 0.2
 
 [[rules]]
@@ -36,7 +36,7 @@ probability = 0.5
 [[rules]]
 name = "slow-orders"
 fault = { latency = "150ms" }
-match = { operation = "GET /orders/*" }
+match = { route = "/orders/{id}" }
 probability = 0.5
 "#;
 

@@ -44,18 +44,36 @@ async fn axum_server_answers_injected_faults_as_responses() {
 
 #[tokio::test(start_paused = true)]
 async fn axum_sees_the_matched_route_and_the_throttle_headers() {
-    // The route template axum matched, not the path: `\{id\}` is a literal `{id}` in a glob
-    // (bare braces are alternation).
+    // The route template axum matched, not the path, compared literally.
     let plan = r#"
         seed = 1
         [[rules]]
         name = "orders-throttled"
         fault = { error = "throttle" }
-        match = { operation = 'GET /orders/\{id\}' }
+        match = { route = "/orders/{id}" }
         every = 1
     "#;
-    let injector = Injector::new(chaos_core::CompiledPlan::from_toml_str(plan).expect("valid"))
-        .expect("valid");
+    let plan = chaos_core::CompiledPlan::from_toml_str(plan).expect("valid");
+    assert_eq!(plan.warnings(), &[]);
+    // The same template as an operation glob is alternation of one choice: warned about.
+    let glob = chaos_core::CompiledPlan::from_toml_str(
+        r#"
+        [[rules]]
+        fault = { error = "throttle" }
+        match = { operation = "GET /orders/{id}" }
+        every = 1
+    "#,
+    )
+    .expect("valid");
+    assert_eq!(glob.warnings().len(), 1);
+    assert!(
+        glob.warnings()[0]
+            .message
+            .contains(r#"`match.route = "/orders/{id}"`"#),
+        "{}",
+        glob.warnings()[0]
+    );
+    let injector = Injector::new(plan).expect("valid");
     let app = axum_server::app_with_chaos(injector);
     let started = Instant::now();
     let request = Request::get("/orders/7")

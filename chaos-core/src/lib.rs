@@ -149,13 +149,14 @@ pub use fault::{ErrorKind, Fault, InjectedError, InjectedKind};
 pub use http::{Attempt, HttpCallExtractor, HttpChaosLayer, OnInjected, TransportFault};
 #[cfg(feature = "runtime")]
 pub use injector::{
-    Injector, InjectorBuilder, InjectorError, OnRejectedReload, Site, SiteCall, Snapshot,
+    Injector, InjectorBuilder, InjectorError, OnRejectedReload, RuleTotals, Site, SiteCall,
+    Snapshot, WindowOrigin,
 };
 pub use keys::UniqueKeys;
 pub use latency::LatencyDist;
 #[cfg(feature = "tower")]
 pub use layer::{CallExtractor, Chaos, ChaosLayer, SiteExtractor};
-pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, ResolvedSite, Verdict};
+pub use plan::{Call, CallSite, CompiledPlan, Plan, PlanError, PlanWarning, ResolvedSite, Verdict};
 pub use rule::Rule;
 #[cfg(feature = "runtime")]
 pub use timeout::Deadline;

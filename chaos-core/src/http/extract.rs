@@ -260,6 +260,26 @@ impl HttpCallExtractor {
     /// `"METHOD route"` operation is written into a buffer reused per thread). The layers use
     /// this on every request.
     pub fn with_call<B, R>(&self, request: &Request<B>, decide: impl FnOnce(&Call<'_>) -> R) -> R {
+        self.with_call_for(request, true, decide)
+    }
+
+    /// As [`with_call`](Self::with_call), but with `needs_operation` false the `"METHOD
+    /// route"` operation is not built and the call's operation is empty: for a plan whose
+    /// rules do not select on it ([`CompiledPlan::needs_operation`]), the verdict is the same.
+    /// The route, service and event are filled in as usual.
+    ///
+    /// [`CompiledPlan::needs_operation`]: crate::CompiledPlan::needs_operation
+    pub fn with_call_for<B, R>(
+        &self,
+        request: &Request<B>,
+        needs_operation: bool,
+        decide: impl FnOnce(&Call<'_>) -> R,
+    ) -> R {
+        if self.operation == OperationForm::MethodAndRoute && !needs_operation {
+            let route = self.route_of(request);
+            let pieces = self.pieces(request, route, None, Cow::Borrowed(""));
+            return decide(&self.call(&pieces));
+        }
         if self.operation != OperationForm::MethodAndRoute {
             return decide(&self.call(&self.extract(request)));
         }
@@ -308,6 +328,7 @@ impl HttpCallExtractor {
             request_key: self.key_of(extensions, headers),
             service,
             operation,
+            route,
             attempt: self.attempt_of(extensions, headers),
             event,
         }
@@ -318,6 +339,7 @@ impl HttpCallExtractor {
         let mut call = Call::new(pieces.request_key, &self.site)
             .service(pieces.service.unwrap_or(&self.service))
             .operation(&pieces.operation)
+            .route(pieces.route)
             .attempt(pieces.attempt);
         call.site_hash = Some(self.site_hash);
         if let Some(event) = &pieces.event {
@@ -423,6 +445,7 @@ pub struct RequestCall<'r> {
     pub request_key: u64,
     service: Option<&'r str>,
     operation: Cow<'r, str>,
+    route: &'r str,
     /// The attempt number, 0 for the first try.
     pub attempt: u32,
     /// The request as a JSON event, when the extractor builds one.
@@ -438,5 +461,11 @@ impl RequestCall<'_> {
     /// The operation, such as `"GET /orders/{id}"`.
     pub fn operation(&self) -> &str {
         &self.operation
+    }
+
+    /// The route template the request matched (else its path), such as `"/orders/{id}"`:
+    /// what a rule's `route` selector is compared with.
+    pub fn route(&self) -> &str {
+        self.route
     }
 }

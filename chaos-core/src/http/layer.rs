@@ -6,14 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::Request;
-use tokio::time::Instant;
 use tower::{Layer, Service};
 
-use crate::effect::Outcome;
-use crate::fault::InjectedError;
 use crate::injector::Injector;
 
 use super::extract::HttpCallExtractor;
@@ -187,30 +183,29 @@ where
         if !self.injector.is_enabled() || self.injector.is_suspended() {
             return self.pass(request);
         }
-        let verdict = self
+        // The "METHOD route" operation is built only for plans that select on it.
+        let needs_operation = self.injector.needs_operation();
+        let (verdict, label) = self
             .extractor
-            .with_call(&request, |call| self.injector.decide(call));
+            .with_call_for(&request, needs_operation, |call| {
+                self.injector.decide_labelled(call)
+            });
         if verdict.is_pass() {
             return self.pass(request);
         }
         let deadline = self.extractor.deadline(&request);
-        let effect = verdict.effect(deadline.map(|d| d.remaining()));
         // The instance poll_ready readied is the one to call; leave a fresh clone in its place.
         let clone = self.inner.clone();
         let mut ready = std::mem::replace(&mut self.inner, clone);
         let injector = self.injector.clone();
         let on_injected = self.on_injected.clone();
         let future = async move {
-            let held_to_the_end = hold(&injector, effect.delay).await;
-            match effect.outcome {
-                Outcome::Fail { rule, kind } if held_to_the_end => {
-                    on_injected.on_injected(InjectedError {
-                        rule: rule_label(&injector, rule),
-                        kind,
-                    })
-                }
+            // Held on tokio's clock, ended at once by the kill switch; the label is the deciding
+            // plan's, whatever reloads happen meanwhile.
+            match injector.apply_decided(verdict, label, deadline).await {
+                Err(injected) => on_injected.on_injected(injected),
                 // Latency only, or the kill switch ended the fault: the real call goes ahead.
-                _ => ready.call(request).await,
+                Ok(()) => ready.call(request).await,
             }
         };
         HttpChaosFuture {
@@ -232,44 +227,4 @@ impl<S, R> HttpChaos<S, R> {
             },
         }
     }
-}
-
-/// How often a held call checks the kill switch. The injector's own `apply` is woken at once;
-/// its wake-up is not public, so a held HTTP call notices within this much (virtual) time.
-pub(crate) const KILL_SWITCH_CHECK: Duration = Duration::from_millis(100);
-
-/// Holds a call for `delay` on tokio's clock; `false` if the kill switch (or a rejected
-/// reload) ended the hold early. A zero delay sets no timer, so an immediate fault needs no
-/// tokio runtime.
-pub(crate) async fn hold(injector: &Injector, delay: Duration) -> bool {
-    let active = || injector.is_enabled() && !injector.is_suspended();
-    if delay.is_zero() {
-        return active();
-    }
-    let start = Instant::now();
-    let end = start.checked_add(delay);
-    loop {
-        if !active() {
-            return false;
-        }
-        let now = Instant::now();
-        let step_end = now + KILL_SWITCH_CHECK;
-        match end {
-            Some(end) if end <= now => return true,
-            Some(end) if end <= step_end => tokio::time::sleep_until(end).await,
-            _ => tokio::time::sleep_until(step_end).await,
-        }
-    }
-}
-
-/// The name of the rule at `index` in the injector's current plan, or `#index`. Read on the
-/// faulted path only (it sums the counters); a reload between decision and answer can name
-/// the new plan's rule.
-pub(crate) fn rule_label(injector: &Injector, index: usize) -> String {
-    injector
-        .snapshot()
-        .rules
-        .into_iter()
-        .nth(index)
-        .map_or_else(|| format!("#{index}"), |rule| rule.label)
 }

@@ -31,10 +31,27 @@ impl Injector {
         self.hold(verdict, label, deadline, stop).await
     }
 
-    /// Applies a verdict this injector decided earlier (the tower layer decides in `call` and
-    /// applies in the response future).
-    #[cfg(feature = "tower")]
-    pub(crate) async fn apply_decided(
+    /// Applies a verdict this injector decided earlier ([`decide_labelled`](Self::decide_labelled)),
+    /// as [`apply`](Self::apply) does: holds the call for the effect's delay, then returns the
+    /// injected error (named with `label`), if any. Layers decide in `Service::call` and
+    /// apply in the response future.
+    ///
+    /// The hold is cancellable: if the kill switch is thrown (or a reload is rejected) while
+    /// the call is held, or was thrown since the decision, the hold ends at once and the call
+    /// goes ahead: `Ok(())`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use chaos_core::{Call, Injector, Plan, Rule, fault::ErrorKind};
+    /// let plan = Plan::new(1).with_rule(Rule::error(ErrorKind::Throttle).named("throttle"));
+    /// let injector = Injector::new(plan).expect("valid");
+    /// let (verdict, label) = injector.decide_labelled(&Call::new(7, "checkout"));
+    /// assert_eq!(label.as_deref(), Some("throttle"));
+    /// let error = injector.apply_decided(verdict, label, None).await.unwrap_err();
+    /// assert_eq!(error.rule, "throttle");
+    /// # }
+    /// ```
+    pub async fn apply_decided(
         &self,
         verdict: Verdict,
         label: Option<String>,

@@ -5,6 +5,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use tokio::time::Instant;
+
 use crate::plan::{Call, CompiledPlan, ResolvedSite, SharedMatchCounter, Verdict};
 
 use super::counters::{Counting, EVALUATED, INJECTED, InjectorObserver, RuleCounters};
@@ -31,11 +33,26 @@ pub(super) struct Loaded {
     /// Whether every decision needs the time since start (timed rules, the expiry guardrail;
     /// the budget reads the clock only when a rule fires).
     pub(super) needs_elapsed: bool,
+    /// What the plan's windows and ramps count from: the injector's start, or this plan's
+    /// load ([`WindowOrigin::PlanLoad`](super::WindowOrigin::PlanLoad)).
+    pub(super) schedule_origin: Instant,
+    /// [`CompiledPlan::needs_operation`], read once here (per request by the HTTP layers).
+    pub(super) needs_operation: bool,
 }
 
 impl Loaded {
-    pub(super) fn new(plan: CompiledPlan, generation: u64, guardrails: &Guardrails) -> Self {
+    pub(super) fn new(
+        plan: CompiledPlan,
+        generation: u64,
+        guardrails: &Guardrails,
+        schedule_origin: Instant,
+    ) -> Self {
         let rules = plan.rule_count();
+        let needs_operation = plan.needs_operation();
+        // Loading is where an operator looks: say here what in the plan can never match.
+        for warning in plan.warnings() {
+            tracing::warn!(target: "chaos::plan", generation, %warning, "chaos plan warning");
+        }
         Self {
             needs_elapsed: plan.needs_elapsed() || guardrails.expire_after.is_some(),
             plain: plan.is_plain() && guardrails.expire_after.is_none(),
@@ -45,6 +62,8 @@ impl Loaded {
             thread_counters: Mutex::new(Vec::new()),
             shared_counters: RuleCounters::new(rules),
             matches: SharedMatchCounter::new(rules),
+            schedule_origin,
+            needs_operation,
         }
     }
 
@@ -385,7 +404,8 @@ impl Injector {
         let guardrails = &self.shared.guardrails;
         // Clocks are read only when a rule or guardrail needs them: a clock read costs more
         // than the rest of a decision. The budget reads it only when a rule fires.
-        let elapsed = loaded.needs_elapsed.then(|| self.elapsed());
+        let clock = loaded.needs_elapsed.then(Instant::now);
+        let elapsed = clock.map(|now| now.saturating_duration_since(self.shared.started));
         if let (Some(limit), Some(elapsed)) = (guardrails.expire_after, elapsed)
             && elapsed >= limit
         {
@@ -398,7 +418,11 @@ impl Injector {
             shared: &self.shared,
             elapsed,
         };
-        let elapsed = elapsed.unwrap_or(Duration::ZERO);
+        // Windows and ramps count from the plan's origin (the injector's start unless
+        // anchored to the plan's load).
+        let elapsed = clock.map_or(Duration::ZERO, |now| {
+            now.saturating_duration_since(loaded.schedule_origin)
+        });
         match site {
             Some(site) => loaded.plan.evaluate_resolved_observed(
                 site,

@@ -1,8 +1,11 @@
 //! Per-rule counters, one set per thread, and the snapshot that adds them up.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::fault::{ErrorKind, Fault};
 use crate::plan::{Call, Observer};
 
 use super::Shared;
@@ -22,6 +25,71 @@ pub struct Snapshot {
     pub rules: Vec<RuleStats>,
     /// Firings vetoed by the injection budget.
     pub vetoed_by_budget: u64,
+    /// Each rule's counts over every plan this injector has run, by label (name, or `#index`):
+    /// monotonic across reloads, for metrics exporters that expect counters never to go back.
+    /// A rule that keeps its name across reloads keeps adding to its totals; unnamed rules
+    /// share the totals of their index (`#0`), so name the rules whose totals matter.
+    pub totals: BTreeMap<String, RuleTotals>,
+}
+
+/// One rule's counts, over every plan that had a rule of its label ([`Snapshot::totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RuleTotals {
+    /// Calls the rule applied to.
+    pub evaluated: u64,
+    /// Calls it injected its fault into.
+    pub injected: u64,
+}
+
+/// The counts of plans no longer in force. A replaced plan may still be counting (a decision
+/// that read it before the reload, a thread whose cache still holds it), so it drains here
+/// until nothing else holds it, and only then are its counts folded into `totals`: every
+/// count is in exactly one place, and totals never go back.
+#[derive(Debug, Default)]
+pub(super) struct Retired {
+    totals: BTreeMap<String, RuleTotals>,
+    draining: Vec<Arc<Loaded>>,
+}
+
+impl Retired {
+    /// Takes a plan just replaced (by `ArcSwap::swap`, which turns readers' borrows into
+    /// counted references, so the reference count below sees every reader).
+    pub(super) fn retire(&mut self, plan: Arc<Loaded>) {
+        self.draining.push(plan);
+        self.settle();
+    }
+
+    /// Folds in the plans nothing else holds: none can count again.
+    fn settle(&mut self) {
+        let totals = &mut self.totals;
+        self.draining.retain(|plan| {
+            let held = Arc::strong_count(plan) > 1;
+            if !held {
+                add_totals(totals, plan);
+            }
+            held
+        });
+    }
+
+    /// The totals over retired plans, draining plans and `current`.
+    pub(super) fn cumulative(&mut self, current: &Loaded) -> BTreeMap<String, RuleTotals> {
+        self.settle();
+        let mut totals = self.totals.clone();
+        for plan in &self.draining {
+            add_totals(&mut totals, plan);
+        }
+        add_totals(&mut totals, current);
+        totals
+    }
+}
+
+fn add_totals(totals: &mut BTreeMap<String, RuleTotals>, plan: &Loaded) {
+    for (index, label) in plan.plan.labels().enumerate() {
+        let entry = totals.entry(label.to_owned()).or_default();
+        entry.evaluated = entry.evaluated.saturating_add(plan.total(index, EVALUATED));
+        entry.injected = entry.injected.saturating_add(plan.total(index, INJECTED));
+    }
 }
 
 /// One rule's counters.
@@ -64,17 +132,39 @@ impl Observer for InjectorObserver<'_> {
         }
     }
 
-    fn injected(&mut self, rule: usize, call: &Call<'_>) {
+    fn injected(&mut self, rule: usize, call: &Call<'_>, latency: Duration) {
         self.counting.add(rule, INJECTED);
-        let label = self.loaded.plan.label(rule).unwrap_or("?");
-        let fault = self.loaded.plan.fault(rule).map_or("", |f| f.label());
+        let plan = &self.loaded.plan;
+        let label = plan.label(rule).unwrap_or("?");
+        let fault = plan.fault(rule);
+        let (error, status) = match fault {
+            Some(Fault::Error(kind)) => (
+                Some(kind.label()),
+                match kind {
+                    ErrorKind::ServerError { status } => Some(*status),
+                    _ => None,
+                },
+            ),
+            Some(Fault::Status(status)) => (None, Some(*status)),
+            _ => (None, None),
+        };
+        // Latency in milliseconds, with the sub-millisecond part (a sampled delay rarely is
+        // whole); absent for faults that fail the call.
+        let latency_ms =
+            matches!(fault, Some(Fault::Latency(_))).then(|| latency.as_secs_f64() * 1e3);
         tracing::info!(
-            target: "chaos",
+            target: "chaos::inject",
             rule = label,
-            fault,
-            request_key = call.request_key,
+            fault = fault.map_or("", Fault::label),
             site = call.site,
+            service = call.service,
+            operation = call.operation,
+            route = (!call.route.is_empty()).then_some(call.route),
+            request_key = call.request_key,
             attempt = call.attempt,
+            latency_ms,
+            error,
+            status,
             "injected fault"
         );
     }

@@ -55,6 +55,27 @@ pub enum OnRejectedReload {
     KeepPrevious,
 }
 
+/// What the windows and ramps of a live plan count from (set with
+/// [`InjectorBuilder::windows_from`]).
+///
+/// A rule's `window = { start = "2m" }` and `ramp_up = "1m"` are offsets from an origin. In a
+/// simulation that is the simulation's start; in a live injector it is, by default, the
+/// injector's start, so a plan reloaded later keeps the timeline the injector began with (a
+/// window that is over stays over). Operators who push a plan to start an experiment usually
+/// mean "from now": [`PlanLoad`](Self::PlanLoad) restarts the timeline at every load.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WindowOrigin {
+    /// Windows and ramps count from the injector's start, across reloads (the default).
+    #[default]
+    InjectorStart,
+    /// Windows and ramps count from the moment the plan in force was loaded (built, or
+    /// reloaded): `window = { start = "0s", duration = "5m" }` pushed at any time runs for
+    /// the next five minutes. The `expire_after` guardrail and the injection budget still
+    /// count from the injector's start.
+    PlanLoad,
+}
+
 /// An injector could not be built.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -79,6 +100,7 @@ pub struct InjectorBuilder {
     guardrails: Guardrails,
     on_rejected_reload: OnRejectedReload,
     ignore_env: bool,
+    window_origin: WindowOrigin,
 }
 
 impl Default for InjectorBuilder {
@@ -88,6 +110,7 @@ impl Default for InjectorBuilder {
             guardrails: Guardrails::default(),
             on_rejected_reload: OnRejectedReload::default(),
             ignore_env: false,
+            window_origin: WindowOrigin::default(),
         }
     }
 }
@@ -118,6 +141,22 @@ impl InjectorBuilder {
         self
     }
 
+    /// What the plan's windows and ramps count from: the injector's start (the default) or
+    /// each plan's load ([`WindowOrigin::PlanLoad`]).
+    ///
+    /// ```
+    /// use chaos_core::{Injector, Plan, WindowOrigin};
+    /// let injector = Injector::builder()
+    ///     .plan(Plan::new(1))
+    ///     .windows_from(WindowOrigin::PlanLoad)
+    ///     .build()?;
+    /// # Ok::<(), chaos_core::InjectorError>(())
+    /// ```
+    pub fn windows_from(&mut self, origin: WindowOrigin) -> &mut Self {
+        self.window_origin = origin;
+        self
+    }
+
     /// Do not read `CHAOS_DISABLED` (for tests that must not depend on the environment).
     pub fn ignore_env(&mut self) -> &mut Self {
         self.ignore_env = true;
@@ -136,7 +175,8 @@ impl InjectorBuilder {
             });
         }
         let plan = self.plan.clone()?;
-        let first = Loaded::new(plan, 0, &self.guardrails);
+        let started = Instant::now();
+        let first = Loaded::new(plan, 0, &self.guardrails, started);
         let disabled_by_env =
             !self.ignore_env && disables(std::env::var_os(DISABLE_ENV_VAR).as_deref());
         if disabled_by_env {
@@ -152,10 +192,12 @@ impl InjectorBuilder {
                 on_rejected_reload: self.on_rejected_reload,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 loaded: ArcSwap::from_pointee(first),
-                started: Instant::now(),
+                started,
+                window_origin: self.window_origin,
                 guardrails: self.guardrails.clone(),
                 budget: Budget::default(),
                 reload: Mutex::new(None),
+                retired: Mutex::default(),
             }),
         })
     }

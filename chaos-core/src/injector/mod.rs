@@ -9,7 +9,10 @@
 //!   injected.
 //! * **Counters** per rule (evaluated, injected), one set per thread so the hot path writes no
 //!   cache line another thread writes; [`Injector::snapshot`] adds them up.
-//! * A `tracing` event (target `chaos`) for every injection.
+//! * A `tracing` event for every injection, on target `chaos::inject`, with the rule, site,
+//!   service, operation, route, request key, attempt and the injected value (`latency_ms`,
+//!   `error`, `status`); plan loads, rejections and warnings on target `chaos::plan`. A filter
+//!   on `chaos` takes both.
 //! * Async application of faults on tokio's timer, so tests under `tokio::time::pause` run in
 //!   virtual time.
 //!
@@ -33,6 +36,8 @@ mod apply;
 mod cache;
 mod counters;
 mod guardrails;
+#[cfg(test)]
+mod live_tests;
 mod reload;
 mod site;
 #[cfg(test)]
@@ -50,9 +55,9 @@ use tokio::sync::Notify;
 use crate::plan::{Call, IntoCompiledPlan, PlanError, Verdict};
 
 pub use apply::apply_verdict;
-pub use counters::{RuleStats, Snapshot};
+pub use counters::{RuleStats, RuleTotals, Snapshot};
 pub use guardrails::{
-    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload,
+    DISABLE_ENV_VAR, Guardrails, InjectorBuilder, InjectorError, OnRejectedReload, WindowOrigin,
 };
 pub use site::{Site, SiteCall};
 
@@ -90,12 +95,17 @@ struct Shared {
     id: u64,
     loaded: ArcSwap<Loaded>,
     started: Instant,
+    /// What windows and ramps count from: `started`, or each plan's load.
+    window_origin: WindowOrigin,
     guardrails: Guardrails,
     budget: Budget,
     /// Reloads publish the plan and its version as one step (two racing reloads must not
     /// leave `current` naming one plan while `loaded` holds the other). Holds the last
     /// reload error.
     reload: Mutex<Option<PlanError>>,
+    /// The counts of replaced plans, for cumulative totals. Reloads swap the plan under this
+    /// lock, so a snapshot sees each plan once, current or retired.
+    retired: Mutex<counters::Retired>,
 }
 
 impl Shared {
@@ -174,9 +184,25 @@ impl Injector {
         self.shared.stop.notify_waiters();
     }
 
+    /// Whether the plan in force selects on operations ([`CompiledPlan::needs_operation`]):
+    /// when not, a layer may skip building a call's operation. A reload right after this
+    /// returns can make a request decided by the new plan miss its operation (that one
+    /// request can then miss an operation-selecting rule).
+    ///
+    /// [`CompiledPlan::needs_operation`]: crate::CompiledPlan::needs_operation
+    pub fn needs_operation(&self) -> bool {
+        self.shared.loaded.load().needs_operation
+    }
+
     /// Time since the injector was built, on tokio's clock (virtual under a paused runtime).
     pub fn elapsed(&self) -> Duration {
         self.shared.started.elapsed()
+    }
+
+    /// The time the plan in force's windows and ramps are at: [`elapsed`](Self::elapsed), or,
+    /// with [`WindowOrigin::PlanLoad`], the time since that plan was loaded.
+    pub fn schedule_elapsed(&self) -> Duration {
+        self.shared.loaded.load().schedule_origin.elapsed()
     }
 
     /// Decides a call: which faults apply. Pure apart from counters and guardrails.
@@ -192,8 +218,12 @@ impl Injector {
         self.decide_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
     }
 
-    /// Decides a call; also returns the label of the failing rule, from the plan that decided.
-    pub(crate) fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
+    /// Decides a call, as [`decide`](Self::decide) does, and also returns the label (name, or
+    /// `#index`) of the rule whose failure the verdict carries, read from the plan that
+    /// decided: a reload between this decision and the answer built from it cannot name the
+    /// new plan's rule. `None` when nothing fails the call. Layers that decide in one place
+    /// and answer in another pass both to [`apply_decided`](Self::apply_decided).
+    pub fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
         let state = self.shared.state.load(Ordering::Acquire);
         if state & OFF != 0 {
             return (Verdict::default(), None);
@@ -201,9 +231,18 @@ impl Injector {
         self.decide_enabled(state >> VERSION_SHIFT, call, cache::with_label)
     }
 
-    /// Adds up the per-rule counters of the current plan.
+    /// Adds up the per-rule counters of the current plan, and each rule's totals over every
+    /// plan this injector has run ([`Snapshot::totals`]).
     pub fn snapshot(&self) -> Snapshot {
+        let mut retired = self
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // Under the lock: a reload cannot move this plan into `retired` meanwhile.
         let loaded = self.shared.loaded.load();
+        let totals = retired.cumulative(&loaded);
+        drop(retired);
         let rules = loaded
             .plan
             .labels()
@@ -220,6 +259,7 @@ impl Injector {
             suspended: self.is_suspended(),
             generation: loaded.generation,
             rules,
+            totals,
             vetoed_by_budget: self.shared.budget.vetoed.load(Ordering::Relaxed),
         }
     }

@@ -5,8 +5,10 @@ use std::sync::atomic::Ordering;
 
 use crate::plan::{CompiledPlan, IntoCompiledPlan, PlanError};
 
+use tokio::time::Instant;
+
 use super::cache::Loaded;
-use super::{Injector, OnRejectedReload, REJECTED, Shared};
+use super::{Injector, OnRejectedReload, REJECTED, Shared, WindowOrigin};
 
 impl Injector {
     /// Replaces the plan while calls are in flight. A [`Plan`](crate::Plan) is checked and
@@ -41,9 +43,25 @@ impl Injector {
         // still a plain Option, safe to overwrite.
         let mut last_error = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         let generation = self.shared.loaded.load().generation.saturating_add(1);
-        let loaded = Loaded::new(compiled, generation, &self.shared.guardrails);
+        let schedule_origin = match self.shared.window_origin {
+            WindowOrigin::PlanLoad => Instant::now(),
+            _ => self.shared.started,
+        };
+        let loaded = Loaded::new(
+            compiled,
+            generation,
+            &self.shared.guardrails,
+            schedule_origin,
+        );
         let version = loaded.version;
-        self.shared.loaded.store(Arc::new(loaded));
+        let mut retired = self
+            .shared
+            .retired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let replaced = self.shared.loaded.swap(Arc::new(loaded));
+        retired.retire(replaced);
+        drop(retired);
         // Published after the plan, so a thread that sees the new version loads it; in the
         // same step a rejection is lifted (under the lock, so a racing rejection cannot be
         // lost) while the kill switch stays as it is.
@@ -54,17 +72,17 @@ impl Injector {
                 Some(Shared::state(version, state & !REJECTED))
             });
         *last_error = None;
-        tracing::info!(target: "chaos", generation, rules, "chaos plan loaded");
+        tracing::info!(target: "chaos::plan", generation, rules, "chaos plan loaded");
     }
 
     fn reject(&self, error: PlanError) -> PlanError {
         let mut last_error = self.shared.reload.lock().unwrap_or_else(|p| p.into_inner());
         match self.shared.on_rejected_reload {
             OnRejectedReload::KeepPrevious => {
-                tracing::warn!(target: "chaos", %error, "chaos plan rejected; the previous plan stays in force");
+                tracing::warn!(target: "chaos::plan", %error, "chaos plan rejected; the previous plan stays in force");
             }
             OnRejectedReload::NoFaults => {
-                tracing::warn!(target: "chaos", %error, "chaos plan rejected; no faults are injected until a valid plan is loaded");
+                tracing::warn!(target: "chaos::plan", %error, "chaos plan rejected; no faults are injected until a valid plan is loaded");
                 self.switch_off(REJECTED);
             }
         }

@@ -16,6 +16,9 @@ pub struct Call<'a> {
     pub service: &'a str,
     /// The operation, such as `"PutItem"`.
     pub operation: &'a str,
+    /// The route template an HTTP request matched, such as `"/orders/{id}"` (`""`: none),
+    /// for rules with a `route` selector. Per request: a [`CallSite`] does not fix it.
+    pub route: &'a str,
     /// The attempt number, 0 for the first try, so retries get fresh decisions.
     pub attempt: u32,
     /// The handler's event, for rules with event conditions.
@@ -31,6 +34,7 @@ impl<'a> Call<'a> {
             site_hash: None,
             service: "",
             operation: "",
+            route: "",
             attempt: 0,
             event: None,
         }
@@ -62,6 +66,12 @@ impl<'a> Call<'a> {
     /// Sets the operation.
     pub fn operation(mut self, operation: &'a str) -> Self {
         self.operation = operation;
+        self
+    }
+
+    /// Sets the route template the request matched, such as `"/orders/{id}"`.
+    pub fn route(mut self, route: &'a str) -> Self {
+        self.route = route;
         self
     }
 

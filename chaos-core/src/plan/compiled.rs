@@ -11,8 +11,9 @@ use super::call::Call;
 use super::counter::MatchCounter;
 use super::index::ServiceIndex;
 use super::rule::CompiledRule;
+use super::selector::Pattern;
 use super::verdict::Verdict;
-use super::{IntoCompiledPlan, Plan, PlanError};
+use super::{IntoCompiledPlan, Plan, PlanError, PlanWarning};
 
 /// Sees each rule's evaluation; the injector uses it for counters, guardrails and traces.
 pub(crate) trait Observer {
@@ -20,8 +21,9 @@ pub(crate) trait Observer {
     fn evaluated(&mut self, rule: usize);
     /// The rule decided to fire; returning `false` vetoes it (a guardrail).
     fn permit(&mut self, rule: usize) -> bool;
-    /// The rule fired and its fault is applied.
-    fn injected(&mut self, rule: usize, call: &Call<'_>);
+    /// The rule fired and its fault is applied; `latency` is the delay it added (zero for
+    /// faults that fail the call).
+    fn injected(&mut self, rule: usize, call: &Call<'_>, latency: Duration);
 }
 
 pub(super) struct NoObserver;
@@ -31,7 +33,7 @@ impl Observer for NoObserver {
     fn permit(&mut self, _: usize) -> bool {
         true
     }
-    fn injected(&mut self, _: usize, _: &Call<'_>) {}
+    fn injected(&mut self, _: usize, _: &Call<'_>, _: Duration) {}
 }
 
 /// A checked plan, ready to decide calls. Cheap to share behind an `Arc`.
@@ -54,6 +56,8 @@ pub struct CompiledPlan {
     /// No rule has a schedule, expiry or counting trigger: only selectors and rolls decide.
     #[cfg_attr(not(feature = "runtime"), allow(dead_code))]
     pub(super) all_plain: bool,
+    /// Selectors that can never match, found at compile time.
+    pub(super) warnings: Vec<PlanWarning>,
     /// Candidate rules by service, for ad hoc calls.
     pub(super) index: ServiceIndex,
     pub(super) source: Plan,
@@ -96,6 +100,25 @@ impl CompiledPlan {
         self.source
     }
 
+    /// What in the plan is almost surely a mistake though valid, such as a selector that can
+    /// never match (`operation = "GET /orders/{id}"`: braces are glob alternation there; the
+    /// fix is `route = "/orders/{id}"`). Empty for a plan with nothing suspicious.
+    ///
+    /// ```
+    /// use chaos_core::CompiledPlan;
+    /// let plan = CompiledPlan::from_toml_str(r#"
+    ///     [[rules]]
+    ///     fault = { status = 503 }
+    ///     probability = 1.0
+    ///     match = { operation = "GET /orders/{id}" }
+    /// "#)?;
+    /// assert_eq!(plan.warnings()[0].field, "match.operation");
+    /// # Ok::<(), chaos_core::PlanError>(())
+    /// ```
+    pub fn warnings(&self) -> &[PlanWarning] {
+        &self.warnings
+    }
+
     /// The number of rules.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
@@ -124,6 +147,15 @@ impl CompiledPlan {
     /// Whether any rule's schedule depends on elapsed time (windows, ramps).
     pub fn needs_elapsed(&self) -> bool {
         self.needs_elapsed
+    }
+
+    /// Whether any rule selects on the operation (`match.operation`): when none does, a caller
+    /// may leave [`Call::operation`] empty, to the same verdicts (decisions never key on it), and
+    /// skip building it (the HTTP layers skip formatting `"METHOD route"`).
+    pub fn needs_operation(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| !matches!(rule.operation, Pattern::Any))
     }
 
     /// Whether any rule has an absolute expiry.

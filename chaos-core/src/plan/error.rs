@@ -41,6 +41,24 @@ pub enum PlanError {
     },
 }
 
+/// Something in a valid plan that is almost surely a mistake, such as a selector that can
+/// never match what its field holds (`operation = "GET /orders/{id}"`: braces are glob
+/// alternation there). The plan compiles and runs as written; the warnings are on
+/// [`CompiledPlan::warnings`](super::CompiledPlan::warnings), and an injector (feature
+/// `runtime`) logs each at `warn` on the `chaos::plan` target when it loads the plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rule {index}{} field `rules[{index}].{field}`: {message}", name.as_ref().map(|n| format!(" ({n:?})")).unwrap_or_default())]
+pub struct PlanWarning {
+    /// The rule's index in the plan.
+    pub index: usize,
+    /// The rule's name, if it has one.
+    pub name: Option<String>,
+    /// The field, such as `match.operation`.
+    pub field: String,
+    /// What is suspicious and how to fix it.
+    pub message: String,
+}
+
 /// Shows a file's path, or `<toml>` / `<json>` for text given directly.
 struct SourceName<'a>(Option<&'a PathBuf>, &'a str);
 

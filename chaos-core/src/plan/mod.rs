@@ -44,6 +44,8 @@ mod compiled;
 pub(crate) mod counter;
 mod error;
 mod index;
+#[cfg(test)]
+mod route_tests;
 mod rule;
 mod selector;
 mod site;
@@ -67,7 +69,7 @@ pub(crate) use compiled::Observer;
 use counter::LocalMatchCounter;
 #[cfg(feature = "runtime")]
 pub(crate) use counter::SharedMatchCounter;
-pub use error::PlanError;
+pub use error::{PlanError, PlanWarning};
 pub use site::ResolvedSite;
 pub(crate) use verdict::Failure;
 pub use verdict::Verdict;
@@ -166,6 +168,7 @@ impl Plan {
         let mut rules = Vec::with_capacity(self.rules.len());
         let mut needs_elapsed = false;
         let mut needs_wall_clock = false;
+        let mut warnings = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
             if let Some(name) = &rule.name {
                 if let Some(&first) = names.get(name.as_str()) {
@@ -183,6 +186,14 @@ impl Plan {
                 names.insert(name, index);
             }
             let mut compiled = CompiledRule::new(self.seed, index, rule)?;
+            warnings.extend(CompiledRule::selector_warnings(rule).into_iter().map(
+                |(field, message)| PlanWarning {
+                    index,
+                    name: rule.name.clone(),
+                    field: field.to_owned(),
+                    message,
+                },
+            ));
             // Rules with the same selector share one match per call (see `evaluate`). Only
             // groups led by one of the first `SELECTOR_MEMO` rules are memoized, so only those
             // are searched: compiling stays linear in the number of rules.
@@ -203,6 +214,7 @@ impl Plan {
             rules,
             needs_elapsed,
             needs_wall_clock,
+            warnings,
             source: self,
         })
     }

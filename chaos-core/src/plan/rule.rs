@@ -12,7 +12,7 @@ use super::PlanError;
 use super::call::Call;
 use super::compiled::Observer;
 use super::counter::MatchCounter;
-use super::selector::{CompiledTest, Pattern};
+use super::selector::{CompiledTest, Pattern, glob_never_matches, route_never_matches};
 use super::verdict::{Failure, Verdict};
 
 #[derive(Clone, Debug)]
@@ -31,6 +31,10 @@ pub(crate) struct CompiledRule {
     pub(super) site: Pattern,
     pub(super) service: Pattern,
     pub(super) operation: Pattern,
+    /// The route template (per request: a resolved site keeps the rule as a "full" candidate).
+    pub(super) route: Pattern,
+    /// The selector has a route or event condition: per-call parts to test.
+    pub(super) per_call: bool,
     pub(super) event: Vec<(String, CompiledTest)>,
     pub(super) probability: Probability,
     pub(super) trigger: crate::rule::Trigger,
@@ -118,7 +122,8 @@ impl CompiledRule {
             .map_err(|m| fail("match.service", m))?;
         let operation = Pattern::compile(rule.selector.operation.as_deref())
             .map_err(|m| fail("match.operation", m))?;
-        let selects_any_call = [&site, &service, &operation]
+        let route = Pattern::compile_route(rule.selector.route.as_deref());
+        let selects_any_call = [&site, &service, &operation, &route]
             .iter()
             .all(|p| matches!(p, Pattern::Any))
             && event.is_empty();
@@ -135,6 +140,8 @@ impl CompiledRule {
             site,
             service,
             operation,
+            per_call: !matches!(route, Pattern::Any) || !event.is_empty(),
+            route,
             event,
             probability,
             counts_calls: rule.trigger.counts_calls(),
@@ -190,10 +197,11 @@ impl CompiledRule {
             return;
         }
         verdict.fired = verdict.fired.saturating_add(1);
+        let mut added = Duration::ZERO;
         match &self.fault {
             Fault::Latency(latency) => {
-                let delay = latency.sample(&mut stream_for(word));
-                verdict.added_latency = verdict.added_latency.saturating_add(delay);
+                added = latency.sample(&mut stream_for(word));
+                verdict.added_latency = verdict.added_latency.saturating_add(added);
             }
             Fault::Error(kind) => {
                 verdict.failure = Some(Box::new(Failure::Error {
@@ -214,7 +222,7 @@ impl CompiledRule {
                 }));
             }
         }
-        observer.injected(index, call);
+        observer.injected(index, call, added);
     }
 
     #[inline]
@@ -222,7 +230,38 @@ impl CompiledRule {
         self.service.matches(call.service)
             && self.operation.matches(call.operation)
             && self.site.matches(call.site)
-            && (self.event.is_empty() || self.event_matches(call.event))
+            && (!self.per_call || self.per_call_matches(call))
+    }
+
+    /// The selector's per-call parts (route, event conditions), which a resolved site cannot
+    /// decide ahead. Out of line: most rules have none, and the selector test every call
+    /// runs stays as small as it was before routes.
+    #[inline(never)]
+    pub(super) fn per_call_matches(&self, call: &Call<'_>) -> bool {
+        self.route.matches(call.route) && (self.event.is_empty() || self.event_matches(call.event))
+    }
+
+    /// Whether the selector looks at anything a call site does not fix (route, event).
+    pub(super) fn selects_per_call(&self) -> bool {
+        self.per_call
+    }
+
+    /// Selector parts that can never match what their field holds, as `(field, why)`.
+    pub(super) fn selector_warnings(rule: &Rule) -> Vec<(&'static str, String)> {
+        let selector = &rule.selector;
+        let globs = [
+            ("match.site", &selector.site),
+            ("match.service", &selector.service),
+            ("match.operation", &selector.operation),
+        ];
+        let mut warnings: Vec<_> = globs
+            .into_iter()
+            .filter_map(|(field, glob)| Some((field, glob_never_matches(glob.as_deref()?)?)))
+            .collect();
+        if let Some(why) = selector.route.as_deref().and_then(route_never_matches) {
+            warnings.push(("match.route", why));
+        }
+        warnings
     }
 
     pub(super) fn event_matches(&self, event: Option<&serde_json::Value>) -> bool {

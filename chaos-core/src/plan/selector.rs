@@ -61,6 +61,21 @@ impl Pattern {
             .map_err(|e| format!("invalid glob {glob:?}: {e}"))
     }
 
+    /// A route selector: the template compared literally (braces are the router's), with a
+    /// trailing `*` outside braces as a prefix match and `"*"` as any route.
+    pub(super) fn compile_route(route: Option<&str>) -> Self {
+        match route {
+            None | Some("*") => Self::Any,
+            Some(route) => match route.strip_suffix('*') {
+                // `{*rest}` is axum's catch-all, so a `*` ends a prefix only outside braces.
+                Some(prefix) if prefix.rfind('{') <= prefix.rfind('}') => {
+                    Self::Prefix(prefix.to_owned())
+                }
+                _ => Self::Exact(route.to_owned()),
+            },
+        }
+    }
+
     #[inline]
     pub(super) fn matches(&self, text: &str) -> bool {
         match self {
@@ -71,4 +86,53 @@ impl Pattern {
             Self::Glob(g) => g.is_match(text),
         }
     }
+}
+
+/// Why a glob can never match what its field holds, when that is sure from its text alone:
+/// a brace group with no comma (`/orders/{id}`) is an alternation of one choice, so it matches
+/// only the literal text inside (`/orders/id`), never a route template or a real path.
+pub(super) fn glob_never_matches(glob: &str) -> Option<String> {
+    let bytes = glob.as_bytes();
+    let mut position = 0;
+    while let Some(&byte) = bytes.get(position) {
+        match byte {
+            b'\\' => position += 2,
+            b'{' => {
+                let rest = glob.get(position + 1..).unwrap_or_default();
+                let close = rest.find('}')?;
+                let group = rest.get(..close).unwrap_or_default();
+                if !group.contains(',') {
+                    let route_hint = glob
+                        .find('/')
+                        .and_then(|slash| glob.get(slash..))
+                        .map(|route| {
+                            format!(
+                                "to match an HTTP route template write `match.route = {route:?}`; "
+                            )
+                        })
+                        .unwrap_or_default();
+                    return Some(format!(
+                        "the glob {glob:?} holds `{{{group}}}`, an alternation of one choice: it \
+                         matches only the literal text {group:?}; {route_hint}to match the braces \
+                         themselves escape them (`\\{{{group}\\}}`)"
+                    ));
+                }
+                position += close + 2;
+            }
+            _ => position += 1,
+        }
+    }
+    None
+}
+
+/// Why a route selector can never match: the routes the HTTP extractor reads (a router's
+/// template, else the URI path) start with `/`.
+pub(super) fn route_never_matches(route: &str) -> Option<String> {
+    (route != "*" && !route.starts_with('/')).then(|| {
+        format!(
+            "the route {route:?} does not start with `/`, and every route a request matches \
+             does: write it as {:?}",
+            format!("/{route}")
+        )
+    })
 }

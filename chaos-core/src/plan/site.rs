@@ -3,7 +3,7 @@
 //! A site's name, service and operation do not change from call to call, so the part of every
 //! rule's selector that looks at them can be decided once per (site, plan). What is left per
 //! call is the roll: one keyed mix and a comparison per candidate rule. Rules that need more
-//! than the roll (event conditions, counting triggers, windows, ramps, expiries) stay
+//! than the roll (route selectors and event conditions, which are per request, counting triggers, windows, ramps, expiries) stay
 //! candidates marked "full", and take the same gate the ad hoc path takes.
 
 use std::time::{Duration, SystemTime};
@@ -61,7 +61,7 @@ struct Candidate {
     rule: u32,
     /// The fault fails the call (anything but latency).
     failing: bool,
-    /// Only the roll decides: no event condition, schedule, expiry or counting trigger.
+    /// Only the roll decides: no route or event condition, schedule, expiry or counting trigger.
     plain: bool,
 }
 
@@ -85,7 +85,7 @@ impl ResolvedSite {
     }
 
     #[cfg(feature = "runtime")]
-    /// Whether only the roll decides every candidate (no event condition, counting trigger,
+    /// Whether only the roll decides every candidate (no route or event condition, counting trigger,
     /// schedule or expiry): [`evaluate_plain`](Self::evaluate_plain) applies.
     pub(crate) fn is_plain(&self) -> bool {
         self.candidates.iter().all(|candidate| candidate.plain)
@@ -186,7 +186,7 @@ impl CompiledPlan {
                     // Plans of more than 2^32 rules do not fit in memory.
                     rule: u32::try_from(index).ok()?,
                     failing: rule.failing,
-                    plain: rule.plain && rule.event.is_empty(),
+                    plain: rule.plain && !rule.selects_per_call(),
                 })
             })
             .collect();
@@ -237,7 +237,7 @@ impl CompiledPlan {
                 candidate.probability
             } else {
                 match self.rules.get(index) {
-                    Some(rule) if rule.event.is_empty() || rule.event_matches(call.event) => {
+                    Some(rule) if rule.per_call_matches(call) => {
                         match rule.gate(index, elapsed, now, counter, observer) {
                             Some(probability) => probability,
                             None => continue,

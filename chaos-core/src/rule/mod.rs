@@ -7,6 +7,8 @@
 //! name = "orders-throttle"                 # optional; keys the rule's decisions (see below)
 //! fault = { error = "throttle" }
 //! match = { service = "orders", operation = "Put*", site = "checkout/*" }   # globs; absent = any
+//! # HTTP layers: the route template the request matched, compared literally (braces are the
+//! # router's, not glob alternation): `match = { route = "/orders/{id}" }`.
 //! probability = 0.2                        # trigger: each matching call rolls independently
 //! after = 100                              # optional: only after the first 100 matching calls
 //! window = { start = "2m", duration = "3m" }   # relative to the injector's (or simulation's) start
@@ -97,6 +99,12 @@ pub struct Selector {
     /// Glob over the operation, such as `"Put*"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<String>,
+    /// The route template an HTTP request matched, such as `"/orders/{id}"`, compared
+    /// literally: braces are the template's, not glob alternation. A trailing `*` outside
+    /// braces matches any route with that prefix (`"/orders/*"`); `"*"` matches any route.
+    /// Calls with no route (`""`: not HTTP, or no router) match only `"*"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     /// Conditions on the handler's event; all must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub event: Vec<EventCondition>,
@@ -334,6 +342,13 @@ impl Rule {
     /// Applies only to operations matching the glob.
     pub fn for_operation(mut self, glob: impl Into<String>) -> Self {
         self.selector.operation = Some(glob.into());
+        self
+    }
+
+    /// Applies only to HTTP requests that matched the route template, such as
+    /// `"/orders/{id}"` (compared literally; see [`Selector::route`]).
+    pub fn for_route(mut self, route: impl Into<String>) -> Self {
+        self.selector.route = Some(route.into());
         self
     }
 

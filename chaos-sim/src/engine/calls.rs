@@ -147,6 +147,7 @@ impl<'p> Engine<'p> {
             site_hash: None,
             service: &self.prog.deps[node.dep].name,
             operation: &node.operation,
+            route: "",
             attempt: u32::from(tag),
             event: None,
         };

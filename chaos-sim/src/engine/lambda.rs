@@ -108,6 +108,7 @@ impl<'p> Engine<'p> {
                 site_hash: None,
                 service: "lambda",
                 operation: "invoke",
+                route: "",
                 attempt: 0,
                 event: None,
             };
