@@ -94,6 +94,10 @@
 //! # let _ = chaos; Ok(()) }
 //! ```
 //!
+//! **Migrating** from failure-lambda (0.x or 1.x) or chaos_lambda? Point the source at the
+//! parameter you have: [`LiveConfig`] recognises those formats by their keys and converts
+//! them ([`migrate`]); modes chaos-aws cannot inject are named in a warning.
+//!
 //! # How requests are decided
 //!
 //! The wrapper reads the service and operation from the request (`x-amz-target` for the JSON
@@ -215,6 +219,7 @@ mod guard;
 pub mod http_response;
 #[cfg(feature = "lambda")]
 mod lambda;
+pub mod migrate;
 mod services;
 mod wire;
 
