@@ -94,6 +94,10 @@
 //! # let _ = chaos; Ok(()) }
 //! ```
 //!
+//! **Migrating** from failure-lambda (0.x or 1.x) or chaos_lambda? Point the source at the
+//! parameter you have: [`LiveConfig`] recognises those formats by their keys and converts
+//! them ([`migrate`]); modes chaos-aws cannot inject are named in a warning.
+//!
 //! # How requests are decided
 //!
 //! The wrapper reads the service and operation from the request (`x-amz-target` for the JSON
@@ -181,8 +185,25 @@
 //! * `https`: `ChaosHttpClient::https()`, the SDK's usual HTTPS client to wrap (hyper, rustls
 //!   on aws-lc). Without it, wrap any `HttpClient` you build.
 //! * `ssm`: `ConfigSource::Ssm` (pulls in `aws-sdk-ssm`).
+//! * `cloudwatch`: `AlarmStop` (pulls in `aws-sdk-cloudwatch`).
+//! * `emf`: `EmfLayer` (pulls in `tracing-subscriber`'s registry).
 //! * `lambda`: `ChaosHandlerLayer`, faults around `lambda_runtime` handlers (pulls in
 //!   `lambda_runtime`). Its `status` responses come from [`http_response`].
+//!
+//! # Guardrails and metrics
+//!
+//! * Kill switch (`CHAOS_DISABLED`), expiry and an injection budget are the injector's:
+//!   [`injector_from_env`] builds one from `CHAOS_DISABLED`, [`BUDGET_ENV_VAR`] and
+//!   [`EXPIRE_AFTER_ENV_VAR`].
+//! * [`Guard`] (given to `ChaosHandlerLayer::guard` with feature `lambda`): an allow-list of
+//!   environments (nothing is injected unless [`ENVIRONMENT_ENV_VAR`] is listed), dry run
+//!   (decide, log and count, inject nothing), and with feature `cloudwatch` an `AlarmStop`:
+//!   a CloudWatch alarm polled in the background; while it is in ALARM, or cannot be read,
+//!   nothing is injected. [`Guard::from_env`] reads `CHAOS_ALLOWED_ENVIRONMENTS` and
+//!   `CHAOS_DRY_RUN`.
+//! * Feature `emf`: `EmfLayer`, a `tracing_subscriber` layer writing one CloudWatch Embedded
+//!   Metric Format line per injection (dimensions `function`, `rule`, `fault`); the Lambda
+//!   layer opens a `chaos_aws.invocation` span (function, request id, dry run) per invocation.
 //!
 //! # Never a crash
 //!
@@ -191,17 +212,29 @@
 #![forbid(unsafe_code)]
 
 mod config;
+#[cfg(feature = "emf")]
+mod emf;
 mod error;
+mod guard;
 pub mod http_response;
 #[cfg(feature = "lambda")]
 mod lambda;
+pub mod migrate;
 mod services;
 mod wire;
 
 pub use config::{
     ConfigSource, DEFAULT_TTL, LiveConfig, MAX_PLAN_BYTES, RefreshOutcome, SourceError,
 };
+#[cfg(feature = "emf")]
+pub use emf::{DEFAULT_NAMESPACE, EmfLayer};
 pub use error::ConfigError;
+pub use guard::{
+    ALLOWED_ENVIRONMENTS_ENV_VAR, BUDGET_ENV_VAR, DRY_RUN_ENV_VAR, ENVIRONMENT_ENV_VAR,
+    EXPIRE_AFTER_ENV_VAR, Guard, GuardBuilder, GuardMode, injector_from_env,
+};
+#[cfg(feature = "cloudwatch")]
+pub use guard::{AlarmReader, AlarmState, AlarmStop, DEFAULT_ALARM_POLL};
 #[cfg(feature = "lambda")]
 pub use lambda::{ChaosHandler, ChaosHandlerLayer, HandlerError, StatusMode};
 pub use services::{Service, check_plan};

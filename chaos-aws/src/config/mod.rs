@@ -184,6 +184,9 @@ impl LiveConfig {
 /// Reads, parses (JSON when the text starts with `{`, else TOML) and checks a plan.
 async fn fetch_plan(source: &ConfigSource) -> Result<CompiledPlan, SourceError> {
     let text = source.fetch().await?;
+    if let Some(plan) = migrated_plan(source, &text)? {
+        return Ok(plan);
+    }
     let plan = if text.trim_start().starts_with('{') {
         CompiledPlan::from_json_str(&text)
     } else {
@@ -198,6 +201,28 @@ async fn fetch_plan(source: &ConfigSource) -> Result<CompiledPlan, SourceError> 
         message: error.to_string(),
     })?;
     Ok(plan)
+}
+
+/// A failure-lambda or chaos_lambda configuration (recognised by its keys), converted; `None`
+/// for anything else (a chaos-core plan). The seed is the hash of the text: the same
+/// configuration replays the same decisions.
+fn migrated_plan(source: &ConfigSource, text: &str) -> Result<Option<CompiledPlan>, SourceError> {
+    if !text.trim_start().starts_with('{') {
+        return Ok(None);
+    }
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return Ok(None);
+    };
+    let Some(format) = crate::migrate::SourceFormat::detect(&value) else {
+        return Ok(None);
+    };
+    let seed = chaos_core::advanced::hash_str(text);
+    crate::migrate::migrate_as(format, &value, seed)
+        .map(|migrated| Some(migrated.plan))
+        .map_err(|error| SourceError::Plan {
+            source_name: source.to_string(),
+            message: error.to_string(),
+        })
 }
 
 fn saturating_nanos(duration: Duration) -> u64 {

@@ -134,3 +134,29 @@ async fn refreshes_run_in_the_background_once_the_ttl_passes() {
         "the emptied plan is loaded"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn migrated_configurations_load_from_any_source() {
+    // failure-lambda 1.x, as a team keeps it in its SSM parameter.
+    let flags = r#"{"exception": {"enabled": true, "percentage": 100, "exception_msg": "boom"},
+                    "diskspace": {"enabled": false}}"#;
+    let file = TempPlan::new("failure-lambda.json", flags);
+    let live = LiveConfig::new(ConfigSource::file(&file.0), injector());
+    assert_eq!(live.refresh().await, RefreshOutcome::Loaded { rules: 1 });
+    assert!(!live.injector().decide(&Call::new(3, "orders")).is_pass());
+
+    // A bad value: no faults, and the reason names the format and the field.
+    file.write(r#"{"exception": {"enabled": true, "percentage": 250}}"#);
+    let RefreshOutcome::NoFaults { reason } = live.refresh().await else {
+        panic!("a bad percentage must not load");
+    };
+    assert!(
+        reason.contains("failure-lambda 1.x") && reason.contains("exception.percentage"),
+        "{reason}"
+    );
+    assert!(live.injector().decide(&Call::new(3, "orders")).is_pass());
+
+    // chaos_lambda's parameter, disabled: an empty plan.
+    file.write(r#"{"is_enabled": false, "fault_type": "latency", "delay": 400, "rate": 1}"#);
+    assert_eq!(live.refresh().await, RefreshOutcome::Loaded { rules: 0 });
+}

@@ -14,8 +14,10 @@ use chaos_core::{Call, Deadline, InjectedError, InjectedKind, Injector};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use tower::{Layer, Service};
+use tracing::Instrument;
 
 use crate::config::LiveConfig;
+use crate::guard::{Guard, GuardMode};
 use crate::http_response::HttpShape;
 
 /// What an injected `status` fault does with the handler.
@@ -50,6 +52,7 @@ struct Settings {
     site: Option<Cow<'static, str>>,
     status_mode: StatusMode,
     shape: Option<HttpShape>,
+    guard: Option<Guard>,
 }
 
 impl fmt::Debug for ChaosHandlerLayer {
@@ -58,6 +61,7 @@ impl fmt::Debug for ChaosHandlerLayer {
             .field("site", &self.shared.site)
             .field("status_mode", &self.shared.status_mode)
             .field("shape", &self.shared.shape)
+            .field("guard", &self.shared.guard)
             .finish_non_exhaustive()
     }
 }
@@ -72,6 +76,7 @@ impl ChaosHandlerLayer {
                 site: None,
                 status_mode: StatusMode::default(),
                 shape: None,
+                guard: None,
             }),
         }
     }
@@ -103,6 +108,13 @@ impl ChaosHandlerLayer {
         self
     }
 
+    /// Guardrails checked before each decision: an environment allow-list, dry run, a
+    /// CloudWatch alarm stop (see [`Guard`]). None unless set.
+    pub fn guard(mut self, guard: Guard) -> Self {
+        self.settings_mut().guard = Some(guard);
+        self
+    }
+
     fn settings_mut(&mut self) -> &mut Settings {
         // The builder methods run before the layer is shared.
         if Arc::get_mut(&mut self.shared).is_none() {
@@ -112,6 +124,7 @@ impl ChaosHandlerLayer {
                 site: self.shared.site.clone(),
                 status_mode: self.shared.status_mode,
                 shape: self.shared.shape,
+                guard: self.shared.guard.clone(),
             });
         }
         Arc::get_mut(&mut self.shared).unwrap_or_else(|| unreachable!("just made unique"))
@@ -227,7 +240,22 @@ where
         // The readied handler goes into the future; a clone stays for the next call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
+        let mode = shared.guard.as_ref().map_or(GuardMode::Inject, Guard::mode);
+        if mode == GuardMode::Off {
+            return Box::pin(async move { inner.call(event).await.map_err(HandlerError::Handler) });
+        }
+        let function = event.context.env_config.function_name.as_str();
+        let span = tracing::info_span!(
+            target: "chaos_aws",
+            "chaos_aws.invocation",
+            function = match function {
+                "" => shared.site.as_deref().unwrap_or_default(),
+                name => name,
+            },
+            request_id = event.context.request_id.as_str(),
+            dry_run = mode == GuardMode::DryRun,
+        );
+        let invocation = async move {
             let context = &event.context;
             let site = match &shared.site {
                 Some(site) => site.as_ref(),
@@ -237,6 +265,21 @@ where
             let deadline = (context.deadline != 0)
                 .then(|| Deadline::from_epoch_millis(context.deadline, SystemTime::now()));
             let call = Call::new(hash_str(&context.request_id), site).event(&event.payload);
+            if mode == GuardMode::DryRun {
+                let verdict = shared.injector.decide(&call);
+                if let Some(guard) = &shared.guard {
+                    guard.count_dry_run(!verdict.is_pass());
+                }
+                if !verdict.is_pass() {
+                    tracing::info!(
+                        target: "chaos_aws",
+                        added_latency = ?verdict.added_latency,
+                        failure = ?verdict.failure,
+                        "chaos: dry run; this invocation would be faulted"
+                    );
+                }
+                return inner.call(event).await.map_err(HandlerError::Handler);
+            }
             let injected = shared.injector.apply(&call, deadline).await;
             let error = match injected {
                 Ok(()) => return inner.call(event).await.map_err(HandlerError::Handler),
@@ -257,7 +300,8 @@ where
                 status,
                 &json!({ "message": format!("Injected status code {status}") }),
             ))
-        })
+        };
+        Box::pin(invocation.instrument(span))
     }
 }
 
