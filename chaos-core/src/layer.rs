@@ -265,6 +265,24 @@ impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
     }
 }
 
+impl<F, R, E> ResponseFuture<F, R, E> {
+    /// No fault: the inner service's own future, polled in place.
+    pub(crate) fn pass(inner: F) -> Self {
+        Self {
+            state: State::Pass { inner },
+        }
+    }
+
+    /// A fault: the boxed delay and/or failure (and, after latency, the inner call).
+    pub(crate) fn faulted(future: impl Future<Output = Result<R, E>> + Send + 'static) -> Self {
+        Self {
+            state: State::Faulted {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
 impl<F, R, E> Future for ResponseFuture<F, R, E>
 where
     F: Future<Output = Result<R, E>>,
@@ -307,11 +325,7 @@ where
                 .decide_labelled(&self.extractor.extract(&request))
         };
         if verdict.is_pass() {
-            return ResponseFuture {
-                state: State::Pass {
-                    inner: self.inner.call(request),
-                },
-            };
+            return ResponseFuture::pass(self.inner.call(request));
         }
         let deadline = self.extractor.deadline(&request);
         // The instance made ready by poll_ready is the one to call later; leave a fresh clone
@@ -324,10 +338,6 @@ where
             injector.apply_decided(verdict, label, deadline).await?;
             ready.call(request).await
         };
-        ResponseFuture {
-            state: State::Faulted {
-                future: Box::pin(future),
-            },
-        }
+        ResponseFuture::faulted(future)
     }
 }

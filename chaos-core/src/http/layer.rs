@@ -1,9 +1,6 @@
 //! [`HttpChaosLayer`] / [`HttpChaos`]: a plan applied around an `http::Request` service,
 //! failures answered in the service's own types.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -120,46 +117,9 @@ impl<S, R> HttpChaos<S, R> {
     }
 }
 
-type BoxedResult<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-pin_project_lite::pin_project! {
-    /// The future of an [`HttpChaos`] service: the inner future untouched when no rule fires.
-    pub struct HttpChaosFuture<F, T, E> {
-        #[pin]
-        state: State<F, T, E>,
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = StateProj]
-    enum State<F, T, E> {
-        Pass { #[pin] inner: F },
-        Faulted { future: BoxedResult<T, E> },
-    }
-}
-
-impl<F, T, E> fmt::Debug for HttpChaosFuture<F, T, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self.state {
-            State::Pass { .. } => "HttpChaosFuture::Pass",
-            State::Faulted { .. } => "HttpChaosFuture::Faulted",
-        })
-    }
-}
-
-impl<F, T, E> Future for HttpChaosFuture<F, T, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Pass { inner } => inner.poll(cx),
-            StateProj::Faulted { future } => future.as_mut().poll(cx),
-        }
-    }
-}
+/// The future of an [`HttpChaos`] service: the inner future untouched when no rule fires (the
+/// tower layer's own future type).
+pub type HttpChaosFuture<F, T, E> = crate::layer::ResponseFuture<F, T, E>;
 
 impl<S, R, B> Service<Request<B>> for HttpChaos<S, R>
 where
@@ -208,11 +168,7 @@ where
                 Ok(()) => ready.call(request).await,
             }
         };
-        HttpChaosFuture {
-            state: State::Faulted {
-                future: Box::pin(future),
-            },
-        }
+        HttpChaosFuture::faulted(future)
     }
 }
 
@@ -221,10 +177,6 @@ impl<S, R> HttpChaos<S, R> {
     where
         S: Service<Request<B>>,
     {
-        HttpChaosFuture {
-            state: State::Pass {
-                inner: self.inner.call(request),
-            },
-        }
+        HttpChaosFuture::pass(self.inner.call(request))
     }
 }
