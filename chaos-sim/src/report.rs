@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// Version of the JSON report schema. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The result of `chaos run`.
 #[derive(Clone, Debug, Serialize)]
@@ -164,10 +164,16 @@ pub struct RunReport {
     pub redeliveries: u64,
     /// Dollars.
     pub cost_usd: f64,
-    /// Simulated seconds.
+    /// Simulated seconds until the last request finished (the clock at the end when requests
+    /// were still in flight). Schema 1 gave the time of the last event here.
     pub simulated_seconds: f64,
+    /// Simulated seconds at the last event processed (late timers, detached invocations and
+    /// retries can run past the last request).
+    pub last_event_seconds: f64,
     /// Events processed.
     pub events: u64,
+    /// Timers dropped unprocessed because their step had finished (not in `events`).
+    pub cancelled_timers: u64,
     /// Per function.
     pub functions: Vec<FunctionReport>,
 }
@@ -233,8 +239,10 @@ impl RunReport {
             async_retries: m.async_retries,
             redeliveries: m.redeliveries,
             cost_usd: m.cost_usd,
-            simulated_seconds: m.end_time_ns as f64 / 1e9,
+            simulated_seconds: m.work_end_ns as f64 / 1e9,
+            last_event_seconds: m.end_time_ns as f64 / 1e9,
             events: m.events,
+            cancelled_timers: m.cancelled_timers,
             functions: m
                 .functions
                 .iter()
