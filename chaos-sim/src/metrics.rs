@@ -186,6 +186,18 @@ impl RunMetrics {
         self.succeeded + self.fallback_served + self.failed()
     }
 
+    /// The fraction of answered requests (successes and fallbacks, whose latencies the
+    /// percentiles describe) slower than `over_ns`; NaN when none was answered. Latencies
+    /// within the histogram's resolution (0.1%) of `over_ns` count as not slower.
+    pub fn slow_rate(&self, over_ns: u64) -> f64 {
+        let answered = self.latency.len();
+        if answered == 0 {
+            return f64::NAN;
+        }
+        let at_most = self.latency.count_between(0, over_ns);
+        answered.saturating_sub(at_most) as f64 / answered as f64
+    }
+
     /// Requests that failed, all causes.
     pub fn failed(&self) -> u64 {
         self.failed_timeout + self.failed_throttle + self.failed_error

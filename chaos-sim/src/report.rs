@@ -315,6 +315,18 @@ impl Report {
                 false,
             );
         }
+        for (over, bound) in &h.slow_rate_at_most {
+            let over_ns = u64::try_from(over.as_nanos()).unwrap_or(u64::MAX);
+            let over_ms = over.as_secs_f64() * 1000.0;
+            at_least(
+                format!("slow_rate_over_{}ms", fmt_value(over_ms)),
+                format!("<= {}", fmt_value(*bound)),
+                *bound,
+                control.slow_rate(over_ns),
+                experiment.slow_rate(over_ns),
+                false,
+            );
+        }
         if let Some(b) = h.throttle_rate_at_most {
             at_least(
                 "throttle_rate".into(),
@@ -508,7 +520,7 @@ impl Report {
 impl HypothesisResult {
     /// The bound as a person writes it: rates in percent (`>= 99.9%`), the rest as stored.
     fn expected_for_people(&self) -> String {
-        if !self.name.ends_with("_rate") {
+        if !is_rate(&self.name) {
             return self.expected.clone();
         }
         match self.expected.split_once(' ') {
@@ -521,7 +533,11 @@ impl HypothesisResult {
     }
 }
 
-/// A measured value with its unit, for the terminal table.
+/// Whether a hypothesis measures a fraction (`success_rate`, `slow_rate_over_1000ms`).
+fn is_rate(name: &str) -> bool {
+    name.ends_with("_rate") || name.starts_with("slow_rate_")
+}
+
 /// A ratio in percent, or `-` when it was not measured (no requests).
 fn percent_or_dash(ratio: f64) -> String {
     if ratio.is_nan() {
@@ -534,7 +550,7 @@ fn percent_or_dash(ratio: f64) -> String {
 fn display_measure(name: &str, value: f64) -> String {
     if value.is_nan() {
         "nothing to measure (no successful request)".to_owned()
-    } else if name.ends_with("_rate") {
+    } else if is_rate(name) {
         format!("{:.4}%", value * 100.0)
     } else if name.starts_with("latency_") {
         format!("{value:.3} ms")
