@@ -33,6 +33,10 @@ pub struct Report {
     /// when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The scenario has no fault rules, so one run served as both control and experiment
+    /// (two runs would be identical); absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ran_once: bool,
 }
 
 /// The experiment's verdict: whether the steady state held. (Named apart from chaos-core's
@@ -381,6 +385,7 @@ impl Report {
             },
             stopped,
             notes,
+            ran_once: false,
         }
     }
 
@@ -468,6 +473,12 @@ impl Report {
             "scenario {} (seed {}, {} fault rule(s))\n",
             self.scenario.name, self.scenario.seed, self.scenario.fault_rules
         );
+        if self.ran_once {
+            let _ = writeln!(
+                out,
+                "no faults: ran once, control and experiment are the same run\n"
+            );
+        }
         let _ = writeln!(
             out,
             "{:width$}  {:>cw$}  {:>cw$}",
