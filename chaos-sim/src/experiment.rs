@@ -62,9 +62,15 @@ impl Simulation {
         .run()
     }
 
-    /// Runs control and experiment and checks the hypothesis on both.
+    /// Runs control and experiment and checks the hypothesis on both. A scenario without
+    /// fault rules runs once (both runs would be identical): the report's `ran_once` says so.
     pub fn run(&self) -> Report {
         let control = self.run_control();
+        if self.checked.plan.rule_count() == 0 {
+            let mut report = Report::new(self.checked.scenario(), &control, &control);
+            report.ran_once = true;
+            return report;
+        }
         let experiment = self.run_experiment();
         Report::new(self.checked.scenario(), &control, &experiment)
     }

@@ -109,8 +109,16 @@ pub struct RunMetrics {
     pub functions: Vec<FunctionMetrics>,
     /// Events processed.
     pub events: u64,
-    /// Simulated time at the end, nanoseconds.
+    /// Simulated time of the last event processed, nanoseconds (a late timer, a detached
+    /// invocation or a retry can run past the last request's end).
     pub end_time_ns: u64,
+    /// Simulated time the last request finished, nanoseconds: when the work the load brought
+    /// ended. When requests are still in flight at the end (a stopped run, a drain cut short),
+    /// the clock at the end instead.
+    pub work_end_ns: u64,
+    /// Timers dropped unprocessed because their step had already finished (mostly function
+    /// timeouts of invocations that returned in time); not counted in `events`.
+    pub cancelled_timers: u64,
     /// Events found earlier than the clock (must be 0).
     pub time_regressions: u64,
     /// Most step frames alive at once (memory tracks this, not the request count).
@@ -163,6 +171,8 @@ impl RunMetrics {
             functions: Vec::new(),
             events: 0,
             end_time_ns: 0,
+            work_end_ns: 0,
+            cancelled_timers: 0,
             time_regressions: 0,
             peak_frames: 0,
             frames_in_flight_at_end: 0,
@@ -174,6 +184,18 @@ impl RunMetrics {
     /// Requests that finished (succeeded or failed).
     pub fn completed(&self) -> u64 {
         self.succeeded + self.fallback_served + self.failed()
+    }
+
+    /// The fraction of answered requests (successes and fallbacks, whose latencies the
+    /// percentiles describe) slower than `over_ns`; NaN when none was answered. Latencies
+    /// within the histogram's resolution (0.1%) of `over_ns` count as not slower.
+    pub fn slow_rate(&self, over_ns: u64) -> f64 {
+        let answered = self.latency.len();
+        if answered == 0 {
+            return f64::NAN;
+        }
+        let at_most = self.latency.count_between(0, over_ns);
+        answered.saturating_sub(at_most) as f64 / answered as f64
     }
 
     /// Requests that failed, all causes.

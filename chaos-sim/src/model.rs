@@ -615,9 +615,20 @@ pub struct Hypothesis {
     pub throttle_rate_at_most: Option<f64>,
     /// Total cost in dollars, at most.
     pub cost_at_most_usd: Option<f64>,
+    /// Slow-request rates, at most: (latency threshold, largest fraction of answered requests
+    /// slower than it), in threshold order. See [`RunMetrics::slow_rate`](crate::RunMetrics::slow_rate).
+    pub slow_rate_at_most: Vec<(Duration, f64)>,
 }
 
 impl Hypothesis {
+    /// Adds the bound "at most `fraction` of answered requests take longer than `over`"
+    /// (`slow_rate = { over = "1s", at_most = "1%" }` in TOML).
+    pub fn with_slow_rate(mut self, over: Duration, fraction: f64) -> Self {
+        self.slow_rate_at_most.push((over, fraction));
+        self.slow_rate_at_most.sort_by_key(|b| b.0);
+        self
+    }
+
     /// True when no bound is set.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()

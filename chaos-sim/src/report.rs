@@ -7,7 +7,7 @@ use serde::Serialize;
 use std::fmt::Write as _;
 
 /// Version of the JSON report schema. Bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The result of `chaos run`.
 #[derive(Clone, Debug, Serialize)]
@@ -33,6 +33,10 @@ pub struct Report {
     /// when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The scenario has no fault rules, so one run served as both control and experiment
+    /// (two runs would be identical); absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ran_once: bool,
 }
 
 /// The experiment's verdict: whether the steady state held. (Named apart from chaos-core's
@@ -164,10 +168,16 @@ pub struct RunReport {
     pub redeliveries: u64,
     /// Dollars.
     pub cost_usd: f64,
-    /// Simulated seconds.
+    /// Simulated seconds until the last request finished (the clock at the end when requests
+    /// were still in flight). Schema 1 gave the time of the last event here.
     pub simulated_seconds: f64,
+    /// Simulated seconds at the last event processed (late timers, detached invocations and
+    /// retries can run past the last request).
+    pub last_event_seconds: f64,
     /// Events processed.
     pub events: u64,
+    /// Timers dropped unprocessed because their step had finished (not in `events`).
+    pub cancelled_timers: u64,
     /// Per function.
     pub functions: Vec<FunctionReport>,
 }
@@ -233,8 +243,10 @@ impl RunReport {
             async_retries: m.async_retries,
             redeliveries: m.redeliveries,
             cost_usd: m.cost_usd,
-            simulated_seconds: m.end_time_ns as f64 / 1e9,
+            simulated_seconds: m.work_end_ns as f64 / 1e9,
+            last_event_seconds: m.end_time_ns as f64 / 1e9,
             events: m.events,
+            cancelled_timers: m.cancelled_timers,
             functions: m
                 .functions
                 .iter()
@@ -307,6 +319,18 @@ impl Report {
                 false,
             );
         }
+        for (over, bound) in &h.slow_rate_at_most {
+            let over_ns = u64::try_from(over.as_nanos()).unwrap_or(u64::MAX);
+            let over_ms = over.as_secs_f64() * 1000.0;
+            at_least(
+                format!("slow_rate_over_{}ms", fmt_value(over_ms)),
+                format!("<= {}", fmt_value(*bound)),
+                *bound,
+                control.slow_rate(over_ns),
+                experiment.slow_rate(over_ns),
+                false,
+            );
+        }
         if let Some(b) = h.throttle_rate_at_most {
             at_least(
                 "throttle_rate".into(),
@@ -361,6 +385,7 @@ impl Report {
             },
             stopped,
             notes,
+            ran_once: false,
         }
     }
 
@@ -448,6 +473,12 @@ impl Report {
             "scenario {} (seed {}, {} fault rule(s))\n",
             self.scenario.name, self.scenario.seed, self.scenario.fault_rules
         );
+        if self.ran_once {
+            let _ = writeln!(
+                out,
+                "no faults: ran once, control and experiment are the same run\n"
+            );
+        }
         let _ = writeln!(
             out,
             "{:width$}  {:>cw$}  {:>cw$}",
@@ -500,7 +531,7 @@ impl Report {
 impl HypothesisResult {
     /// The bound as a person writes it: rates in percent (`>= 99.9%`), the rest as stored.
     fn expected_for_people(&self) -> String {
-        if !self.name.ends_with("_rate") {
+        if !is_rate(&self.name) {
             return self.expected.clone();
         }
         match self.expected.split_once(' ') {
@@ -513,7 +544,11 @@ impl HypothesisResult {
     }
 }
 
-/// A measured value with its unit, for the terminal table.
+/// Whether a hypothesis measures a fraction (`success_rate`, `slow_rate_over_1000ms`).
+fn is_rate(name: &str) -> bool {
+    name.ends_with("_rate") || name.starts_with("slow_rate_")
+}
+
 /// A ratio in percent, or `-` when it was not measured (no requests).
 fn percent_or_dash(ratio: f64) -> String {
     if ratio.is_nan() {
@@ -526,7 +561,7 @@ fn percent_or_dash(ratio: f64) -> String {
 fn display_measure(name: &str, value: f64) -> String {
     if value.is_nan() {
         "nothing to measure (no successful request)".to_owned()
-    } else if name.ends_with("_rate") {
+    } else if is_rate(name) {
         format!("{:.4}%", value * 100.0)
     } else if name.starts_with("latency_") {
         format!("{value:.3} ms")

@@ -62,7 +62,7 @@ fn json_has_the_schema_version_and_seed_overrides() {
     let out = chaos(&["run", path, "--json", "--seed", "5"]);
     assert_eq!(out.status.code(), Some(0));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], chaos_sim::SCHEMA_VERSION);
     assert_eq!(json["scenario"]["seed"], 5);
     assert_eq!(json["verdict"], "holds");
     let again = chaos(&["run", path, "--json", "--seed", "5"]);

@@ -61,7 +61,7 @@ fn control_and_experiment_share_random_numbers() {
         .run();
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).expect("json");
     assert_eq!(json["control"], json["experiment"]);
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], chaos_sim::SCHEMA_VERSION);
 }
 
 #[test]

@@ -213,6 +213,7 @@ impl<'p> Engine<'p> {
             return;
         };
         self.in_flight_requests -= 1;
+        self.m.work_end_ns = self.now;
         match out {
             outcome::OK | outcome::FALLBACK => {
                 if out == outcome::OK {

@@ -87,23 +87,34 @@ impl<'p> Engine<'p> {
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
+    ///
+    /// Lanes hold only timers of a frame (attempt timeouts, hedges, function timeouts); one
+    /// whose frame has finished is cancelled here, dropped without being processed, so it
+    /// neither counts as an event nor moves the clock (most function timeouts end this way).
     #[inline]
     pub(super) fn next_event(&mut self) -> Option<Event> {
-        let (lane_key, lane) = self.lane_front;
-        let horizon = self.horizon;
-        let from_queue = self
-            .heap
-            .pop_if(|key| key < lane_key && (key >> 64) as u64 <= horizon);
-        if from_queue.is_some() {
-            return from_queue;
+        loop {
+            let (lane_key, lane) = self.lane_front;
+            let horizon = self.horizon;
+            let from_queue = self
+                .heap
+                .pop_if(|key| key < lane_key && (key >> 64) as u64 <= horizon);
+            if from_queue.is_some() {
+                return from_queue;
+            }
+            // The queue is empty, or its next event comes after the lanes' or the horizon.
+            if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
+                return None;
+            }
+            let event = self.lanes[lane].pop_front();
+            self.refresh_lane_front();
+            match event {
+                Some(timer) if !self.valid(timer.frame, timer.generation) => {
+                    self.m.cancelled_timers += 1;
+                }
+                other => return other,
+            }
         }
-        // The queue is empty, or its next event comes after the lanes' or the horizon.
-        if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
-            return None;
-        }
-        let event = self.lanes[lane].pop_front();
-        self.refresh_lane_front();
-        event
     }
 
     #[inline]

@@ -420,6 +420,9 @@ impl<'p> Engine<'p> {
     fn finish(mut self) -> RunMetrics {
         self.m.stopped = self.stopped.take();
         self.m.end_time_ns = self.now;
+        if self.in_flight_requests > 0 {
+            self.m.work_end_ns = self.now;
+        }
         self.m.requests = self.arrivals;
         self.m.in_flight = self.in_flight_requests;
         self.m.frames_in_flight_at_end = self.frames_in_use;

@@ -240,3 +240,23 @@ impl Compiler<'_> {
         Ok(())
     }
 }
+
+/// Bounds a builder can set that the TOML reader already refuses (`over` above 0, a
+/// fraction within 0..1).
+pub(super) fn validate_hypothesis(h: &Hypothesis) -> Result<(), ModelError> {
+    for (i, (over, fraction)) in h.slow_rate_at_most.iter().enumerate() {
+        if over.is_zero() {
+            return Err(invalid(
+                format!("hypothesis.slow_rate[{i}].over"),
+                "the threshold must be above 0 (every answer takes some time)",
+            ));
+        }
+        if !(0.0..=1.0).contains(fraction) {
+            return Err(invalid(
+                format!("hypothesis.slow_rate[{i}].at_most"),
+                format!("a fraction must be within 0..1 (0%..100%), found {fraction}"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use crate::rng::StreamId;
 mod checks;
 mod compile;
 
-use checks::validate_load;
+use checks::{validate_hypothesis, validate_load};
 use compile::Compiler;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -253,6 +253,7 @@ impl Program {
         c.check_nesting(&functions, &order)?;
         let entry = c.entry()?;
         validate_load(&scenario.load.shape, scenario.requests)?;
+        validate_hypothesis(&scenario.hypothesis)?;
         for (path, d) in [
             ("simulation.duration", scenario.duration),
             ("simulation.drain", Some(scenario.drain)),

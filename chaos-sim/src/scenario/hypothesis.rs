@@ -13,6 +13,7 @@ pub(super) const HYPOTHESIS_KEYS: &[&str] = &[
     "latency_p90",
     "latency_p99",
     "latency_p99_9",
+    "slow_rate",
 ];
 
 pub(super) fn convert_hypothesis(
@@ -44,6 +45,20 @@ pub(super) fn convert_hypothesis(
                     })?;
                 h.cost_at_most_usd = Some(dollars);
             }
+            "slow_rate" => {
+                let bounds = match &value {
+                    toml::Value::Array(items) => items.iter().collect(),
+                    one => vec![one],
+                };
+                for (i, bound) in bounds.into_iter().enumerate() {
+                    let at = if matches!(value, toml::Value::Array(_)) {
+                        format!("{path}[{i}]")
+                    } else {
+                        path.clone()
+                    };
+                    h.slow_rate_at_most.push(slow_rate(&at, bound)?);
+                }
+            }
             k if k.starts_with("latency_p") => {
                 let pct: f64 = k["latency_p".len()..]
                     .replace('_', ".")
@@ -74,9 +89,57 @@ pub(super) fn convert_hypothesis(
             }
         }
     }
+    h.slow_rate_at_most.sort_by_key(|b| b.0);
     h.latency_at_most
         .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     Ok(h)
+}
+
+const SLOW_RATE_FORM: &str =
+    "a table like { over = \"1s\", at_most = \"1%\" } (or an array of them)";
+
+/// One `{ over = "1s", at_most = "1%" }` bound.
+fn slow_rate(path: &str, value: &toml::Value) -> Result<(Duration, f64), Located> {
+    let toml::Value::Table(table) = value else {
+        return Err(fail(path, format!("expected {SLOW_RATE_FORM}")));
+    };
+    if let Some(other) = table.keys().find(|k| *k != "over" && *k != "at_most") {
+        return Err(fail(
+            format!("{path}.{other}"),
+            format!("unknown key `{other}`, expected `over` and `at_most` in {SLOW_RATE_FORM}"),
+        ));
+    }
+    let over = match table.get("over") {
+        Some(toml::Value::String(text)) => {
+            parse_duration_value(text).map_err(|m| fail(format!("{path}.over"), m))?
+        }
+        Some(_) => {
+            return Err(fail(
+                format!("{path}.over"),
+                "expected a latency threshold like \"1s\" or \"250ms\"",
+            ));
+        }
+        None => {
+            return Err(fail(
+                path,
+                format!("missing `over` (the latency threshold) in {SLOW_RATE_FORM}"),
+            ));
+        }
+    };
+    if over.is_zero() {
+        return Err(fail(
+            format!("{path}.over"),
+            "the threshold must be above 0 (every answer takes some time)",
+        ));
+    }
+    let Some(at_most) = table.get("at_most") else {
+        return Err(fail(
+            path,
+            format!("missing `at_most` (the largest slow fraction) in {SLOW_RATE_FORM}"),
+        ));
+    };
+    let fraction = bound_ratio(&format!("{path}.at_most"), at_most, "<=")?;
+    Ok((over, fraction))
 }
 
 /// The text after the operator, which must be `op` when present.

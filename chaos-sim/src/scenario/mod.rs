@@ -71,7 +71,11 @@
 //! latency_p99 = "<= 800ms"
 //! throttle_rate = "<= 1%"
 //! cost_usd = "<= 5"
+//! # at most 1% of answered requests slower than 1 s (an array of such tables for several)
+//! slow_rate = { over = "1s", at_most = "1%" }
 //! ```
+//!
+//! Any percentile is a key: `latency_p95`, `latency_p99_99` (the `_` is the decimal point).
 //!
 //! Call options: `timeout`, `retry` (`"none"`, `"sdk_standard"`, or a table with `attempts`,
 //! `backoff` = none | exponential | full_jitter | equal_jitter | decorrelated_jitter, `base`,
