@@ -173,7 +173,7 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if event.metadata().target() != "chaos" {
+        if event.metadata().target() != "chaos::inject" {
             return;
         }
         let mut injected = Injected::default();
