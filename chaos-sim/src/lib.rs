@@ -64,14 +64,17 @@ mod checked;
 mod core_api;
 mod engine;
 pub mod experiment;
+mod json;
 pub mod metrics;
 pub mod model;
 mod program;
 mod queue;
+pub mod recovery;
 pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod timeline;
 
 pub use builder::ScenarioBuilder;
 pub use checked::{CheckedScenario, IntoChecked};

@@ -74,6 +74,8 @@ impl<'p> Engine<'p> {
                             .latency
                             .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
                         let version = self.replicas[replica].version;
+                        self.tl
+                            .in_flight(node.dep, self.now, added.saturating_add(lat));
                         self.push(
                             added.saturating_add(lat),
                             Kind::AttemptDone,
@@ -182,6 +184,8 @@ impl<'p> Engine<'p> {
         let lat = dep
             .latency
             .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
+        self.tl
+            .in_flight(node.dep, self.now, added.saturating_add(lat));
         if let Capacity::TokenBucket { rate_per_s, burst } = dep.capacity
             && !self.replicas[replica]
                 .bucket
