@@ -530,6 +530,18 @@ impl Report {
             let _ = writeln!(out, "\nhypothesis");
             for h in &self.hypotheses {
                 let mark = |ok: bool| if ok { "holds" } else { "FAILS" };
+                if h.name == "recovery_time" {
+                    // Measured on the experiment only: the control run has no faults.
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: experiment {} ({})",
+                        h.name,
+                        h.expected_for_people(),
+                        display_measure(&h.name, h.experiment),
+                        mark(h.experiment_holds),
+                    );
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "  {} {}: control {} ({}), experiment {} ({})",
@@ -570,6 +582,15 @@ impl Report {
 impl HypothesisResult {
     /// The bound as a person writes it: rates in percent (`>= 99.9%`), the rest as stored.
     fn expected_for_people(&self) -> String {
+        if self.name == "recovery_time" {
+            let bound = self
+                .expected
+                .trim_start_matches("<= ")
+                .trim_end_matches("ms");
+            return bound.parse::<f64>().map_or(self.expected.clone(), |ms| {
+                format!("<= {}", crate::recovery::human_ms(ms))
+            });
+        }
         if !is_rate(&self.name) {
             return self.expected.clone();
         }
@@ -600,7 +621,7 @@ fn percent_or_dash(ratio: f64) -> String {
 fn display_measure(name: &str, value: f64) -> String {
     if name == "recovery_time" {
         if value.is_nan() {
-            "did not recover (or not measured)".to_owned()
+            "- (did not recover, or not measured; see recovery above)".to_owned()
         } else {
             crate::recovery::human_ms(value)
         }

@@ -1,7 +1,7 @@
 //! Per-interval series of a run: what happened when, in memory that grows with the number of
 //! intervals, never with the number of requests.
 //!
-//! The engine keeps a [`Recorder`]. Counters (arrivals, goodput, failures by cause, retries,
+//! The engine keeps a recorder. Counters (arrivals, goodput, failures by cause, retries,
 //! throttles) need no hook at all: before the first event at or past an interval's end is
 //! processed, the recorder takes the difference of the run's running totals since the last
 //! boundary, so every interval holds exactly what happened before its end and the series sum
@@ -223,8 +223,9 @@ pub(crate) struct Recorder {
     queues: Vec<Level>,
     /// Each server replica's waiting line as last reported, and its dependency.
     replica_queue: Vec<(usize, u64)>,
-    /// Dependency work-nanoseconds in the current interval, per dependency.
-    in_flight_now: Vec<u64>,
+    /// Dependency work-nanoseconds in the current interval, per dependency (u128: a plain
+    /// add, which cannot overflow, costs less than a saturating one on this hot path).
+    in_flight_now: Vec<u128>,
     /// Work-nanoseconds of work that runs past the current interval: `[interval offset from
     /// the current one - 1][dependency]`, flattened.
     in_flight_later: Vec<u64>,
@@ -311,8 +312,9 @@ impl Recorder {
     /// Dependency `dep` works on an attempt from `now` for `duration`.
     #[inline]
     pub(crate) fn in_flight(&mut self, dep: usize, now: u64, duration: u64) {
-        if now.saturating_add(duration) <= self.next_boundary {
-            self.in_flight_now[dep] = self.in_flight_now[dep].saturating_add(duration);
+        // `now` is before the next boundary: events at or past it roll the intervals first.
+        if duration <= self.next_boundary - now {
+            self.in_flight_now[dep] += u128::from(duration);
         } else {
             self.in_flight_spanning(dep, now, duration);
         }
@@ -322,7 +324,7 @@ impl Recorder {
     fn in_flight_spanning(&mut self, dep: usize, now: u64, duration: u64) {
         let end = now.saturating_add(duration);
         let here = self.next_boundary.saturating_sub(now);
-        self.in_flight_now[dep] = self.in_flight_now[dep].saturating_add(here);
+        self.in_flight_now[dep] += u128::from(here);
         let deps = self.in_flight_now.len();
         // Intervals after the current one that the work overlaps, held to MAX_INTERVALS.
         let mut at = self.next_boundary;
@@ -451,7 +453,7 @@ impl Recorder {
                 .push(work as f64 / length.max(1) as f64);
             // The next interval starts with what earlier work carried into it.
             self.in_flight_now[d] = if d < carried {
-                self.in_flight_later[d]
+                u128::from(self.in_flight_later[d])
             } else {
                 0
             };
