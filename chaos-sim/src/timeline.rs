@@ -320,6 +320,18 @@ impl Recorder {
         }
     }
 
+    /// Time left in the current interval at `now` (before the next boundary).
+    #[inline]
+    pub(crate) fn room(&self, now: u64) -> u64 {
+        self.next_boundary - now
+    }
+
+    /// Adds `work` nanoseconds of dependency `dep`'s work, all within the current interval.
+    #[inline]
+    pub(crate) fn add_in_flight_here(&mut self, dep: usize, work: u128) {
+        self.in_flight_now[dep] += work;
+    }
+
     #[cold]
     fn in_flight_spanning(&mut self, dep: usize, now: u64, duration: u64) {
         let end = now.saturating_add(duration);
