@@ -214,9 +214,10 @@ fn recovery_from_a_backlog_takes_the_time_derived_by_hand() {
 fn a_metastable_retry_storm_does_not_recover_and_fails_its_bound() {
     // The bundled retry storm: after the 30 s slowdown ends at 2m30s, the worker's queue stays
     // full of abandoned work, callers time out and retry, and goodput stays near zero.
-    let text = example_text("retry_storm.toml").replace(
-        "latency_p99 = \"<= 1s\"",
-        "latency_p99 = \"<= 1s\"\nrecovery_time = \"<= 60s\"",
+    let text = example_text("retry_storm.toml");
+    assert!(
+        text.contains("recovery_time = \"<= 60s\""),
+        "the example states the bound"
     );
     let report = Simulation::new(scenario::parse(&text, "storm.toml").expect("valid"))
         .expect("compiles")
