@@ -328,7 +328,11 @@ pub(crate) fn phase_table(
         experiment.intervals,
         human_ms(interval_ms)
     );
-    let names = ["before", "during", "after"];
+    // Without faults the whole load is one phase.
+    let names = match start {
+        Some(_) => ["before", "during", "after"],
+        None => ["run", "", ""],
+    };
     let mut spans = [(u64::MAX, 0u64); 3];
     let n = control.intervals.max(experiment.intervals);
     for i in 0..n {

@@ -353,3 +353,63 @@ fn a_recovery_bound_needs_a_fault_window_that_ends() {
     assert_eq!(err.field, "hypothesis.recovery_time");
     assert!(err.message.contains("no [[fault]]"), "{err}");
 }
+
+#[test]
+fn the_builder_form_sets_and_checks_the_timeline() {
+    use chaos_core::latency::LatencyDist;
+    use chaos_sim::ScenarioBuilder;
+    use chaos_sim::model::{Dependency, Function, Hypothesis, Step, TimelineSettings};
+    use std::time::Duration;
+    let build = |timeline: TimelineSettings, hypothesis: Hypothesis| {
+        let mut b = ScenarioBuilder::new("built", "api");
+        b.duration(Duration::from_secs(60))
+            .function(Function::new("api", vec![Step::call("db").step()]))
+            .dependency(Dependency::new(
+                "db",
+                LatencyDist::constant(Duration::from_millis(3)),
+            ))
+            .timeline(timeline)
+            .hypothesis(hypothesis);
+        b.build()
+    };
+    let every_2s = TimelineSettings {
+        interval: Some(Duration::from_secs(2)),
+        ..TimelineSettings::default()
+    };
+    let s = build(every_2s, Hypothesis::default()).unwrap_or_else(|e| panic!("{e}"));
+    let m = Simulation::new(s).expect("compiles").run_control();
+    assert_eq!(m.timeline.interval_ns, 2_000_000_000);
+    // 60 s of load, the last request ending just after: 30 or 31 intervals.
+    assert!(
+        (30..=31).contains(&m.timeline.len()),
+        "{}",
+        m.timeline.len()
+    );
+    assert_series_sum_to_totals("built", &m);
+    // The dependency is busy 3 ms per request at 100/s: 0.3 in flight on average.
+    let in_flight = &m.timeline.dependencies[0].in_flight_mean;
+    let mean = in_flight[1..29].iter().sum::<f64>() / 28.0;
+    assert!((mean - 0.3).abs() < 0.03, "{mean}");
+
+    let error = |timeline, hypothesis| {
+        build(timeline, hypothesis)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let zero = TimelineSettings {
+        interval: Some(Duration::ZERO),
+        ..TimelineSettings::default()
+    };
+    assert!(error(zero, Hypothesis::default()).contains("timeline.interval"));
+    let loose = TimelineSettings {
+        recovery_tolerance: 1.5,
+        ..TimelineSettings::default()
+    };
+    assert!(error(loose, Hypothesis::default()).contains("timeline.recovery_tolerance"));
+    let bound = Hypothesis {
+        recovery_time_at_most: Some(Duration::from_secs(60)),
+        ..Hypothesis::default()
+    };
+    assert!(error(TimelineSettings::default(), bound).contains("hypothesis.recovery_time"));
+}
