@@ -413,3 +413,33 @@ fn the_builder_form_sets_and_checks_the_timeline() {
     };
     assert!(error(TimelineSettings::default(), bound).contains("hypothesis.recovery_time"));
 }
+
+#[test]
+fn too_few_intervals_after_the_faults_is_not_measured_and_fails_the_bound() {
+    // The load ends 3 s after the window: fewer than the 5 intervals recovery must last.
+    let short = BACKLOG.replace("duration = \"60s\"", "duration = \"33s\"");
+    let report = Simulation::new(scenario::parse(&short, "short.toml").expect("valid"))
+        .expect("compiles")
+        .run();
+    let r = report.recovery.as_ref().expect("faults");
+    assert_eq!(r.status, RecoveryStatus::NotMeasured, "{r:?}");
+    assert!(
+        r.detail.as_deref().unwrap_or("").contains("fewer than"),
+        "{r:?}"
+    );
+    assert!(!report.hypotheses[0].experiment_holds);
+    // With a 2 s sustain (2 intervals) and a 50% tolerance it is measured: goodput is 50/s
+    // against 100/s during the backlog, exactly at the tolerance, so it counts as recovered
+    // at once.
+    let lenient = short.replace(
+        "interval = \"1s\"",
+        "interval = \"1s\"\nrecovery_sustain = \"2s\"\nrecovery_tolerance = \"50%\"",
+    );
+    let report = Simulation::new(scenario::parse(&lenient, "lenient.toml").expect("valid"))
+        .expect("compiles")
+        .run();
+    let r = report.recovery.as_ref().expect("faults");
+    assert_eq!(r.sustain_intervals, 2);
+    assert_eq!(r.status, RecoveryStatus::Recovered, "{r:?}");
+    assert_eq!(r.recovery_ms, Some(0.0));
+}
