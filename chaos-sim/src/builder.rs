@@ -7,7 +7,7 @@ use crate::checked::{CheckedScenario, SimError};
 use crate::core_api::Rule;
 use crate::model::{
     Account, DEFAULT_MAX_EVENTS, Dependency, Function, Hypothesis, Invocation, Load, LoadShape,
-    OpenLoop, Queue, Scenario,
+    OpenLoop, Queue, Scenario, TimelineSettings,
 };
 use std::time::Duration;
 
@@ -39,6 +39,7 @@ impl ScenarioBuilder {
                 faults: Vec::new(),
                 hypothesis: Hypothesis::default(),
                 max_events: DEFAULT_MAX_EVENTS,
+                timeline: TimelineSettings::default(),
             },
         }
     }
@@ -107,6 +108,11 @@ impl ScenarioBuilder {
     /// Sets the hypothesis.
     pub fn hypothesis(&mut self, hypothesis: Hypothesis) -> &mut Self {
         self.scenario.hypothesis = hypothesis;
+        self
+    }
+    /// Sets the per-interval series' interval and the recovery criteria (`[timeline]`).
+    pub fn timeline(&mut self, timeline: TimelineSettings) -> &mut Self {
+        self.scenario.timeline = timeline;
         self
     }
     /// Validates the scenario and compiles it (program and fault plan), once.

@@ -40,6 +40,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Each run also keeps per-interval series ([`timeline`]: arrivals, goodput, failures,
+//! latency, concurrency, queues, work in flight), in memory proportional to the intervals,
+//! and the report derives from them the time to recover after the last fault window
+//! ([`recovery`]), which a `recovery_time = "<= 60s"` hypothesis bounds.
+//!
 //! The scenario format is documented in [`scenario`]; the Rust form of the model in
 //! [`model`] ([`ScenarioBuilder`]); the JSON report in `REPORT_SCHEMA.md`. Both
 //! [`scenario::parse`] and [`ScenarioBuilder::build`] return a [`CheckedScenario`]: validated,
@@ -64,14 +69,17 @@ mod checked;
 mod core_api;
 mod engine;
 pub mod experiment;
+mod json;
 pub mod metrics;
 pub mod model;
 mod program;
 mod queue;
+pub mod recovery;
 pub mod reference;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod timeline;
 
 pub use builder::ScenarioBuilder;
 pub use checked::{CheckedScenario, IntoChecked};

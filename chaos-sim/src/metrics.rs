@@ -1,5 +1,6 @@
 //! What one run measured.
 
+use crate::timeline::Timeline;
 use hdrhistogram::Histogram;
 
 /// Highest latency the histogram tracks exactly: 24 hours in nanoseconds (larger values are
@@ -130,6 +131,8 @@ pub struct RunMetrics {
     /// Why the run stopped before its end, when a resource bound stopped it (the work budget
     /// `max_events`, or the frames or events in flight); `None` for a run that ended.
     pub stopped: Option<String>,
+    /// Per-interval series (see [`crate::timeline`]).
+    pub timeline: Timeline,
 }
 
 impl RunMetrics {
@@ -178,6 +181,7 @@ impl RunMetrics {
             frames_in_flight_at_end: 0,
             peak_event_queue: 0,
             stopped: None,
+            timeline: Timeline::default(),
         }
     }
 

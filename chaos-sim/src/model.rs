@@ -40,6 +40,40 @@ pub struct Scenario {
     /// default [`DEFAULT_MAX_EVENTS`]). A run that reaches it stops with an error instead of
     /// running on.
     pub max_events: u64,
+    /// Per-interval series and the recovery measurement (`[timeline]`).
+    pub timeline: TimelineSettings,
+}
+
+/// How a run's per-interval series are cut and how recovery after the faults is judged
+/// (`[timeline]` in a scenario file). See `REPORT_SCHEMA.md` for the definitions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TimelineSettings {
+    /// Interval width; `None`: derived from the load's planned length (about 60 to 120
+    /// intervals, see [`crate::timeline::interval_of`]).
+    pub interval: Option<Duration>,
+    /// The experiment's goodput counts as recovered in an interval when it is at least
+    /// `1 - recovery_tolerance` times the control run's in the same interval (default 0.1).
+    pub recovery_tolerance: f64,
+    /// How long goodput must stay recovered, in whole intervals rounded up; `None`: 5
+    /// intervals.
+    pub recovery_sustain: Option<Duration>,
+}
+
+impl TimelineSettings {
+    /// Default tolerance: goodput within 10% of the control run's.
+    pub const DEFAULT_TOLERANCE: f64 = 0.1;
+    /// Default sustained period, in intervals.
+    pub const DEFAULT_SUSTAIN_INTERVALS: u64 = 5;
+}
+
+impl Default for TimelineSettings {
+    fn default() -> Self {
+        Self {
+            interval: None,
+            recovery_tolerance: Self::DEFAULT_TOLERANCE,
+            recovery_sustain: None,
+        }
+    }
 }
 
 /// The longest duration a scenario may use anywhere (10 years of 365 days): chaos-core's limit
@@ -618,6 +652,9 @@ pub struct Hypothesis {
     /// Slow-request rates, at most: (latency threshold, largest fraction of answered requests
     /// slower than it), in threshold order. See [`RunMetrics::slow_rate`](crate::RunMetrics::slow_rate).
     pub slow_rate_at_most: Vec<(Duration, f64)>,
+    /// Time to recover after the last fault window ends, at most (`recovery_time = "<= 60s"`):
+    /// holds only when the experiment run recovered within it (see `REPORT_SCHEMA.md`).
+    pub recovery_time_at_most: Option<Duration>,
 }
 
 impl Hypothesis {

@@ -3,6 +3,7 @@
 
 use crate::metrics::RunMetrics;
 use crate::model::Scenario;
+use crate::recovery::{Recovery, RecoveryStatus, TimelineReport, load_end_ns, phase_table};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -37,6 +38,13 @@ pub struct Report {
     /// (two runs would be identical); absent when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub ran_once: bool,
+    /// Time to recover after the last fault window (definition in `REPORT_SCHEMA.md`);
+    /// absent when the scenario has no fault rules.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovery>,
+    /// The terminal's per-phase summary, kept out of the JSON (it is derived from the series).
+    #[serde(skip)]
+    phases: String,
 }
 
 /// The experiment's verdict: whether the steady state held. (Named apart from chaos-core's
@@ -180,6 +188,8 @@ pub struct RunReport {
     pub cancelled_timers: u64,
     /// Per function.
     pub functions: Vec<FunctionReport>,
+    /// Per-interval series.
+    pub timeline: TimelineReport,
 }
 
 fn ms(ns: u64) -> f64 {
@@ -260,6 +270,7 @@ impl RunReport {
                     cost_usd: f.cost_usd,
                 })
                 .collect(),
+            timeline: TimelineReport::from_timeline(&m.timeline),
         }
     }
 }
@@ -267,7 +278,8 @@ impl RunReport {
 /// One hypothesis bound checked on both runs.
 #[derive(Clone, Debug, Serialize)]
 pub struct HypothesisResult {
-    /// What is measured: `success_rate`, `latency_p99`, `throttle_rate`, `cost_usd`.
+    /// What is measured: `success_rate`, `latency_p99`, `throttle_rate`, `cost_usd`,
+    /// `recovery_time` (experiment only: the control run has no faults to recover from).
     pub name: String,
     /// The bound, e.g. `>= 0.999` or `<= 800ms`.
     pub expected: String,
@@ -351,6 +363,24 @@ impl Report {
                 false,
             );
         }
+        let recovery = (!scenario.faults.is_empty())
+            .then(|| Recovery::measure(scenario, &control.timeline, &experiment.timeline));
+        if let (Some(bound), Some(r)) = (h.recovery_time_at_most, &recovery) {
+            let bound_ms = bound.as_secs_f64() * 1000.0;
+            let measured = match (r.status, r.recovery_ms) {
+                (RecoveryStatus::Recovered, Some(ms)) => ms,
+                _ => f64::NAN,
+            };
+            hypotheses.push(HypothesisResult {
+                name: "recovery_time".into(),
+                expected: format!("<= {}ms", fmt_value(bound_ms)),
+                control: f64::NAN,
+                experiment: measured,
+                // Nothing to recover from without faults: the bound is the experiment's.
+                control_holds: true,
+                experiment_holds: measured <= bound_ms,
+            });
+        }
         let mut notes = Vec::new();
         for (run, m) in [("control", control), ("experiment", experiment)] {
             if m.requests == 0 {
@@ -386,6 +416,14 @@ impl Report {
             stopped,
             notes,
             ran_once: false,
+            phases: phase_table(
+                scenario,
+                &TimelineReport::from_timeline(&control.timeline),
+                &TimelineReport::from_timeline(&experiment.timeline),
+                recovery.as_ref(),
+                load_end_ns(scenario, &control.timeline),
+            ),
+            recovery,
         }
     }
 
@@ -401,9 +439,9 @@ impl Report {
         }
     }
 
-    /// Pretty JSON (deterministic: same report, same bytes).
+    /// Pretty JSON, arrays of numbers on one line (deterministic: same report, same bytes).
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        crate::json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
     /// A terminal table.
@@ -487,10 +525,23 @@ impl Report {
         for (label, a, b) in &rows {
             let _ = writeln!(out, "{label:width$}  {a:>cw$}  {b:>cw$}");
         }
+        out.push_str(&self.phases);
         if !self.hypotheses.is_empty() {
             let _ = writeln!(out, "\nhypothesis");
             for h in &self.hypotheses {
                 let mark = |ok: bool| if ok { "holds" } else { "FAILS" };
+                if h.name == "recovery_time" {
+                    // Measured on the experiment only: the control run has no faults.
+                    let _ = writeln!(
+                        out,
+                        "  {} {}: experiment {} ({})",
+                        h.name,
+                        h.expected_for_people(),
+                        display_measure(&h.name, h.experiment),
+                        mark(h.experiment_holds),
+                    );
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "  {} {}: control {} ({}), experiment {} ({})",
@@ -531,6 +582,15 @@ impl Report {
 impl HypothesisResult {
     /// The bound as a person writes it: rates in percent (`>= 99.9%`), the rest as stored.
     fn expected_for_people(&self) -> String {
+        if self.name == "recovery_time" {
+            let bound = self
+                .expected
+                .trim_start_matches("<= ")
+                .trim_end_matches("ms");
+            return bound.parse::<f64>().map_or(self.expected.clone(), |ms| {
+                format!("<= {}", crate::recovery::human_ms(ms))
+            });
+        }
         if !is_rate(&self.name) {
             return self.expected.clone();
         }
@@ -559,7 +619,13 @@ fn percent_or_dash(ratio: f64) -> String {
 }
 
 fn display_measure(name: &str, value: f64) -> String {
-    if value.is_nan() {
+    if name == "recovery_time" {
+        if value.is_nan() {
+            "- (did not recover, or not measured; see recovery above)".to_owned()
+        } else {
+            crate::recovery::human_ms(value)
+        }
+    } else if value.is_nan() {
         "nothing to measure (no successful request)".to_owned()
     } else if is_rate(name) {
         format!("{:.4}%", value * 100.0)
@@ -587,7 +653,7 @@ fn latency_ms_or_nan(run: &RunMetrics, q: f64) -> f64 {
 type CountOf = fn(&RunReport) -> u64;
 
 /// Up to 9 decimals, trailing zeros trimmed (`0.999`, not `0.9990000000000001`).
-fn fmt_value(v: f64) -> String {
+pub(crate) fn fmt_value(v: f64) -> String {
     format!("{v:.9}")
         .trim_end_matches('0')
         .trim_end_matches('.')

@@ -49,6 +49,21 @@ fn an_element_nobody_calls_shifts_no_draw() {
         .expect("ok")
         .run()
         .to_json();
+    // The only difference: the unused dependency's (empty) series in each run's timeline.
+    let mut b: serde_json::Value = serde_json::from_str(&b).expect("JSON");
+    for run in ["control", "experiment"] {
+        let deps = b[run]["timeline"]["dependencies"]
+            .as_array_mut()
+            .expect("series per dependency");
+        let unused = deps.pop().expect("the unused dependency's series");
+        assert_eq!(unused["name"], "unused");
+        assert!(
+            unused["in_flight_mean"]
+                .as_array()
+                .is_some_and(|v| v.iter().all(|x| x == 0.0))
+        );
+    }
+    let a: serde_json::Value = serde_json::from_str(&a).expect("JSON");
     assert_eq!(a, b);
 }
 

@@ -181,6 +181,7 @@ impl<'p> Engine<'p> {
         let arrival = self.arrivals;
         self.arrivals += 1;
         self.in_flight_requests += 1;
+        self.tl.arrival(self.now);
         // The request key depends only on the arrival index, so a control run and an
         // experiment run key the same request identically.
         let key = self.streams.request_key(arrival);
@@ -224,6 +225,7 @@ impl<'p> Engine<'p> {
                 self.m
                     .latency
                     .saturating_record((self.now - f.start).max(1));
+                self.tl.record_latency(self.now - f.start);
             }
             outcome::TIMEOUT => self.m.failed_timeout += 1,
             outcome::THROTTLE => self.m.failed_throttle += 1,

@@ -74,6 +74,8 @@ impl<'p> Engine<'p> {
                             .latency
                             .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
                         let version = self.replicas[replica].version;
+                        self.tl
+                            .in_flight(node.dep, self.now, added.saturating_add(lat));
                         self.push(
                             added.saturating_add(lat),
                             Kind::AttemptDone,
@@ -173,9 +175,30 @@ impl<'p> Engine<'p> {
         tag: u16,
         deadline: u64,
     ) -> (u64, u8) {
+        let (delay, out, served) =
+            self.immediate_attempt_unrecorded(node, replica, site, request_key, tag, deadline);
+        if served {
+            self.tl.in_flight(node.dep, self.now, delay);
+        }
+        (delay, out)
+    }
+
+    /// [`Self::immediate_attempt`] without the timeline's record of the dependency's work:
+    /// (delay, attempt outcome, whether the dependency served it). A collapsed fan-out adds
+    /// its branches' work up itself, once.
+    #[inline(always)]
+    pub(super) fn immediate_attempt_unrecorded(
+        &mut self,
+        node: &CallNode,
+        replica: usize,
+        site: &str,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+    ) -> (u64, u8, bool) {
         let added = match self.fault_verdict(node, site, request_key, tag, deadline) {
             Ok(added) => added,
-            Err(failed) => return failed,
+            Err((delay, out)) => return (delay, out, false),
         };
         let dep = &self.prog.deps[node.dep];
         let attempt_key = combine(request_key, u64::from(tag));
@@ -188,9 +211,9 @@ impl<'p> Engine<'p> {
                 .take(self.now, rate_per_s, burst)
         {
             self.m.dependency_throttles += 1;
-            return (added.saturating_add(lat), outcome::THROTTLE);
+            return (added.saturating_add(lat), outcome::THROTTLE, true);
         }
-        (added.saturating_add(lat), outcome::OK)
+        (added.saturating_add(lat), outcome::OK, true)
     }
 
     /// Arms the attempt's timeout and the try's next hedge: after the first attempt of a try,

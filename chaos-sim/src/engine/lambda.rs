@@ -44,6 +44,7 @@ impl<'p> Engine<'p> {
         }
         state.active += 1;
         let active = state.active;
+        self.tl.concurrency(function, now, active);
         self.region_active[region] += 1;
         if matches!(def.limit, Limit::Unreserved) {
             self.region_unreserved_active[region] += 1;
@@ -169,6 +170,7 @@ impl<'p> Engine<'p> {
             .saturating_add(billed_mb_ms(def.memory_mb, billed_ns));
         let state = &mut self.funcs[function];
         state.active -= 1;
+        self.tl.concurrency(function, self.now, state.active);
         if keep_warm {
             state.warm.push(self.now);
         }

@@ -38,6 +38,7 @@ use crate::model::{
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{EventQueue, Keyed};
 use crate::rng::{KeyedRng, StreamId, Streams, combine};
+use crate::timeline::Recorder;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Distribution;
 use std::collections::VecDeque;
@@ -281,6 +282,8 @@ pub(crate) struct Engine<'p> {
     frames_in_use: u64,
     /// Set when a resource bound stops the run; loops that start work check it.
     stopped: Option<String>,
+    /// Per-interval series.
+    tl: Recorder,
 }
 
 /// Step frames alive at once, at most (about 100 bytes each): beyond this a run stops with an
@@ -370,6 +373,12 @@ impl<'p> Engine<'p> {
             in_flight_requests: 0,
             frames_in_use: 0,
             stopped: None,
+            tl: Recorder::new(
+                crate::timeline::interval_of(scenario),
+                prog.functions.iter().map(|f| f.name.clone()),
+                prog.deps.iter().map(|d| d.name.clone()),
+                prog.replicas.iter().map(|r| r.dep),
+            ),
         }
     }
 
@@ -399,6 +408,10 @@ impl<'p> Engine<'p> {
                 break;
             }
             let time = ev.time();
+            if time >= self.tl.next_boundary {
+                // Every event before `time` has been processed: close the intervals it ends.
+                self.tl.roll(time, self.arrivals, &self.m, &self.fmetrics);
+            }
             if time < self.now {
                 self.m.time_regressions += 1;
             }
@@ -436,6 +449,13 @@ impl<'p> Engine<'p> {
         self.m.cold_starts = self.fmetrics.iter().map(|f| f.cold_starts).sum();
         self.m.function_throttles = self.fmetrics.iter().map(|f| f.throttles).sum();
         self.m.function_timeouts = self.fmetrics.iter().map(|f| f.timeouts).sum();
+        self.m.timeline = self.tl.finish(
+            self.now,
+            self.m.work_end_ns,
+            self.arrivals,
+            &self.m,
+            &self.fmetrics,
+        );
         self.m.functions = self.fmetrics;
         self.m
     }

@@ -21,7 +21,9 @@ impl<'p> Engine<'p> {
             self.start_service(replica, item);
         } else {
             r.waiting.push_back(item);
-            self.m.peak_server_queue = self.m.peak_server_queue.max(r.waiting.len() as u64);
+            let waiting = r.waiting.len();
+            self.m.peak_server_queue = self.m.peak_server_queue.max(waiting as u64);
+            self.tl.queue(replica, self.now, waiting);
         }
     }
 
@@ -31,6 +33,8 @@ impl<'p> Engine<'p> {
             .latency
             .sample_nanos(&mut self.service_rng(dep_index, item.key));
         self.replicas[replica].busy += 1;
+        self.tl
+            .in_flight(dep_index, self.now, service.saturating_add(item.added));
         // Injected latency at a server lengthens its service time: a slowdown.
         self.push(
             service.saturating_add(item.added),
@@ -62,9 +66,11 @@ impl<'p> Engine<'p> {
                 Discipline::Fifo => r.waiting.pop_front(),
                 Discipline::Lifo => r.waiting.pop_back(),
             };
+            let waiting = r.waiting.len();
             let Some(item) = next else {
                 return;
             };
+            self.tl.queue(replica, self.now, waiting);
             if abandoned == Abandoned::Drop
                 && (self.now > item.deadline || self.work_abandoned(&item))
             {

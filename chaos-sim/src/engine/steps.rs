@@ -132,11 +132,27 @@ impl<'p> Engine<'p> {
         let site = call.site_primary.as_str();
         let mut results = std::mem::take(&mut self.scratch);
         results.clear();
+        // The dependency's work that ends in the current interval, recorded once.
+        let room = self.tl.room(self.now);
+        let mut work_here = 0u128;
         for i in 0..count {
             self.m.attempts += 1;
             let branch_key = combine(key, u64::from(i));
-            let (delay, out) =
-                self.immediate_attempt(call, call.primary, site, branch_key, 0, deadline);
+            let (delay, out, served) = self.immediate_attempt_unrecorded(
+                call,
+                call.primary,
+                site,
+                branch_key,
+                0,
+                deadline,
+            );
+            if served {
+                if delay <= room {
+                    work_here += u128::from(delay);
+                } else {
+                    self.tl.in_flight(call.dep, self.now, delay);
+                }
+            }
             let out = if outcome::is_failure(out) {
                 outcome::cause(out)
             } else {
@@ -144,6 +160,7 @@ impl<'p> Engine<'p> {
             };
             results.push((delay, i, out));
         }
+        self.tl.add_in_flight_here(call.dep, work_here);
         let decided = match join {
             // All: the first failure (by time, then branch) decides, else the last success.
             Join::All => results

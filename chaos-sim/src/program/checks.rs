@@ -260,3 +260,76 @@ pub(super) fn validate_hypothesis(h: &Hypothesis) -> Result<(), ModelError> {
     }
     Ok(())
 }
+
+/// `[timeline]` and the recovery bound: positive durations, a tolerance within [0, 1), at
+/// most [`crate::timeline::MAX_INTERVALS`] intervals over the planned run, and a recovery
+/// bound only where there is a fault window to recover from.
+pub(super) fn validate_timeline(scenario: &Scenario) -> Result<(), ModelError> {
+    let t = &scenario.timeline;
+    for (field, value) in [
+        ("interval", t.interval),
+        ("recovery_sustain", t.recovery_sustain),
+    ] {
+        match value {
+            Some(d) if d.is_zero() => {
+                return Err(invalid(
+                    format!("timeline.{field}"),
+                    "expected a duration above 0, like \"1s\"",
+                ));
+            }
+            Some(d) if d > MAX_DURATION => {
+                return Err(invalid(
+                    format!("timeline.{field}"),
+                    "expected at most 3650 days (the longest duration a scenario may use)",
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(interval), Some(duration)) = (t.interval, scenario.duration) {
+        let intervals = duration.as_nanos() / interval.as_nanos().max(1);
+        if intervals >= crate::timeline::MAX_INTERVALS as u128 {
+            return Err(invalid(
+                "timeline.interval",
+                format!(
+                    "{interval:?} cuts the {duration:?} run into {intervals} intervals, more \
+                     than the {} a run records; use a longer interval (or leave it out: the \
+                     default gives about 60 to 120)",
+                    crate::timeline::MAX_INTERVALS
+                ),
+            ));
+        }
+    }
+    if !(0.0..1.0).contains(&t.recovery_tolerance) {
+        return Err(invalid(
+            "timeline.recovery_tolerance",
+            format!(
+                "expected a fraction in [0%, 100%) of the control run's goodput, found {}",
+                t.recovery_tolerance
+            ),
+        ));
+    }
+    if scenario.hypothesis.recovery_time_at_most.is_some() {
+        match crate::recovery::faults_end(&scenario.faults) {
+            crate::recovery::FaultsEnd::At(_) => {}
+            crate::recovery::FaultsEnd::NoFaults => {
+                return Err(invalid(
+                    "hypothesis.recovery_time",
+                    "the scenario has no [[fault]] to recover from; add a fault with a \
+                     `window = { start = ..., duration = ... }`, or remove this bound",
+                ));
+            }
+            crate::recovery::FaultsEnd::Never(i) => {
+                return Err(invalid(
+                    "hypothesis.recovery_time",
+                    format!(
+                        "fault {i} has no end (no `window`, or a window without `duration`), \
+                         so there is no time after the faults to recover in; give it \
+                         `window = {{ start = ..., duration = ... }}`"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -254,6 +254,7 @@ impl Program {
         let entry = c.entry()?;
         validate_load(&scenario.load.shape, scenario.requests)?;
         validate_hypothesis(&scenario.hypothesis)?;
+        checks::validate_timeline(scenario)?;
         for (path, d) in [
             ("simulation.duration", scenario.duration),
             ("simulation.drain", Some(scenario.drain)),

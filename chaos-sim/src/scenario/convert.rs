@@ -27,6 +27,41 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
         }
     }
     let hypothesis = convert_hypothesis(raw.hypothesis, spans)?;
+    let mut timeline = TimelineSettings::default();
+    if let Some(t) = raw.timeline {
+        let mut duration_field = |name: &str, value: Option<Spanned<String>>| {
+            let Some(value) = value else {
+                return Ok(None);
+            };
+            let path = format!("timeline.{name}");
+            spans.record(&path, value.span());
+            super::raw::parse_duration_value(value.get_ref())
+                .map(Some)
+                .map_err(|m| fail(path, m))
+        };
+        timeline.interval = duration_field("interval", t.interval)?;
+        timeline.recovery_sustain = duration_field("recovery_sustain", t.recovery_sustain)?;
+        if let Some(tolerance) = t.recovery_tolerance {
+            let path = "timeline.recovery_tolerance";
+            spans.record(path, tolerance.span());
+            let value = tolerance.into_inner();
+            timeline.recovery_tolerance = match &value {
+                toml::Value::String(text) if !text.trim_start().starts_with(['<', '>']) => {
+                    super::hypothesis::bound_ratio(path, &value, "<=")?
+                }
+                toml::Value::Float(_) | toml::Value::Integer(_) => {
+                    super::hypothesis::bound_ratio(path, &value, "<=")?
+                }
+                _ => {
+                    return Err(fail(
+                        path,
+                        "expected a fraction like \"10%\" or 0.1 (how far below the control \
+                         run's goodput still counts as recovered)",
+                    ));
+                }
+            };
+        }
+    }
     Ok(Scenario {
         name: sim.name.unwrap_or_else(|| "scenario".to_string()),
         seed: sim.seed,
@@ -49,6 +84,7 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
             })
             .collect(),
         hypothesis,
+        timeline,
     })
 }
 

@@ -14,6 +14,7 @@ pub(super) const HYPOTHESIS_KEYS: &[&str] = &[
     "latency_p99",
     "latency_p99_9",
     "slow_rate",
+    "recovery_time",
 ];
 
 pub(super) fn convert_hypothesis(
@@ -58,6 +59,11 @@ pub(super) fn convert_hypothesis(
                     };
                     h.slow_rate_at_most.push(slow_rate(&at, bound)?);
                 }
+            }
+            "recovery_time" => {
+                let text = bound_text(&path, &value, "<=")?;
+                let bound = parse_duration_value(text).map_err(|m| fail(&path, m))?;
+                h.recovery_time_at_most = Some(bound);
             }
             k if k.starts_with("latency_p") => {
                 let pct: f64 = k["latency_p".len()..]

@@ -73,6 +73,13 @@
 //! cost_usd = "<= 5"
 //! # at most 1% of answered requests slower than 1 s (an array of such tables for several)
 //! slow_rate = { over = "1s", at_most = "1%" }
+//! # goodput back (see [timeline]) at most 60 s after the last fault window ends
+//! recovery_time = "<= 60s"
+//!
+//! [timeline]                    # optional
+//! interval = "5s"               # default: a 1-2-5 step giving at most 120 intervals
+//! recovery_tolerance = "10%"    # recovered: goodput >= 90% of the control run's ...
+//! recovery_sustain = "25s"      # ... for this long (default 5 intervals)
 //! ```
 //!
 //! Any percentile is a key: `latency_p95`, `latency_p99_99` (the `_` is the decimal point).

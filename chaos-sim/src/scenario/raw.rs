@@ -20,6 +20,16 @@ pub(super) struct RawScenario {
     pub(super) fault: Vec<Spanned<Rule>>,
     #[serde(default)]
     pub(super) hypothesis: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    pub(super) timeline: Option<RawTimeline>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeline {
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) recovery_tolerance: Option<Spanned<toml::Value>>,
+    pub(super) recovery_sustain: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
