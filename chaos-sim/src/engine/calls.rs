@@ -59,23 +59,31 @@ impl<'p> Engine<'p> {
         let generation = frame.generation;
         match &dep.capacity {
             Capacity::Unlimited | Capacity::TokenBucket { .. } => {
-                let (delay, out) =
-                    self.immediate_attempt(node, replica, site, frame.key, tag, frame.deadline);
-                self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
+                if let Some((delay, out)) = self.immediate_attempt(
+                    node,
+                    replica,
+                    site,
+                    frame.key,
+                    tag,
+                    frame.deadline,
+                    Reply::Attempt(id),
+                ) {
+                    self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
+                }
             }
             Capacity::OptimisticItem => {
                 match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(added) => {
+                    Ok(delivery) if delivery.hold == 0 && !dep.has_hops() => {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
                             .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
                         let version = self.replicas[replica].version;
                         self.push(
-                            added.saturating_add(lat),
+                            delivery.added.saturating_add(lat),
                             Kind::AttemptDone,
                             id,
                             generation,
@@ -84,6 +92,17 @@ impl<'p> Engine<'p> {
                             version,
                         );
                     }
+                    Ok(delivery) => {
+                        let item = WorkItem {
+                            frame: id,
+                            generation,
+                            tag,
+                            deadline: frame.deadline,
+                            key: combine(frame.key, u64::from(tag)),
+                            added: delivery.added,
+                        };
+                        self.send(replica, item, delivery.hold, false);
+                    }
                 }
             }
             Capacity::Server { .. } => {
@@ -91,7 +110,7 @@ impl<'p> Engine<'p> {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(added) => {
+                    Ok(delivery) => {
                         let deadline = match node.timeout_ns {
                             Some(t) => self.now.saturating_add(t).min(frame.deadline),
                             None => frame.deadline,
@@ -102,9 +121,13 @@ impl<'p> Engine<'p> {
                             tag,
                             deadline,
                             key: combine(frame.key, u64::from(tag)),
-                            added,
+                            added: delivery.added,
                         };
-                        self.server_offer(replica, item);
+                        if delivery.hold == 0 && dep.hops[HOP_REQUEST].is_none() {
+                            self.server_offer(replica, item);
+                        } else {
+                            self.send(replica, item, delivery.hold, false);
+                        }
                     }
                 }
             }
@@ -112,8 +135,8 @@ impl<'p> Engine<'p> {
         self.arm_attempt_timers(id, node, tag, hedge, cs);
     }
 
-    /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
-    /// fails the attempt.
+    /// The faults for one attempt: `Ok(delivery)` (a partition's hold, added latency), or
+    /// `Err((delay, outcome))` when a rule fails the attempt.
     #[inline]
     pub(super) fn fault_verdict(
         &mut self,
@@ -122,9 +145,9 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-    ) -> Result<u64, (u64, u8)> {
+    ) -> Result<Delivery, (u64, u8)> {
         if self.plan.is_none() {
-            return Ok(0);
+            return Ok(Delivery::default());
         }
         self.evaluate_faults(node, site, request_key, tag, deadline)
     }
@@ -137,9 +160,9 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-    ) -> Result<u64, (u64, u8)> {
+    ) -> Result<Delivery, (u64, u8)> {
         let Some(plan) = self.plan else {
-            return Ok(0);
+            return Ok(Delivery::default());
         };
         let call = Call {
             request_key,
@@ -158,12 +181,19 @@ impl<'p> Engine<'p> {
             (None, u64::MAX) => None,
             (t, d) => Some(t.unwrap_or(u64::MAX).min(d.saturating_sub(self.now))),
         };
-        verdict_effect(&verdict, budget)
+        let effect = verdict_effect(&verdict, budget);
+        if matches!(effect, Ok(Delivery { hold, .. }) if hold > 0) {
+            self.m.partition_held += 1;
+        }
+        effect
     }
 
     /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
-    /// (delay, attempt outcome). Inline: it runs once per fan-out branch.
+    /// `Some((delay, attempt outcome))`, or `None` when the request was sent through the
+    /// network and its answer goes to `reply` as an event (a token bucket seen after a hop or
+    /// a partition's hold). Inline: it runs once per fan-out branch.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn immediate_attempt(
         &mut self,
         node: &CallNode,
@@ -172,12 +202,25 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-    ) -> (u64, u8) {
-        let added = match self.fault_verdict(node, site, request_key, tag, deadline) {
-            Ok(added) => added,
-            Err(failed) => return failed,
+        reply: Reply,
+    ) -> Option<(u64, u8)> {
+        let delivery = match self.fault_verdict(node, site, request_key, tag, deadline) {
+            Ok(delivery) => delivery,
+            Err(failed) => return Some(failed),
         };
         let dep = &self.prog.deps[node.dep];
+        if delivery.hold > 0 || dep.has_hops() {
+            return self.attempt_over_network(
+                node,
+                replica,
+                request_key,
+                tag,
+                deadline,
+                delivery,
+                reply,
+            );
+        }
+        let added = delivery.added;
         let attempt_key = combine(request_key, u64::from(tag));
         let lat = dep
             .latency
@@ -188,9 +231,9 @@ impl<'p> Engine<'p> {
                 .take(self.now, rate_per_s, burst)
         {
             self.m.dependency_throttles += 1;
-            return (added.saturating_add(lat), outcome::THROTTLE);
+            return Some((added.saturating_add(lat), outcome::THROTTLE));
         }
-        (added.saturating_add(lat), outcome::OK)
+        Some((added.saturating_add(lat), outcome::OK))
     }
 
     /// Arms the attempt's timeout and the try's next hedge: after the first attempt of a try,

@@ -18,6 +18,7 @@ mod calls;
 mod faults;
 mod frames;
 mod lambda;
+mod network;
 mod retry_quota;
 mod servers;
 mod steps;
@@ -25,11 +26,12 @@ mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
-use faults::verdict_effect;
+use faults::{Delivery, verdict_effect};
+use network::{HOP_REQUEST, Reply, Transit};
 use retry_quota::RetryQuota;
 use token_bucket::TokenBucket;
 
-use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, LocalMatchCounter};
+use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
     Abandoned, Arrivals, BackoffKind, Capacity, Discipline, Invocation, InvokeMode, Join,
@@ -98,6 +100,10 @@ enum Kind {
     AsyncRetry,
     QueuePoll,
     QueueRedeliver,
+    /// A request crossed the network to its dependency (`data`: its transit slot).
+    Arrive,
+    /// An optimistic item's conditional write lands (`data`: the version its read saw).
+    OccWrite,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -270,6 +276,13 @@ pub(crate) struct Engine<'p> {
     streams: Streams,
     /// Each dependency's service-time stream seed, computed once (drawn per attempt).
     service_seeds: Vec<u64>,
+    /// Each dependency's hop stream seeds: [request, response].
+    hop_seeds: Vec<[u64; 2]>,
+    /// Requests crossing the network to a dependency, and the free slots among them.
+    transit: Vec<Transit>,
+    free_transit: Vec<u32>,
+    /// The fault plan has a partition (token buckets then take tokens when requests land).
+    plan_partitions: bool,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -358,6 +371,16 @@ impl<'p> Engine<'p> {
                 .iter()
                 .map(|d| streams.seed_of(d.service_stream))
                 .collect(),
+            hop_seeds: prog
+                .deps
+                .iter()
+                .map(|d| d.hop_streams.map(|stream| streams.seed_of(stream)))
+                .collect(),
+            transit: Vec::new(),
+            free_transit: Vec::new(),
+            plan_partitions: plan.is_some_and(|p| {
+                (0..p.rule_count()).any(|i| matches!(p.fault(i), Some(Fault::Partition)))
+            }),
             schedule,
             streams,
             arrivals: 0,
@@ -463,6 +486,8 @@ impl<'p> Engine<'p> {
                 self.queue_dispatch(ev.data as usize);
             }
             Kind::QueueRedeliver => self.queue_redeliver(usize::from(ev.tag), ev.data),
+            // Lands whether or not its caller still waits.
+            Kind::Arrive => self.arrive(ev.data),
             _ if !self.valid(ev.frame, ev.generation) => {
                 // The frame finished or was abandoned; only a server still owns the worker.
                 if ev.kind == Kind::ServerDone {
@@ -483,9 +508,10 @@ impl<'p> Engine<'p> {
             Kind::HandlerStart => self.run_handler(ev.frame),
             Kind::InvocationTimeout => self.invocation_timeout(ev.frame),
             Kind::ServerDone => {
-                self.attempt_result(ev.frame, ev.tag, outcome::OK, 0);
+                self.server_answer(ev.frame, ev.tag, ev.data as usize);
                 self.server_next(ev.data as usize);
             }
+            Kind::OccWrite => self.occ_write(ev.frame, ev.tag, ev.data),
             Kind::AsyncRetry => self.async_try(ev.frame),
         }
     }

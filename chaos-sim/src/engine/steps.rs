@@ -95,7 +95,17 @@ impl<'p> Engine<'p> {
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
-        let (delay, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+        let Some((delay, out)) = self.immediate_attempt(
+            call,
+            call.primary,
+            site,
+            key,
+            0,
+            deadline,
+            Reply::Plain(parent),
+        ) else {
+            return; // sent through the network: the answer is delivered when it lands
+        };
         let out = if outcome::is_failure(out) {
             outcome::cause(out)
         } else {
@@ -107,8 +117,10 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Whether `node` is a plain call whose answer is known at issue time (fan-outs of them
+    /// are joined at issue time).
     pub(super) fn plain_leaf(&self, node: u32) -> bool {
-        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain)
+        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain && self.decided_at_issue(c.dep))
     }
 
     /// A fan-out of plain calls. Their results are all known when they are sent (the
@@ -135,8 +147,18 @@ impl<'p> Engine<'p> {
         for i in 0..count {
             self.m.attempts += 1;
             let branch_key = combine(key, u64::from(i));
-            let (delay, out) =
-                self.immediate_attempt(call, call.primary, site, branch_key, 0, deadline);
+            // `plain_leaf` admits only calls decided at issue time: never `None`.
+            let (delay, out) = self
+                .immediate_attempt(
+                    call,
+                    call.primary,
+                    site,
+                    branch_key,
+                    0,
+                    deadline,
+                    Reply::Plain(NONE),
+                )
+                .unwrap_or((0, outcome::ERROR));
             let out = if outcome::is_failure(out) {
                 outcome::cause(out)
             } else {

@@ -110,6 +110,11 @@ impl Compiler<'_> {
                 capacity: d.capacity.clone(),
                 service_stream: StreamId::named(&format!("service/{}", d.name)),
                 replicas,
+                hops: [d.hops.request.clone(), d.hops.response.clone()],
+                hop_streams: [
+                    StreamId::named(&format!("hop_request/{}", d.name)),
+                    StreamId::named(&format!("hop_response/{}", d.name)),
+                ],
             });
         }
         Ok(())

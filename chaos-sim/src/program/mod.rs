@@ -141,6 +141,17 @@ pub(crate) struct DepDef {
     pub service_stream: StreamId,
     /// (region, replica index).
     pub replicas: Vec<(usize, usize)>,
+    /// Network hops: request and response latencies, `None` for no hop.
+    pub hops: [Option<LatencyDist>; 2],
+    /// The hops' streams (`hop_request/<name>`, `hop_response/<name>`).
+    pub hop_streams: [StreamId; 2],
+}
+
+impl DepDef {
+    /// Whether any request or answer of this dependency crosses a hop.
+    pub fn has_hops(&self) -> bool {
+        self.hops.iter().any(Option::is_some)
+    }
 }
 
 #[derive(Clone, Debug)]
