@@ -59,24 +59,27 @@ impl<'p> Engine<'p> {
         let generation = frame.generation;
         match &dep.capacity {
             Capacity::Unlimited | Capacity::TokenBucket { .. } => {
-                if let Some((delay, out)) = self.immediate_attempt(
-                    node,
-                    replica,
-                    site,
-                    frame.key,
-                    tag,
-                    frame.deadline,
-                    Reply::Attempt(id),
-                ) {
+                let reply = Reply::Attempt(id);
+                let (key, deadline) = (frame.key, frame.deadline);
+                let (mut delay, mut out) = if node.network {
+                    self.network_attempt(node, replica, site, key, tag, deadline, reply)
+                } else {
+                    self.immediate_attempt(node, replica, site, key, tag, deadline)
+                };
+                if out == outcome::HELD {
+                    (delay, out) = self.held_attempt(node, replica, key, tag, deadline, reply);
+                }
+                if out != outcome::SENT {
                     self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
                 }
             }
             Capacity::OptimisticItem => {
-                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(delivery) if delivery.hold == 0 && !dep.has_hops() => {
+                    Ok(delivery) if delivery.hold == 0 && !dep.has_hops => {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
@@ -106,7 +109,8 @@ impl<'p> Engine<'p> {
                 }
             }
             Capacity::Server { .. } => {
-                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
@@ -135,8 +139,9 @@ impl<'p> Engine<'p> {
         self.arm_attempt_timers(id, node, tag, hedge, cs);
     }
 
-    /// The faults for one attempt: `Ok(delivery)` (a partition's hold, added latency), or
-    /// `Err((delay, outcome))` when a rule fails the attempt.
+    /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
+    /// fails the attempt, or `Err((0, outcome::HELD))` when a partition holds it (the delivery
+    /// is in `self.held`).
     #[inline]
     pub(super) fn fault_verdict(
         &mut self,
@@ -145,9 +150,9 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-    ) -> Result<Delivery, (u64, u8)> {
+    ) -> Result<u64, (u64, u8)> {
         if self.plan.is_none() {
-            return Ok(Delivery::default());
+            return Ok(0);
         }
         self.evaluate_faults(node, site, request_key, tag, deadline)
     }
@@ -160,9 +165,9 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-    ) -> Result<Delivery, (u64, u8)> {
+    ) -> Result<u64, (u64, u8)> {
         let Some(plan) = self.plan else {
-            return Ok(Delivery::default());
+            return Ok(0);
         };
         let call = Call {
             request_key,
@@ -181,19 +186,30 @@ impl<'p> Engine<'p> {
             (None, u64::MAX) => None,
             (t, d) => Some(t.unwrap_or(u64::MAX).min(d.saturating_sub(self.now))),
         };
-        let effect = verdict_effect(&verdict, budget);
-        if matches!(effect, Ok(Delivery { hold, .. }) if hold > 0) {
-            self.m.partition_held += 1;
+        match verdict_effect(&verdict, budget)? {
+            Delivery { hold: 0, added } => Ok(added),
+            held => {
+                self.m.partition_held += 1;
+                self.held = held;
+                Err((0, outcome::HELD))
+            }
         }
-        effect
     }
 
-    /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
-    /// `Some((delay, attempt outcome))`, or `None` when the request was sent through the
-    /// network and its answer goes to `reply` as an event (a token bucket seen after a hop or
-    /// a partition's hold). Inline: it runs once per fan-out branch.
+    /// An attempt's fault decision as a delivery (held or not) or a failure.
+    pub(super) fn delivery(&self, decided: Result<u64, (u64, u8)>) -> Result<Delivery, (u64, u8)> {
+        match decided {
+            Ok(added) => Ok(Delivery { hold: 0, added }),
+            Err((_, outcome::HELD)) => Ok(self.held),
+            Err(failed) => Err(failed),
+        }
+    }
+
+    /// One attempt at an unlimited or token-bucket replica with no hops (or failed by a
+    /// fault): (delay, attempt outcome); `outcome::HELD` when a partition holds it (see
+    /// `held_attempt`). Inline: it runs once per fan-out branch, and it is what it was
+    /// before hops and partitions.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn immediate_attempt(
         &mut self,
         node: &CallNode,
@@ -202,25 +218,12 @@ impl<'p> Engine<'p> {
         request_key: u64,
         tag: u16,
         deadline: u64,
-        reply: Reply,
-    ) -> Option<(u64, u8)> {
-        let delivery = match self.fault_verdict(node, site, request_key, tag, deadline) {
-            Ok(delivery) => delivery,
-            Err(failed) => return Some(failed),
+    ) -> (u64, u8) {
+        let added = match self.fault_verdict(node, site, request_key, tag, deadline) {
+            Ok(added) => added,
+            Err(failed) => return failed,
         };
         let dep = &self.prog.deps[node.dep];
-        if delivery.hold > 0 || dep.has_hops() {
-            return self.attempt_over_network(
-                node,
-                replica,
-                request_key,
-                tag,
-                deadline,
-                delivery,
-                reply,
-            );
-        }
-        let added = delivery.added;
         let attempt_key = combine(request_key, u64::from(tag));
         let lat = dep
             .latency
@@ -231,9 +234,9 @@ impl<'p> Engine<'p> {
                 .take(self.now, rate_per_s, burst)
         {
             self.m.dependency_throttles += 1;
-            return Some((added.saturating_add(lat), outcome::THROTTLE));
+            return (added.saturating_add(lat), outcome::THROTTLE);
         }
-        Some((added.saturating_add(lat), outcome::OK))
+        (added.saturating_add(lat), outcome::OK)
     }
 
     /// Arms the attempt's timeout and the try's next hedge: after the first attempt of a try,

@@ -69,9 +69,18 @@ mod outcome {
     /// Attempt level only: a transient error the AWS SDK's standard mode retries (HTTP
     /// 500/502/503/504, a reset connection; FACTS.md), unlike `ERROR` and `CONFLICT`.
     pub const TRANSIENT: u8 = 9;
+    /// Not an outcome: a partition holds the attempt (`Engine::held` says how long).
+    pub const HELD: u8 = u8::MAX - 1;
+    /// Not an outcome: the attempt was sent through the network, its answer comes later.
+    pub const SENT: u8 = u8::MAX;
 
     pub fn is_failure(o: u8) -> bool {
         o >= TIMEOUT
+    }
+    /// The request-level outcome of an attempt's outcome: a success as it is, a failure by
+    /// its cause.
+    pub fn cause_of(o: u8) -> u8 {
+        if is_failure(o) { cause(o) } else { o }
     }
     /// The request-level cause of an attempt-level failure.
     pub fn cause(o: u8) -> u8 {
@@ -283,6 +292,8 @@ pub(crate) struct Engine<'p> {
     free_transit: Vec<u32>,
     /// The fault plan has a partition (token buckets then take tokens when requests land).
     plan_partitions: bool,
+    /// The delivery of the attempt whose faults last answered `outcome::HELD`.
+    held: Delivery,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -378,6 +389,7 @@ impl<'p> Engine<'p> {
                 .collect(),
             transit: Vec::new(),
             free_transit: Vec::new(),
+            held: Delivery::default(),
             plan_partitions: plan.is_some_and(|p| {
                 (0..p.rule_count()).any(|i| matches!(p.fault(i), Some(Fault::Partition)))
             }),
@@ -486,12 +498,14 @@ impl<'p> Engine<'p> {
                 self.queue_dispatch(ev.data as usize);
             }
             Kind::QueueRedeliver => self.queue_redeliver(usize::from(ev.tag), ev.data),
-            // Lands whether or not its caller still waits.
-            Kind::Arrive => self.arrive(ev.data),
             _ if !self.valid(ev.frame, ev.generation) => {
                 // The frame finished or was abandoned; only a server still owns the worker.
                 if ev.kind == Kind::ServerDone {
                     self.server_next(ev.data as usize);
+                } else if ev.kind == Kind::Arrive {
+                    // Carries no frame (its transit slot knows the attempt): it lands whether
+                    // or not its caller still waits.
+                    self.arrive(ev.data);
                 }
             }
             Kind::Deliver => self.child_done(ev.frame, ev.outcome),
@@ -512,6 +526,7 @@ impl<'p> Engine<'p> {
                 self.server_next(ev.data as usize);
             }
             Kind::OccWrite => self.occ_write(ev.frame, ev.tag, ev.data),
+            Kind::Arrive => self.arrive(ev.data),
             Kind::AsyncRetry => self.async_try(ev.frame),
         }
     }

@@ -13,7 +13,6 @@
 //! stream per dependency and direction, so a retry pays the hops again and the control and
 //! experiment runs draw the same hops for the same attempt.
 
-use super::faults::Delivery;
 use super::*;
 
 /// Index of the request hop in `DepDef::hops`.
@@ -83,13 +82,58 @@ impl<'p> Engine<'p> {
         );
     }
 
+    /// An attempt at an unlimited or token-bucket dependency behind hops: its faults, then
+    /// [`attempt_over_network`](Self::attempt_over_network).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn network_attempt(
+        &mut self,
+        node: &CallNode,
+        replica: usize,
+        site: &str,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+        reply: Reply,
+    ) -> (u64, u8) {
+        let decided = self.fault_verdict(node, site, request_key, tag, deadline);
+        match self.delivery(decided) {
+            Ok(delivery) => self.attempt_over_network(
+                node,
+                replica,
+                request_key,
+                tag,
+                deadline,
+                delivery,
+                reply,
+            ),
+            Err(failed) => failed,
+        }
+    }
+
+    /// An attempt at an unlimited or token-bucket dependency that a partition holds
+    /// (`immediate_attempt` answered `outcome::HELD`).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn held_attempt(
+        &mut self,
+        node: &CallNode,
+        replica: usize,
+        request_key: u64,
+        tag: u16,
+        deadline: u64,
+        reply: Reply,
+    ) -> (u64, u8) {
+        let delivery = self.held;
+        self.attempt_over_network(node, replica, request_key, tag, deadline, delivery, reply)
+    }
+
     /// An attempt at an unlimited or token-bucket dependency behind hops or a partition.
     /// Unlimited: answered after hold, hops, added latency and service time, all known now.
     /// Token bucket: the token is taken when the request arrives, so a request that has to
-    /// cross the network is sent (`None`).
-    #[inline(never)]
+    /// cross the network is sent (`outcome::SENT`).
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn attempt_over_network(
+    fn attempt_over_network(
         &mut self,
         node: &CallNode,
         replica: usize,
@@ -98,7 +142,7 @@ impl<'p> Engine<'p> {
         deadline: u64,
         delivery: Delivery,
         reply: Reply,
-    ) -> Option<(u64, u8)> {
+    ) -> (u64, u8) {
         let key = combine(request_key, u64::from(tag));
         let to_server = delivery
             .hold
@@ -127,14 +171,14 @@ impl<'p> Engine<'p> {
                 added: delivery.added,
             };
             self.send(replica, item, delivery.hold, plain);
-            return None;
+            return (0, outcome::SENT);
         }
         let (at_server, out) = self.bucket_or_unlimited(node.dep, replica, key, delivery.added);
         let back = self.hop(node.dep, HOP_RESPONSE, key);
-        Some((
+        (
             to_server.saturating_add(at_server).saturating_add(back),
             out,
-        ))
+        )
     }
 
     /// Capacity and service at an unlimited or token-bucket replica, now: (time at the
@@ -301,6 +345,6 @@ impl<'p> Engine<'p> {
     pub(super) fn decided_at_issue(&self, dep: usize) -> bool {
         let def = &self.prog.deps[dep];
         !(matches!(def.capacity, Capacity::TokenBucket { .. })
-            && (def.hops[HOP_REQUEST].is_some() || self.plan_partitions))
+            && (def.has_hops || self.plan_partitions))
     }
 }

@@ -95,22 +95,23 @@ impl<'p> Engine<'p> {
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
-        let Some((delay, out)) = self.immediate_attempt(
-            call,
-            call.primary,
-            site,
-            key,
-            0,
-            deadline,
-            Reply::Plain(parent),
-        ) else {
-            return; // sent through the network: the answer is delivered when it lands
-        };
-        let out = if outcome::is_failure(out) {
-            outcome::cause(out)
+        let (mut delay, mut out) = if call.network {
+            let reply = Reply::Plain(parent);
+            self.network_attempt(call, call.primary, site, key, 0, deadline, reply)
         } else {
-            out
+            self.immediate_attempt(call, call.primary, site, key, 0, deadline)
         };
+        // `HELD` and `SENT` sort with the failures: the common path tests nothing more.
+        if outcome::is_failure(out) {
+            if out == outcome::HELD {
+                let reply = Reply::Plain(parent);
+                (delay, out) = self.held_attempt(call, call.primary, key, 0, deadline, reply);
+            }
+            if out == outcome::SENT {
+                return; // the answer is delivered when the request lands
+            }
+            out = outcome::cause_of(out);
+        }
         if parent != NONE {
             let generation = self.frames[parent as usize].generation;
             self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
@@ -144,27 +145,33 @@ impl<'p> Engine<'p> {
         let site = call.site_primary.as_str();
         let mut results = std::mem::take(&mut self.scratch);
         results.clear();
-        for i in 0..count {
-            self.m.attempts += 1;
-            let branch_key = combine(key, u64::from(i));
-            // `plain_leaf` admits only calls decided at issue time: never `None`.
-            let (delay, out) = self
-                .immediate_attempt(
-                    call,
-                    call.primary,
-                    site,
-                    branch_key,
-                    0,
-                    deadline,
-                    Reply::Plain(NONE),
-                )
-                .unwrap_or((0, outcome::ERROR));
-            let out = if outcome::is_failure(out) {
-                outcome::cause(out)
-            } else {
-                out
-            };
-            results.push((delay, i, out));
+        // Tested once per fan-out, not per branch. `plain_leaf` admits only calls answered at
+        // issue time, so neither path sends a request (`outcome::SENT`).
+        let reply = Reply::Plain(NONE);
+        if call.network {
+            for i in 0..count {
+                self.m.attempts += 1;
+                let branch_key = combine(key, u64::from(i));
+                let (delay, out) =
+                    self.network_attempt(call, call.primary, site, branch_key, 0, deadline, reply);
+                results.push((delay, i, outcome::cause_of(out)));
+            }
+        } else {
+            for i in 0..count {
+                self.m.attempts += 1;
+                let branch_key = combine(key, u64::from(i));
+                let (mut delay, mut out) =
+                    self.immediate_attempt(call, call.primary, site, branch_key, 0, deadline);
+                if outcome::is_failure(out) {
+                    if out == outcome::HELD {
+                        let primary = call.primary;
+                        (delay, out) =
+                            self.held_attempt(call, primary, branch_key, 0, deadline, reply);
+                    }
+                    out = outcome::cause_of(out);
+                }
+                results.push((delay, i, out));
+            }
         }
         let decided = match join {
             // All: the first failure (by time, then branch) decides, else the last success.
