@@ -13,8 +13,18 @@
 //! | `error = "timeout"`        | until the caller's deadline (\*)              | fails as a timeout       |
 //! | `hang = { buffer }`        | until the deadline minus `buffer` (\*\*)      | fails as a timeout       |
 //! | `status = N`               | the added latency                             | answers with status `N`  |
+//! | `"partition"`              | until its window ends (\*\*\*), plus latencies  | the real call goes ahead |
 //!
 //! Held times never go below the added latency (latencies apply before failures).
+//!
+//! (\*\*\*) **A partition delivers late.** A call decided while a partition's window is open
+//! is held in the network until the window ends (its schedule's origin is the one every
+//! window has: the injector's start, or the plan's load with
+//! [`WindowOrigin::PlanLoad`](crate::WindowOrigin)), then delivered: the hold is part of
+//! [`Verdict::added_latency`] and named apart in [`Verdict::partition_hold`]. A call decided
+//! after the window is not held. The deadline does not shorten the hold: a caller whose own
+//! timeout ends first gives up (in the simulator the server still receives the request when
+//! the partition heals), which is what separates a partition from a `hang`.
 //!
 //! (\*) **An injected timeout waits.** A real timeout is the caller giving up after waiting, so
 //! an injected one holds the call until the caller's deadline when one is known (the caller's
@@ -130,6 +140,7 @@ mod tests {
             added_latency: Duration::from_millis(added_ms),
             fired: u32::from(failure.is_some()) + u32::from(added_ms > 0),
             failure: failure.map(Box::new),
+            partition_hold: Duration::ZERO,
         }
     }
 
@@ -188,6 +199,23 @@ mod tests {
         let unknown = verdict(10, timeout()).effect(None);
         assert_eq!((unknown.delay, unknown.until_deadline), (MS(10), false));
         assert!(matches!(unknown.outcome, Outcome::Fail { kind, .. } if kind.is_timeout()));
+    }
+
+    #[test]
+    fn a_partition_delivers_after_its_hold_whatever_the_deadline() {
+        let held = Verdict {
+            added_latency: MS(4_040),
+            partition_hold: MS(4_000),
+            fired: 2,
+            failure: None,
+        };
+        for deadline in [Some(MS(1_000)), None] {
+            let effect = held.effect(deadline);
+            assert_eq!(
+                (effect.delay, effect.until_deadline, effect.outcome),
+                (MS(4_040), false, Outcome::Proceed)
+            );
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! What a rule does when it fires: add latency, fail, hang, or replace a response.
+//! What a rule does when it fires: add latency, fail, hang, hold in a partition, or replace a
+//! response.
 //!
 //! Faults are data. Adapters map an [`ErrorKind`] to the concrete error of their world (the
 //! simulator counts it, the tower layer returns an [`InjectedError`], the AWS adapter answers
@@ -11,6 +12,7 @@
 //! fault = { error = { custom = { name = "InventoryUnavailable", message = "no stock service" } } }
 //! fault = { hang = { buffer = "100ms" } }       # until the caller's deadline minus the buffer
 //! fault = { status = 503 }                       # replace a handler's response
+//! fault = "partition"                            # hold until the rule's window ends, then deliver
 //! ```
 
 use std::fmt;
@@ -140,22 +142,30 @@ pub enum Fault {
     },
     /// Replace a handler's response with this HTTP status code (100 to 599).
     Status(u16),
+    /// A network partition with retransmission: hold the call in the network until the rule's
+    /// window ends, then deliver it (the call goes ahead, late). The rule needs a window with
+    /// a duration (`window = { start = "2m", duration = "30s" }`); a call decided outside the
+    /// window is not held. Unlike a [`Hang`](Self::Hang) (the caller gives up) the call is not
+    /// failed: a caller whose own timeout ends first gives up, and the request still arrives
+    /// when the partition heals. See [`crate::effect`].
+    Partition,
 }
 
 impl Fault {
-    /// A short stable label: `latency`, `error`, `hang` or `status`.
+    /// A short stable label: `latency`, `error`, `hang`, `status` or `partition`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Latency(_) => "latency",
             Self::Error(_) => "error",
             Self::Hang { .. } => "hang",
             Self::Status(_) => "status",
+            Self::Partition => "partition",
         }
     }
 
     /// Whether the call fails (rather than only being delayed).
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Self::Latency(_))
+        !matches!(self, Self::Latency(_) | Self::Partition)
     }
 }
 
@@ -236,6 +246,7 @@ mod tests {
             r#"fault = { hang = { buffer = "100ms" } }"#,
             r#"fault = { status = 418 }"#,
             r#"fault = { latency = "20ms" }"#,
+            r#"fault = "partition""#,
         ];
         for text in forms {
             let fault = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -251,6 +262,12 @@ mod tests {
         assert_eq!(
             parse(r#"fault = { error = { server_error = 503 } }"#).unwrap(),
             Fault::Error(ErrorKind::ServerError { status: 503 })
+        );
+        let partition = parse(r#"fault = "partition""#).unwrap();
+        assert_eq!(partition, Fault::Partition);
+        assert_eq!(
+            (partition.label(), partition.is_failure()),
+            ("partition", false)
         );
     }
 

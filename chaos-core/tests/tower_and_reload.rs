@@ -388,3 +388,50 @@ async fn a_layer_at_a_site_faults_exactly_the_requests_the_ad_hoc_layer_faults()
     // Binomial(200, 0.3): mean 60, 5 standard deviations 32.
     assert!((28..=92).contains(&faulted), "{faulted} of 200 at 30%");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_delivers_the_request_when_its_window_ends() {
+    let start = tokio::time::Instant::now();
+    let injector = quiet(Plan::new(1).with_rule(Rule::partition(
+        Duration::from_secs(1),
+        Duration::from_secs(4),
+    )));
+    let reached = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = reached.clone();
+    let mut service = ServiceBuilder::new()
+        .layer(ChaosLayer::from_fn(injector, |request: &u64| {
+            Call::new(*request, "orders")
+        }))
+        .service_fn(move |request: u64| {
+            seen.lock().expect("not poisoned").push(start.elapsed());
+            async move { Ok::<_, BoxError>(request) }
+        });
+    // Before the window: untouched. During it: held until 5 s, then delivered (not failed).
+    // After it: untouched again.
+    let mut answered = Vec::new();
+    for at_ms in [500, 2_000, 4_999, 6_000] {
+        tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+        let value = service
+            .ready()
+            .await
+            .expect("ready")
+            .call(at_ms)
+            .await
+            .expect("a partition delivers");
+        answered.push((value, start.elapsed()));
+    }
+    let ms = Duration::from_millis;
+    assert_eq!(
+        answered,
+        vec![
+            (500, ms(500)),
+            (2_000, ms(5_000)),
+            (4_999, ms(5_000)),
+            (6_000, ms(6_000))
+        ]
+    );
+    assert_eq!(
+        *reached.lock().expect("not poisoned"),
+        vec![ms(500), ms(5_000), ms(5_000), ms(6_000)]
+    );
+}

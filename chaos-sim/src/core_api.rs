@@ -5,7 +5,7 @@
 
 pub use chaos_core::advanced::{Failure, LocalMatchCounter, hash_str, mix64};
 pub use chaos_core::duration::{MAX_DURATION, parse_duration};
-pub use chaos_core::fault::ErrorKind;
+pub use chaos_core::fault::{ErrorKind, Fault};
 pub use chaos_core::latency::LatencyDist;
 pub use chaos_core::plan::{Call, CompiledPlan, Plan, PlanError};
 pub use chaos_core::rule::Rule;

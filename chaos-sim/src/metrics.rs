@@ -80,6 +80,11 @@ pub struct RunMetrics {
     pub dropped_work: u64,
     /// Work a server served although its caller had given up.
     pub abandoned_work_served: u64,
+    /// Attempts a partition held in the network until its window ended.
+    pub partition_held: u64,
+    /// Requests that reached a token bucket, queueing server or optimistic item after their
+    /// caller had given up on them (held by a partition or a hop past the caller's timeout).
+    pub late_deliveries: u64,
     /// Longest server waiting line.
     pub peak_server_queue: u64,
     /// Function invocations that ran.
@@ -158,6 +163,8 @@ impl RunMetrics {
             conflicts: 0,
             dropped_work: 0,
             abandoned_work_served: 0,
+            partition_held: 0,
+            late_deliveries: 0,
             peak_server_queue: 0,
             invocations: 0,
             cold_starts: 0,

@@ -341,6 +341,9 @@ pub struct Dependency {
     pub latency: LatencyDist,
     /// Capacity model.
     pub capacity: Capacity,
+    /// Network hops between a caller and the dependency (none by default: a request reaches
+    /// the server at once and its answer returns at once).
+    pub hops: Hops,
 }
 
 impl Dependency {
@@ -351,7 +354,50 @@ impl Dependency {
             regions: Vec::new(),
             latency,
             capacity: Capacity::Unlimited,
+            hops: Hops::default(),
         }
+    }
+
+    /// The same dependency behind these network hops.
+    pub fn with_hops(mut self, hops: Hops) -> Self {
+        self.hops = hops;
+        self
+    }
+}
+
+/// The network between a caller and a dependency: every attempt's request crosses `request`
+/// before the server sees it (so a token is taken, a version read, a place in a server's line
+/// held at server time), and its answer crosses `response` back. Each crossing draws its own
+/// sample, keyed by the attempt, so a retry pays the hops again and the control and
+/// experiment runs draw the same hops for the same attempt. An `optimistic_item` attempt is a
+/// read and then a conditional write, so it crosses each way twice: the version is read when
+/// the read arrives, and the write is checked when it arrives, `latency` plus a response and
+/// a request hop later. `None` is no hop (zero, and no draw).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Hops {
+    /// Caller to dependency.
+    pub request: Option<LatencyDist>,
+    /// Dependency to caller.
+    pub response: Option<LatencyDist>,
+}
+
+impl Hops {
+    /// Hops with these latencies each way.
+    pub fn new(request: LatencyDist, response: LatencyDist) -> Self {
+        Self {
+            request: Some(request),
+            response: Some(response),
+        }
+    }
+
+    /// The same latency distribution each way.
+    pub fn symmetric(each_way: LatencyDist) -> Self {
+        Self::new(each_way.clone(), each_way)
+    }
+
+    /// Whether neither direction has a hop.
+    pub fn is_none(&self) -> bool {
+        self.request.is_none() && self.response.is_none()
     }
 }
 

@@ -158,6 +158,13 @@ pub struct RunReport {
     pub dropped_work: u64,
     /// Abandoned work a server served anyway.
     pub abandoned_work_served: u64,
+    /// Attempts a partition held in the network until its window ended (left out when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub partition_held: u64,
+    /// Requests that reached a stateful dependency after their caller had given up on them
+    /// (left out when 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late_deliveries: u64,
     /// Function invocations.
     pub invocations: u64,
     /// Cold starts.
@@ -190,6 +197,10 @@ pub struct RunReport {
     pub functions: Vec<FunctionReport>,
     /// Per-interval series.
     pub timeline: TimelineReport,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 fn ms(ns: u64) -> f64 {
@@ -244,6 +255,8 @@ impl RunReport {
             conflicts: m.conflicts,
             dropped_work: m.dropped_work,
             abandoned_work_served: m.abandoned_work_served,
+            partition_held: m.partition_held,
+            late_deliveries: m.late_deliveries,
             invocations: m.invocations,
             cold_starts: m.cold_starts,
             function_throttles: m.function_throttles,

@@ -149,9 +149,9 @@ impl Observer for InjectorObserver<'_> {
             _ => (None, None),
         };
         // Latency in milliseconds, with the sub-millisecond part (a sampled delay rarely is
-        // whole); absent for faults that fail the call.
-        let latency_ms =
-            matches!(fault, Some(Fault::Latency(_))).then(|| latency.as_secs_f64() * 1e3);
+        // whole), or a partition's hold; absent for faults that fail the call.
+        let latency_ms = matches!(fault, Some(Fault::Latency(_) | Fault::Partition))
+            .then(|| latency.as_secs_f64() * 1e3);
         tracing::info!(
             target: "chaos::inject",
             rule = label,

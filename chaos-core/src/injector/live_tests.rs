@@ -178,3 +178,31 @@ fn totals_never_go_back_while_threads_decide_through_reloads() {
         (THREADS * CALLS, THREADS * CALLS)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_partition_holds_until_its_window_ends_counted_from_the_plans_origin() {
+    let s = Duration::from_secs;
+    let partition = || Plan::new(1).with_rule(Rule::partition(s(10), s(20)).named("cut"));
+    let anchored = built(Plan::new(1), WindowOrigin::PlanLoad);
+    let from_start = built(partition(), WindowOrigin::InjectorStart);
+    tokio::time::advance(s(100)).await;
+    anchored.reload(partition()).expect("valid");
+    let held = |injector: &Injector| injector.decide(&Call::new(1, "orders")).partition_hold;
+    // From the injector's start the window (10 s to 30 s) is long over; from the load it
+    // opens in 10 s.
+    assert_eq!((held(&anchored), held(&from_start)), (s(0), s(0)));
+    tokio::time::advance(s(15)).await;
+    assert_eq!(held(&anchored), s(15));
+    // `apply` waits out the hold, then lets the call go ahead, whatever the deadline says.
+    let before = tokio::time::Instant::now();
+    let deadline = crate::timeout::Deadline::after(s(1));
+    anchored
+        .apply(&Call::new(1, "orders"), Some(deadline))
+        .await
+        .expect("a partition delivers, it does not fail");
+    assert_eq!(before.elapsed(), s(15));
+    // Decided after the window: not held.
+    assert_eq!(held(&anchored), s(0));
+    let snapshot = anchored.snapshot();
+    assert_eq!(snapshot.totals.get("cut").map(|t| t.injected), Some(2));
+}

@@ -238,7 +238,7 @@ impl CompiledPlan {
             // A failing rule that loses to an earlier failure still counted the call (its
             // triggers stay independent of other rules) but is not applied.
             if probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
-                rule.fire(index, word, call, &mut verdict, observer);
+                rule.fire(index, word, call, elapsed, &mut verdict, observer);
             }
         }
         verdict
@@ -316,7 +316,7 @@ impl CompiledPlan {
             }
             let word = rule.key.for_call_word(call_word);
             if rule.probability.admits(word) && !(rule.failing && verdict.failure.is_some()) {
-                rule.fire(index, word, call, &mut verdict, observer);
+                rule.fire(index, word, call, Duration::ZERO, &mut verdict, observer);
             }
         }
         verdict

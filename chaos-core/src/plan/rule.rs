@@ -15,6 +15,11 @@ use super::counter::MatchCounter;
 use super::selector::{CompiledTest, Pattern, glob_never_matches, route_never_matches};
 use super::verdict::{Failure, Verdict};
 
+/// Why a partition needs a window with an end: it delivers what it held when the window ends.
+const PARTITION_NEEDS_END: &str = "a partition holds calls until its window ends, then \
+    delivers them: give the rule a window with a duration, such as \
+    `window = { start = \"2m\", duration = \"30s\" }`";
+
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
     pub(super) label: String,
@@ -41,6 +46,8 @@ pub(crate) struct CompiledRule {
     pub(super) counts_calls: bool,
     pub(super) schedule: crate::rule::Schedule,
     pub(super) timed: bool,
+    /// A partition's window end (since the schedule's origin): it holds calls until then.
+    pub(super) partition_end: Duration,
 }
 
 impl CompiledRule {
@@ -74,6 +81,17 @@ impl CompiledRule {
                         .to_owned(),
                 ));
         }
+        let partition_end = match (&rule.fault, rule.schedule.window) {
+            (Fault::Partition, Some(window)) => window.start.saturating_add(
+                window
+                    .duration
+                    .ok_or_else(|| fail("window.duration", PARTITION_NEEDS_END.to_owned()))?,
+            ),
+            (Fault::Partition, None) => {
+                return Err(fail("window", PARTITION_NEEDS_END.to_owned()));
+            }
+            _ => Duration::ZERO,
+        };
         if let Fault::Status(status) = rule.fault
             && !(100..=599).contains(&status)
         {
@@ -148,6 +166,7 @@ impl CompiledRule {
             trigger: rule.trigger.clone(),
             timed: rule.schedule.is_timed(),
             schedule: rule.schedule.clone(),
+            partition_end,
         })
     }
 
@@ -181,7 +200,9 @@ impl CompiledRule {
         }
     }
 
-    /// Applies a firing rule to the verdict. Kept out of line: it runs for the few calls that
+    /// Applies a firing rule to the verdict, decided at `elapsed` since the schedule's origin
+    /// (only a partition reads it; the plain paths, which have no clock, never hold one: a
+    /// partition always has a window). Kept out of line: it runs for the few calls that
     /// fire, and inlining it would crowd the loop every call runs.
     #[cold]
     #[inline(never)]
@@ -190,6 +211,7 @@ impl CompiledRule {
         index: usize,
         word: u64,
         call: &Call<'_>,
+        elapsed: Duration,
         verdict: &mut Verdict,
         observer: &mut O,
     ) {
@@ -220,6 +242,16 @@ impl CompiledRule {
                     rule: index,
                     status: *status,
                 }));
+            }
+            Fault::Partition => {
+                // Held until the window ends; overlapping partitions hold until the last
+                // one heals (the holds do not add, unlike latencies).
+                added = self.partition_end.saturating_sub(elapsed);
+                let hold = verdict.partition_hold.max(added);
+                verdict.added_latency = verdict
+                    .added_latency
+                    .saturating_add(hold - verdict.partition_hold);
+                verdict.partition_hold = hold;
             }
         }
         observer.injected(index, call, added);

@@ -147,7 +147,7 @@ impl ResolvedSite {
                 && !(candidate.failing && verdict.failure.is_some())
                 && let Some(rule) = plan.rules.get(index)
             {
-                rule.fire(index, word, call, &mut verdict, observer);
+                rule.fire(index, word, call, Duration::ZERO, &mut verdict, observer);
             }
         }
         verdict
@@ -253,7 +253,7 @@ impl CompiledPlan {
                 && !(candidate.failing && verdict.failure.is_some())
                 && let Some(rule) = self.rules.get(index)
             {
-                rule.fire(index, word, call, &mut verdict, observer);
+                rule.fire(index, word, call, elapsed, &mut verdict, observer);
             }
         }
         verdict

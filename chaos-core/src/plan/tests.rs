@@ -1,5 +1,7 @@
 use super::*;
 use crate::fault::ErrorKind;
+use crate::fault::Fault;
+use crate::latency::LatencyDist;
 use crate::rule::EventTest;
 use std::time::{Duration, SystemTime};
 
@@ -486,4 +488,84 @@ fn the_service_index_narrows_or_gives_up_without_changing_a_decision() {
         assert_eq!(first_rule("s99"), Some(exact), "the first glob rule");
         assert_eq!(first_rule("t"), None);
     }
+}
+
+#[test]
+fn a_partition_needs_a_window_with_an_end() {
+    let base = "[[rules]]\nname = \"cut\"\nfault = \"partition\"\nprobability = 1.0\n";
+    for (extra, field) in [
+        ("", "window"),
+        ("window = { start = \"1m\" }\n", "window.duration"),
+    ] {
+        let err = Plan::from_toml_str(&format!("{base}{extra}")).unwrap_err();
+        match &err {
+            PlanError::Rule { field: got, .. } => assert_eq!(got, field, "{err}"),
+            other => panic!("{other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("rules[0].{field}")) && text.contains("duration = \"30s\""),
+            "{text}"
+        );
+    }
+    let plan = Plan::from_toml_str(&format!(
+        "{base}window = {{ start = \"1m\", duration = \"30s\" }}\n"
+    ))
+    .expect("valid");
+    assert_eq!(plan.rules[0].fault, Fault::Partition);
+}
+
+#[test]
+fn a_partition_holds_a_call_until_its_window_ends() {
+    let s = Duration::from_secs;
+    let plan = Plan::new(4)
+        .with_rule(Rule::partition(s(10), s(30)).named("cut"))
+        .compile()
+        .expect("valid");
+    let counter = LocalMatchCounter::new(1);
+    let at = |elapsed: Duration| plan.evaluate(&Call::new(3, "orders"), elapsed, &counter);
+    assert!(at(s(9)).is_pass(), "before the window");
+    for (elapsed, hold) in [
+        (s(10), s(30)),
+        (s(25), s(15)),
+        (Duration::from_millis(39_999), Duration::from_millis(1)),
+    ] {
+        let verdict = at(elapsed);
+        assert_eq!(
+            (verdict.partition_hold, verdict.added_latency, verdict.fired),
+            (hold, hold, 1),
+            "at {elapsed:?}"
+        );
+        assert!(verdict.failure.is_none());
+    }
+    assert!(at(s(40)).is_pass(), "the window is over: not held");
+}
+
+#[test]
+fn partitions_hold_until_the_last_heals_and_latencies_add_on_top() {
+    let s = Duration::from_secs;
+    let plan = Plan::new(4)
+        .with_rule(Rule::partition(s(0), s(20)).named("short"))
+        .with_rule(Rule::latency(LatencyDist::constant(Duration::from_millis(7))).named("slow"))
+        .with_rule(Rule::partition(s(5), s(25)).named("long"))
+        .with_rule(Rule::error(ErrorKind::Throttle).named("throttle"))
+        .compile()
+        .expect("valid");
+    let verdict = plan.evaluate(&Call::new(1, "orders"), s(10), &LocalMatchCounter::new(4));
+    // Held until 30 s (the later end), plus the 7 ms latency; the error still fires.
+    assert_eq!(verdict.partition_hold, s(20));
+    assert_eq!(verdict.added_latency, s(20) + Duration::from_millis(7));
+    assert_eq!(verdict.fired, 4);
+    assert!(matches!(
+        verdict.failure.as_deref(),
+        Some(Failure::Error { rule: 3, .. })
+    ));
+    // A resolved site decides the same.
+    let site = crate::plan::CallSite::new("orders");
+    let resolved = plan.resolve(&site);
+    let call = Call::at(1, site);
+    assert_eq!(
+        plan.evaluate_resolved(&resolved, &call, s(10), &LocalMatchCounter::new(4)),
+        verdict
+    );
 }

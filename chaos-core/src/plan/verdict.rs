@@ -43,13 +43,19 @@ impl Failure {
 /// What a plan decided for one call.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
-    /// Latency to add before the call (sum of the firing latency rules).
+    /// Latency to add before the call: the sum of the firing latency rules, plus
+    /// [`partition_hold`](Self::partition_hold).
     pub added_latency: Duration,
     /// The failure to inject, if any rule decided one. Boxed to keep the common verdict (no
     /// failure) small: it is returned on every call.
     pub failure: Option<Box<Failure>>,
     /// How many rules fired.
     pub fired: u32,
+    /// The part of `added_latency` a partition holds the call in the network before
+    /// delivering it: the time left until the latest window end among the partitions that
+    /// fired (zero when none did). An adapter that tells the network from the server (the
+    /// simulator) delays the call's arrival by it; live code just waits `added_latency`.
+    pub partition_hold: Duration,
 }
 
 impl Verdict {

@@ -321,6 +321,25 @@ impl Rule {
         Self::new(Fault::Error(kind))
     }
 
+    /// A partition: calls decided from `start` for `duration` (since the injector's or the
+    /// simulation's start) are held in the network until the window ends, then delivered.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chaos_core::{Call, Plan, rule::Rule};
+    /// use chaos_core::advanced::LocalMatchCounter;
+    /// let plan = Plan::new(1)
+    ///     .with_rule(Rule::partition(Duration::from_secs(60), Duration::from_secs(30)))
+    ///     .compile()?;
+    /// let at = |s| plan.evaluate(&Call::new(7, "orders"), Duration::from_secs(s), &LocalMatchCounter::new(1));
+    /// assert_eq!(at(70).partition_hold, Duration::from_secs(20));
+    /// assert!(at(90).is_pass());
+    /// # Ok::<(), chaos_core::PlanError>(())
+    /// ```
+    pub fn partition(start: Duration, duration: Duration) -> Self {
+        Self::new(Fault::Partition).during(start, duration)
+    }
+
     /// Names the rule.
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());

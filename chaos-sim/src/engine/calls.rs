@@ -59,16 +59,27 @@ impl<'p> Engine<'p> {
         let generation = frame.generation;
         match &dep.capacity {
             Capacity::Unlimited | Capacity::TokenBucket { .. } => {
-                let (delay, out) =
-                    self.immediate_attempt(node, replica, site, frame.key, tag, frame.deadline);
-                self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
+                let reply = Reply::Attempt(id);
+                let (key, deadline) = (frame.key, frame.deadline);
+                let (mut delay, mut out) = if node.network {
+                    self.network_attempt(node, replica, site, key, tag, deadline, reply)
+                } else {
+                    self.immediate_attempt(node, replica, site, key, tag, deadline)
+                };
+                if out == outcome::HELD {
+                    (delay, out) = self.held_attempt(node, replica, key, tag, deadline, reply);
+                }
+                if out != outcome::SENT {
+                    self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0);
+                }
             }
             Capacity::OptimisticItem => {
-                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(added) => {
+                    Ok(delivery) if delivery.hold == 0 && !dep.has_hops => {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
@@ -77,7 +88,7 @@ impl<'p> Engine<'p> {
                         self.tl
                             .in_flight(node.dep, self.now, added.saturating_add(lat));
                         self.push(
-                            added.saturating_add(lat),
+                            delivery.added.saturating_add(lat),
                             Kind::AttemptDone,
                             id,
                             generation,
@@ -86,14 +97,26 @@ impl<'p> Engine<'p> {
                             version,
                         );
                     }
+                    Ok(delivery) => {
+                        let item = WorkItem {
+                            frame: id,
+                            generation,
+                            tag,
+                            deadline: frame.deadline,
+                            key: combine(frame.key, u64::from(tag)),
+                            added: delivery.added,
+                        };
+                        self.send(replica, item, delivery.hold, false);
+                    }
                 }
             }
             Capacity::Server { .. } => {
-                match self.fault_verdict(node, site, frame.key, tag, frame.deadline) {
+                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(added) => {
+                    Ok(delivery) => {
                         let deadline = match node.timeout_ns {
                             Some(t) => self.now.saturating_add(t).min(frame.deadline),
                             None => frame.deadline,
@@ -104,9 +127,13 @@ impl<'p> Engine<'p> {
                             tag,
                             deadline,
                             key: combine(frame.key, u64::from(tag)),
-                            added,
+                            added: delivery.added,
                         };
-                        self.server_offer(replica, item);
+                        if delivery.hold == 0 && dep.hops[HOP_REQUEST].is_none() {
+                            self.server_offer(replica, item);
+                        } else {
+                            self.send(replica, item, delivery.hold, false);
+                        }
                     }
                 }
             }
@@ -115,7 +142,8 @@ impl<'p> Engine<'p> {
     }
 
     /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
-    /// fails the attempt.
+    /// fails the attempt, or `Err((0, outcome::HELD))` when a partition holds it (the delivery
+    /// is in `self.held`).
     #[inline]
     pub(super) fn fault_verdict(
         &mut self,
@@ -160,11 +188,29 @@ impl<'p> Engine<'p> {
             (None, u64::MAX) => None,
             (t, d) => Some(t.unwrap_or(u64::MAX).min(d.saturating_sub(self.now))),
         };
-        verdict_effect(&verdict, budget)
+        match verdict_effect(&verdict, budget)? {
+            Delivery { hold: 0, added } => Ok(added),
+            held => {
+                self.m.partition_held += 1;
+                self.held = held;
+                Err((0, outcome::HELD))
+            }
+        }
     }
 
-    /// One attempt at an unlimited or token-bucket replica (or failed by a fault):
-    /// (delay, attempt outcome). Inline: it runs once per fan-out branch.
+    /// An attempt's fault decision as a delivery (held or not) or a failure.
+    pub(super) fn delivery(&self, decided: Result<u64, (u64, u8)>) -> Result<Delivery, (u64, u8)> {
+        match decided {
+            Ok(added) => Ok(Delivery { hold: 0, added }),
+            Err((_, outcome::HELD)) => Ok(self.held),
+            Err(failed) => Err(failed),
+        }
+    }
+
+    /// One attempt at an unlimited or token-bucket replica with no hops (or failed by a
+    /// fault): (delay, attempt outcome); `outcome::HELD` when a partition holds it (see
+    /// `held_attempt`). Inline: it runs once per fan-out branch, and it is what it was
+    /// before hops and partitions.
     #[inline(always)]
     pub(super) fn immediate_attempt(
         &mut self,

@@ -5,15 +5,33 @@
 use super::*;
 use crate::core_api::{InjectedKind, Outcome, Verdict};
 
+/// How a call that goes ahead is delayed: `hold` in the network before the server sees it
+/// (a partition), then `added` latency (a slowdown at the server).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Delivery {
+    pub(super) hold: u64,
+    pub(super) added: u64,
+}
+
 /// The effect of `verdict` on a call whose caller has `budget` left (`None`: no known
-/// deadline): `Ok(delay)` when the call proceeds after the added latency, `Err((delay,
-/// outcome))` when it fails after `delay`.
-pub(super) fn verdict_effect(verdict: &Verdict, budget: Option<u64>) -> Result<u64, (u64, u8)> {
+/// deadline): `Ok(delivery)` when the call proceeds, `Err((delay, outcome))` when it fails
+/// after `delay`.
+pub(super) fn verdict_effect(
+    verdict: &Verdict,
+    budget: Option<u64>,
+) -> Result<Delivery, (u64, u8)> {
     let effect = verdict.effect(budget.map(Duration::from_nanos));
     let delay = nanos(effect.delay);
     match effect.outcome {
         Outcome::Fail { kind, .. } => Err((delay, injected_outcome(&kind))),
-        _ => Ok(delay),
+        _ => {
+            // A partition's hold is part of the effect's delay; the rest is added latency.
+            let hold = nanos(verdict.partition_hold).min(delay);
+            Ok(Delivery {
+                hold,
+                added: delay - hold,
+            })
+        }
     }
 }
 

@@ -18,6 +18,7 @@ mod calls;
 mod faults;
 mod frames;
 mod lambda;
+mod network;
 mod retry_quota;
 mod servers;
 mod steps;
@@ -25,11 +26,12 @@ mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
-use faults::verdict_effect;
+use faults::{Delivery, verdict_effect};
+use network::{HOP_REQUEST, Reply, Transit};
 use retry_quota::RetryQuota;
 use token_bucket::TokenBucket;
 
-use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, LocalMatchCounter};
+use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
     Abandoned, Arrivals, BackoffKind, Capacity, Discipline, Invocation, InvokeMode, Join,
@@ -68,9 +70,18 @@ mod outcome {
     /// Attempt level only: a transient error the AWS SDK's standard mode retries (HTTP
     /// 500/502/503/504, a reset connection; FACTS.md), unlike `ERROR` and `CONFLICT`.
     pub const TRANSIENT: u8 = 9;
+    /// Not an outcome: a partition holds the attempt (`Engine::held` says how long).
+    pub const HELD: u8 = u8::MAX - 1;
+    /// Not an outcome: the attempt was sent through the network, its answer comes later.
+    pub const SENT: u8 = u8::MAX;
 
     pub fn is_failure(o: u8) -> bool {
         o >= TIMEOUT
+    }
+    /// The request-level outcome of an attempt's outcome: a success as it is, a failure by
+    /// its cause.
+    pub fn cause_of(o: u8) -> u8 {
+        if is_failure(o) { cause(o) } else { o }
     }
     /// The request-level cause of an attempt-level failure.
     pub fn cause(o: u8) -> u8 {
@@ -99,6 +110,10 @@ enum Kind {
     AsyncRetry,
     QueuePoll,
     QueueRedeliver,
+    /// A request crossed the network to its dependency (`data`: its transit slot).
+    Arrive,
+    /// An optimistic item's conditional write lands (`data`: the version its read saw).
+    OccWrite,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -271,6 +286,15 @@ pub(crate) struct Engine<'p> {
     streams: Streams,
     /// Each dependency's service-time stream seed, computed once (drawn per attempt).
     service_seeds: Vec<u64>,
+    /// Each dependency's hop stream seeds: [request, response].
+    hop_seeds: Vec<[u64; 2]>,
+    /// Requests crossing the network to a dependency, and the free slots among them.
+    transit: Vec<Transit>,
+    free_transit: Vec<u32>,
+    /// The fault plan has a partition (token buckets then take tokens when requests land).
+    plan_partitions: bool,
+    /// The delivery of the attempt whose faults last answered `outcome::HELD`.
+    held: Delivery,
     arrivals: u64,
     stop_at: u64,
     max_requests: u64,
@@ -361,6 +385,17 @@ impl<'p> Engine<'p> {
                 .iter()
                 .map(|d| streams.seed_of(d.service_stream))
                 .collect(),
+            hop_seeds: prog
+                .deps
+                .iter()
+                .map(|d| d.hop_streams.map(|stream| streams.seed_of(stream)))
+                .collect(),
+            transit: Vec::new(),
+            free_transit: Vec::new(),
+            held: Delivery::default(),
+            plan_partitions: plan.is_some_and(|p| {
+                (0..p.rule_count()).any(|i| matches!(p.fault(i), Some(Fault::Partition)))
+            }),
             schedule,
             streams,
             arrivals: 0,
@@ -487,6 +522,10 @@ impl<'p> Engine<'p> {
                 // The frame finished or was abandoned; only a server still owns the worker.
                 if ev.kind == Kind::ServerDone {
                     self.server_next(ev.data as usize);
+                } else if ev.kind == Kind::Arrive {
+                    // Carries no frame (its transit slot knows the attempt): it lands whether
+                    // or not its caller still waits.
+                    self.arrive(ev.data);
                 }
             }
             Kind::Deliver => self.child_done(ev.frame, ev.outcome),
@@ -503,9 +542,11 @@ impl<'p> Engine<'p> {
             Kind::HandlerStart => self.run_handler(ev.frame),
             Kind::InvocationTimeout => self.invocation_timeout(ev.frame),
             Kind::ServerDone => {
-                self.attempt_result(ev.frame, ev.tag, outcome::OK, 0);
+                self.server_answer(ev.frame, ev.tag, ev.data as usize);
                 self.server_next(ev.data as usize);
             }
+            Kind::OccWrite => self.occ_write(ev.frame, ev.tag, ev.data),
+            Kind::Arrive => self.arrive(ev.data),
             Kind::AsyncRetry => self.async_try(ev.frame),
         }
     }

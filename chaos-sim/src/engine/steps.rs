@@ -95,20 +95,33 @@ impl<'p> Engine<'p> {
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
-        let (delay, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
-        let out = if outcome::is_failure(out) {
-            outcome::cause(out)
+        let (mut delay, mut out) = if call.network {
+            let reply = Reply::Plain(parent);
+            self.network_attempt(call, call.primary, site, key, 0, deadline, reply)
         } else {
-            out
+            self.immediate_attempt(call, call.primary, site, key, 0, deadline)
         };
+        // `HELD` and `SENT` sort with the failures: the common path tests nothing more.
+        if outcome::is_failure(out) {
+            if out == outcome::HELD {
+                let reply = Reply::Plain(parent);
+                (delay, out) = self.held_attempt(call, call.primary, key, 0, deadline, reply);
+            }
+            if out == outcome::SENT {
+                return; // the answer is delivered when the request lands
+            }
+            out = outcome::cause_of(out);
+        }
         if parent != NONE {
             let generation = self.frames[parent as usize].generation;
             self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
         }
     }
 
+    /// Whether `node` is a plain call whose answer is known at issue time (fan-outs of them
+    /// are joined at issue time).
     pub(super) fn plain_leaf(&self, node: u32) -> bool {
-        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain)
+        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain && self.decided_at_issue(c.dep))
     }
 
     /// A fan-out of plain calls. Their results are all known when they are sent (the
@@ -132,33 +145,49 @@ impl<'p> Engine<'p> {
         let site = call.site_primary.as_str();
         let mut results = std::mem::take(&mut self.scratch);
         results.clear();
+        // Tested once per fan-out, not per branch. `plain_leaf` admits only calls answered at
+        // issue time, so neither path sends a request (`outcome::SENT`).
+        let reply = Reply::Plain(NONE);
         // The dependency's work that ends in the current interval, recorded once.
         let room = self.tl.room(self.now);
         let mut work_here = 0u128;
-        for i in 0..count {
-            self.m.attempts += 1;
-            let branch_key = combine(key, u64::from(i));
-            let (delay, out, served) = self.immediate_attempt_unrecorded(
-                call,
-                call.primary,
-                site,
-                branch_key,
-                0,
-                deadline,
-            );
-            if served {
-                if delay <= room {
-                    work_here += u128::from(delay);
-                } else {
-                    self.tl.in_flight(call.dep, self.now, delay);
-                }
+        if call.network {
+            for i in 0..count {
+                self.m.attempts += 1;
+                let branch_key = combine(key, u64::from(i));
+                let (delay, out) =
+                    self.network_attempt(call, call.primary, site, branch_key, 0, deadline, reply);
+                results.push((delay, i, outcome::cause_of(out)));
             }
-            let out = if outcome::is_failure(out) {
-                outcome::cause(out)
-            } else {
-                out
-            };
-            results.push((delay, i, out));
+        } else {
+            for i in 0..count {
+                self.m.attempts += 1;
+                let branch_key = combine(key, u64::from(i));
+                let (mut delay, mut out, served) = self.immediate_attempt_unrecorded(
+                    call,
+                    call.primary,
+                    site,
+                    branch_key,
+                    0,
+                    deadline,
+                );
+                if served {
+                    if delay <= room {
+                        work_here += u128::from(delay);
+                    } else {
+                        self.tl.in_flight(call.dep, self.now, delay);
+                    }
+                }
+                if outcome::is_failure(out) {
+                    if out == outcome::HELD {
+                        let primary = call.primary;
+                        (delay, out) =
+                            self.held_attempt(call, primary, branch_key, 0, deadline, reply);
+                    }
+                    out = outcome::cause_of(out);
+                }
+                results.push((delay, i, out));
+            }
         }
         self.tl.add_in_flight_here(call.dep, work_here);
         let decided = match join {

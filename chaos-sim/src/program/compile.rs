@@ -110,6 +110,12 @@ impl Compiler<'_> {
                 capacity: d.capacity.clone(),
                 service_stream: StreamId::named(&format!("service/{}", d.name)),
                 replicas,
+                hops: [d.hops.request.clone(), d.hops.response.clone()],
+                has_hops: !d.hops.is_none(),
+                hop_streams: [
+                    StreamId::named(&format!("hop_request/{}", d.name)),
+                    StreamId::named(&format!("hop_response/{}", d.name)),
+                ],
             });
         }
         Ok(())
@@ -492,6 +498,7 @@ impl<'s> Compiler<'s> {
         let hedge_lane = call.hedge.as_ref().map_or(0, |h| self.lane(nanos(h.after)));
         let node = CallNode {
             plain,
+            network: !scenario.dependencies[dep].hops.is_none(),
             timeout_lane,
             hedge_lane,
             dep,

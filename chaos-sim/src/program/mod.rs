@@ -141,6 +141,12 @@ pub(crate) struct DepDef {
     pub service_stream: StreamId,
     /// (region, replica index).
     pub replicas: Vec<(usize, usize)>,
+    /// Network hops: request and response latencies, `None` for no hop.
+    pub hops: [Option<LatencyDist>; 2],
+    /// The hops' streams (`hop_request/<name>`, `hop_response/<name>`).
+    pub hop_streams: [StreamId; 2],
+    /// Whether any request or answer of this dependency crosses a hop.
+    pub has_hops: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +170,8 @@ pub(crate) struct CallNode {
     pub backoff_stream: StreamId,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
     pub plain: bool,
+    /// The dependency has network hops (attempts take the network path).
+    pub network: bool,
     pub timeout_lane: usize,
     pub hedge_lane: usize,
 }

@@ -353,11 +353,30 @@ fn convert_dependencies(
                 abandoned,
             },
         };
+        let hops = match d.hops {
+            None => Hops::default(),
+            Some(hops) => {
+                spans.record(format!("{base}.hops"), hops.span());
+                let hops = hops.into_inner();
+                if hops.request.is_none() && hops.response.is_none() {
+                    return Err(fail(
+                        format!("{base}.hops"),
+                        "set `request`, `response` or both, such as \
+                         `hops = { request = \"2ms\", response = \"2ms\" }`, or remove `hops`",
+                    ));
+                }
+                Hops {
+                    request: hops.request,
+                    response: hops.response,
+                }
+            }
+        };
         dependencies.push(Dependency {
             name,
             regions,
             latency: d.latency,
             capacity,
+            hops,
         });
     }
     Ok(dependencies)

@@ -54,6 +54,8 @@
 //! capacity = { token_bucket = { rate_per_s = 500, burst = 150000 } }
 //! # or { server = { workers = 8, discipline = "fifo", abandoned = "serve" } }
 //! # or "optimistic_item"
+//! # network hops, each way a latency distribution (omit a side for no hop; see `model::Hops`)
+//! hops = { request = "2ms", response = { log_normal = { p50 = "2ms", p99 = "9ms" } } }
 //!
 //! [[queue]]
 //! name = "emails"
@@ -65,6 +67,12 @@
 //! match = { site = "eu-west-1/checkout/orders" }
 //! probability = 0.2
 //! window = { start = "2m", duration = "3m" }
+//!
+//! [[fault]]                  # a partition: calls held in the network until the window ends
+//! fault = "partition"
+//! match = { service = "orders" }
+//! probability = 1.0
+//! window = { start = "4m", duration = "30s" }
 //!
 //! [hypothesis]
 //! success_rate = ">= 99.9%"
@@ -94,6 +102,12 @@
 //! operation = the call's `operation`, `"call"` by default; region = where the call is
 //! served); a function invocation is `region/function` (service `lambda`, operation
 //! `invoke`). So `match = { site = "eu-west-1/*" }` takes a whole region out.
+//!
+//! Network: a dependency's `hops` delay every attempt's request before the server sees it
+//! (tokens, versions and server lines are taken at server time) and its answer on the way
+//! back; a retry pays them again. A `partition` fault holds a call until its window ends,
+//! then delivers it: a caller whose timeout ends first gives up, and the dependency still
+//! receives the request (`late_deliveries` in the report).
 //!
 //! Limits (each a located error): files of at most 16 MiB ([`MAX_INPUT_BYTES`]); durations of
 //! at most 10 years; steps and invocations nested at most 256 deep; at most 1,000,000

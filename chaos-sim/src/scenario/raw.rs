@@ -167,6 +167,16 @@ pub(super) struct RawDependency {
     pub(super) latency: LatencyDist,
     #[serde(default)]
     pub(super) capacity: Option<RawCapacity>,
+    #[serde(default)]
+    pub(super) hops: Option<Spanned<RawHops>>,
+}
+
+/// `hops = { request = "2ms", response = { log_normal = { p50 = "2ms", p99 = "9ms" } } }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHops {
+    pub(super) request: Option<LatencyDist>,
+    pub(super) response: Option<LatencyDist>,
 }
 
 #[derive(Deserialize)]
