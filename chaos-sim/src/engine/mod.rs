@@ -15,6 +15,7 @@ mod arrivals;
 mod async_queues;
 mod breaker;
 mod calls;
+mod environments;
 mod faults;
 mod frames;
 mod lambda;
@@ -25,6 +26,8 @@ mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
+pub(crate) use environments::EnvironmentTotals;
+use environments::{EnvironmentLedger, IdleEnvironment};
 use faults::verdict_effect;
 use retry_quota::RetryQuota;
 use token_bucket::TokenBucket;
@@ -137,6 +140,8 @@ enum State {
         function: u32,
         handler_start: u64,
         init_ns: u64,
+        /// When its execution environment was created.
+        env_born: u64,
     },
     Async {
         function: u32,
@@ -217,9 +222,11 @@ struct ReplicaState {
 #[derive(Debug, Default)]
 struct FnState {
     active: u32,
-    /// Idle warm environments: the time each became idle, most recent last.
-    warm: Vec<u64>,
+    /// Idle warm environments, by the time each became idle, most recent last.
+    warm: Vec<IdleEnvironment>,
     scaling: TokenBucket,
+    /// Running and idle environments over time, and their lifespans.
+    environments: EnvironmentLedger,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -426,10 +433,26 @@ impl<'p> Engine<'p> {
         self.m.requests = self.arrivals;
         self.m.in_flight = self.in_flight_requests;
         self.m.frames_in_flight_at_end = self.frames_in_use;
+        // The platform averages cover 0 to when the last request finished or the last
+        // invocation ended, whichever is later: the same span in both engine modes (a late
+        // per-branch answer nobody waits for moves the last event, not this).
+        let window = self
+            .funcs
+            .iter()
+            .map(|f| f.environments.last_change())
+            .fold(self.m.work_end_ns, u64::max);
         for (i, f) in self.prog.functions.iter().enumerate() {
             let fm = &mut self.fmetrics[i];
             fm.cost_usd = fm.billed_mb_ms as f64 / 1024.0 / 1000.0 * f.price.per_gb_second
                 + fm.invocations as f64 * f.price.per_request;
+            let state = &mut self.funcs[i];
+            let totals = std::mem::take(&mut state.environments).finish(
+                window,
+                state.active,
+                &state.warm,
+                f.keep_alive_ns,
+            );
+            fm.set_environments(totals, window);
         }
         self.m.cost_usd = self.fmetrics.iter().map(|f| f.cost_usd).sum();
         self.m.invocations = self.fmetrics.iter().map(|f| f.invocations).sum();
