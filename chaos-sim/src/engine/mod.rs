@@ -161,6 +161,10 @@ enum State {
         ok: u32,
         failed: u32,
         fallback: bool,
+        /// Successes that decide the join, and failures it survives (from the node, kept
+        /// here so that a branch's answer needs no look at the program).
+        needed: u32,
+        max_failed: u32,
     },
     Compute,
     Call(CallState),
@@ -464,6 +468,13 @@ impl<'p> Engine<'p> {
     }
 
     fn dispatch(&mut self, ev: Event) {
+        // The commonest event (a branch's or a step's answer) first, tested once.
+        if ev.kind == Kind::Deliver {
+            if self.valid(ev.frame, ev.generation) {
+                self.child_done(ev.frame, ev.outcome);
+            }
+            return;
+        }
         match ev.kind {
             Kind::Arrival => self.on_arrival(),
             Kind::Burst => {
@@ -492,7 +503,8 @@ impl<'p> Engine<'p> {
                     self.server_next(ev.data as usize);
                 }
             }
-            Kind::Deliver => self.child_done(ev.frame, ev.outcome),
+            // Handled before the match.
+            Kind::Deliver => {}
             Kind::ComputeDone => self.complete(ev.frame, outcome::OK),
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),

@@ -28,7 +28,8 @@ impl<'p> Engine<'p> {
             Node::FanOut { count, join, child } if self.collapse && self.plain_leaf(*child) => {
                 self.collapsed_fan_out(*count, *join, *child, parent, key, deadline);
             }
-            Node::FanOut { count, child, .. } => {
+            Node::FanOut { count, join, child } => {
+                let needed = join_needs(*join, *count);
                 let id = self.alloc(
                     parent,
                     node,
@@ -38,6 +39,8 @@ impl<'p> Engine<'p> {
                         ok: 0,
                         failed: 0,
                         fallback: false,
+                        needed,
+                        max_failed: count - needed,
                     },
                 );
                 if let Node::Call(call) = &prog.nodes[*child as usize]
@@ -205,13 +208,13 @@ impl<'p> Engine<'p> {
     /// fan-out that does not yet decide its join (one per branch in the per-branch engine).
     #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
-        let frame = &self.frames[id as usize];
         if let State::FanOut {
             mut ok,
             mut failed,
             mut fallback,
-        } = frame.state
-            && let Node::FanOut { count, join, .. } = self.prog.nodes[frame.node as usize]
+            needed,
+            max_failed,
+        } = self.frames[id as usize].state
         {
             if outcome::is_failure(out) {
                 failed += 1;
@@ -219,16 +222,13 @@ impl<'p> Engine<'p> {
                 ok += 1;
                 fallback |= out == outcome::FALLBACK;
             }
-            let needed = match join {
-                Join::All => count,
-                Join::Any => 1,
-                Join::Quorum(k) => k,
-            };
-            if ok < needed && failed <= count - needed {
+            if ok < needed && failed <= max_failed {
                 self.frames[id as usize].state = State::FanOut {
                     ok,
                     failed,
                     fallback,
+                    needed,
+                    max_failed,
                 };
                 return;
             }
@@ -277,21 +277,15 @@ impl<'p> Engine<'p> {
                 mut ok,
                 mut failed,
                 mut fallback,
+                needed,
+                max_failed,
             } => {
-                let Node::FanOut { count, join, .. } = self.prog.nodes[node as usize] else {
-                    return;
-                };
                 if outcome::is_failure(out) {
                     failed += 1;
                 } else {
                     ok += 1;
                     fallback |= out == outcome::FALLBACK;
                 }
-                let needed = match join {
-                    Join::All => count,
-                    Join::Any => 1,
-                    Join::Quorum(k) => k,
-                };
                 let success = if fallback {
                     outcome::FALLBACK
                 } else {
@@ -299,17 +293,28 @@ impl<'p> Engine<'p> {
                 };
                 if ok >= needed {
                     self.complete(id, success);
-                } else if failed > count - needed {
+                } else if failed > max_failed {
                     self.complete(id, out);
                 } else {
                     self.frames[id as usize].state = State::FanOut {
                         ok,
                         failed,
                         fallback,
+                        needed,
+                        max_failed,
                     };
                 }
             }
             State::Compute | State::Call(_) | State::Free => {}
         }
+    }
+}
+
+/// Successes that decide a join of `count` branches (validated: 1 <= k <= count for a quorum).
+fn join_needs(join: Join, count: u32) -> u32 {
+    match join {
+        Join::All => count,
+        Join::Any => 1,
+        Join::Quorum(k) => k,
     }
 }
