@@ -48,11 +48,13 @@ impl<'p> Engine<'p> {
                 {
                     // Branches of plain calls: the same steps as `start_node` on each, without
                     // the dispatch.
+                    let generation = self.frames[id as usize].generation;
                     for i in 0..*count {
                         if self.stopped.is_some() {
                             break;
                         }
-                        self.plain_call(call, id, combine(key, u64::from(i)), deadline);
+                        let branch_key = combine(key, u64::from(i));
+                        self.plain_call_to(call, id, generation, branch_key, deadline);
                     }
                 } else {
                     for i in 0..*count {
@@ -96,6 +98,26 @@ impl<'p> Engine<'p> {
     /// to the parent, with no frame for the call.
     #[inline(always)]
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
+        if parent == NONE {
+            self.m.attempts += 1;
+            let site = call.site_primary.as_str();
+            self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+        } else {
+            let generation = self.frames[parent as usize].generation;
+            self.plain_call_to(call, parent, generation, key, deadline);
+        }
+    }
+
+    /// `plain_call` under a parent frame whose generation the caller has read.
+    #[inline(always)]
+    fn plain_call_to(
+        &mut self,
+        call: &CallNode,
+        parent: u32,
+        generation: u32,
+        key: u64,
+        deadline: u64,
+    ) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
         let (delay, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
@@ -104,10 +126,7 @@ impl<'p> Engine<'p> {
         } else {
             out
         };
-        if parent != NONE {
-            let generation = self.frames[parent as usize].generation;
-            self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
-        }
+        self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
     }
 
     pub(super) fn plain_leaf(&self, node: u32) -> bool {
