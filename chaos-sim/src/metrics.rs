@@ -1,5 +1,6 @@
 //! What one run measured.
 
+use crate::engine::EnvironmentTotals;
 use crate::timeline::Timeline;
 use hdrhistogram::Histogram;
 
@@ -28,6 +29,31 @@ pub struct FunctionMetrics {
     pub billed_mb_ms: u64,
     /// Cost in dollars.
     pub cost_usd: f64,
+    /// The span the environment averages cover, from 0, nanoseconds: until the last request
+    /// finished (`RunMetrics::work_end_ns`) or the last invocation of any function ended,
+    /// whichever is later.
+    pub averaged_over_ns: u64,
+    /// Running environments (executions, cold starts included) integrated over
+    /// `averaged_over_ns`: environment-nanoseconds.
+    pub running_environment_ns: u128,
+    /// Idle warm environments integrated over `averaged_over_ns`, environment-nanoseconds.
+    /// An idle environment counts until it is reused, its keep-alive ends, or the span ends.
+    pub idle_environment_ns: u128,
+    /// Time-averaged running environments (`running_environment_ns` / `averaged_over_ns`; 0
+    /// when that is 0): the concurrency people size capacity with, next to
+    /// `peak_concurrency`.
+    pub mean_concurrency: f64,
+    /// Time-averaged idle warm environments over `averaged_over_ns`.
+    pub mean_idle_environments: f64,
+    /// Environments retired during the run: idle past their keep-alive, or discarded after
+    /// a function timeout.
+    pub environments_retired: u64,
+    /// Environments alive (running or warm) at the end of `averaged_over_ns`.
+    pub environments_alive_at_end: u64,
+    /// Sum of the lifespans of retired environments (creation to retirement), nanoseconds.
+    pub environment_lifespan_sum_ns: u128,
+    /// Longest lifespan of a retired environment, nanoseconds (0 when none retired).
+    pub environment_lifespan_max_ns: u64,
 }
 
 impl FunctionMetrics {
@@ -36,6 +62,41 @@ impl FunctionMetrics {
             name: name.to_string(),
             ..Self::default()
         }
+    }
+
+    /// Time-averaged warm pool: running plus idle environments.
+    pub fn mean_warm_environments(&self) -> f64 {
+        self.mean_concurrency + self.mean_idle_environments
+    }
+
+    /// Mean lifespan of the environments retired during the run, nanoseconds; NaN when none
+    /// was retired (every environment lived to the end, or none was created).
+    pub fn environment_lifespan_mean_ns(&self) -> f64 {
+        if self.environments_retired == 0 {
+            f64::NAN
+        } else {
+            self.environment_lifespan_sum_ns as f64 / self.environments_retired as f64
+        }
+    }
+
+    /// Takes the environment totals over 0 to `end_ns`.
+    pub(crate) fn set_environments(&mut self, totals: EnvironmentTotals, end_ns: u64) {
+        let per_run = |area: u128| {
+            if end_ns == 0 {
+                0.0
+            } else {
+                area as f64 / end_ns as f64
+            }
+        };
+        self.averaged_over_ns = end_ns;
+        self.running_environment_ns = totals.running_ns;
+        self.idle_environment_ns = totals.idle_ns;
+        self.mean_concurrency = per_run(totals.running_ns);
+        self.mean_idle_environments = per_run(totals.idle_ns);
+        self.environments_retired = totals.retired;
+        self.environments_alive_at_end = totals.alive_at_end;
+        self.environment_lifespan_sum_ns = totals.lifespan_sum_ns;
+        self.environment_lifespan_max_ns = totals.lifespan_max_ns;
     }
 }
 

@@ -1,7 +1,7 @@
 //! Reports: the side-by-side comparison of control and experiment, as a terminal table or as
 //! JSON (schema in `REPORT_SCHEMA.md`, versioned by [`SCHEMA_VERSION`]).
 
-use crate::metrics::RunMetrics;
+use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::Scenario;
 use crate::recovery::{Recovery, RecoveryStatus, TimelineReport, load_end_ns, phase_table};
 use serde::Serialize;
@@ -115,8 +115,58 @@ pub struct FunctionReport {
     pub timeouts: u64,
     /// Most concurrent executions.
     pub peak_concurrency: u64,
+    /// Time-averaged concurrent executions (running environments, cold starts included),
+    /// from 0 to when the last request finished or the last invocation ended, whichever is
+    /// later.
+    pub mean_concurrency: f64,
+    /// Time-averaged warm pool: running plus idle environments.
+    pub mean_warm_environments: f64,
+    /// Time-averaged idle warm environments.
+    pub mean_idle_environments: f64,
+    /// Environments created, retired and alive at the end, and the lifespans of the retired.
+    pub environments: EnvironmentReport,
     /// Dollars.
     pub cost_usd: f64,
+}
+
+/// A function's execution environments over one run.
+#[derive(Clone, Debug, Serialize)]
+pub struct EnvironmentReport {
+    /// Environments created (one per cold start).
+    pub created: u64,
+    /// Environments retired during the run: idle past the keep-alive, or discarded after a
+    /// function timeout.
+    pub retired: u64,
+    /// Environments alive (running or warm) at the end of the span the averages cover.
+    pub alive_at_end: u64,
+    /// Mean lifespan of the retired environments (creation to retirement), seconds; NaN
+    /// (JSON `null`) when none was retired.
+    pub lifespan_mean_s: f64,
+    /// Longest lifespan of a retired environment, seconds; NaN (JSON `null`) when none was
+    /// retired.
+    pub lifespan_max_s: f64,
+}
+
+/// Rounded to 6 decimals (a microsecond, in seconds), so reports stay short and stable.
+fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+impl EnvironmentReport {
+    fn from_metrics(f: &FunctionMetrics) -> Self {
+        let retired = f.environments_retired > 0;
+        Self {
+            created: f.cold_starts,
+            retired: f.environments_retired,
+            alive_at_end: f.environments_alive_at_end,
+            lifespan_mean_s: round6(f.environment_lifespan_mean_ns() / 1e9),
+            lifespan_max_s: if retired {
+                round6(f.environment_lifespan_max_ns as f64 / 1e9)
+            } else {
+                f64::NAN
+            },
+        }
+    }
 }
 
 /// One run's figures.
@@ -280,6 +330,10 @@ impl RunReport {
                     throttles: f.throttles,
                     timeouts: f.timeouts,
                     peak_concurrency: f.peak_concurrency,
+                    mean_concurrency: round6(f.mean_concurrency),
+                    mean_warm_environments: round6(f.mean_warm_environments()),
+                    mean_idle_environments: round6(f.mean_idle_environments),
+                    environments: EnvironmentReport::from_metrics(f),
                     cost_usd: f.cost_usd,
                 })
                 .collect(),
@@ -505,6 +559,20 @@ impl Report {
         for (label, value) in more_counts {
             let (a, b) = count(value);
             row(label, a, b);
+        }
+        // Time averages over the run, summed over functions, next to the peak.
+        let mean = |r: &RunReport, of: fn(&FunctionReport) -> f64| {
+            format!("{:.2}", r.functions.iter().map(of).sum::<f64>())
+        };
+        for (label, of) in [
+            (
+                "mean concurrency",
+                (|f| f.mean_concurrency) as fn(&FunctionReport) -> f64,
+            ),
+            ("mean warm environments", |f| f.mean_warm_environments),
+            ("mean idle environments", |f| f.mean_idle_environments),
+        ] {
+            row(label, mean(c, of), mean(e, of));
         }
         row(
             "cost",

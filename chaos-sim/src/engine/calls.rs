@@ -86,7 +86,7 @@ impl<'p> Engine<'p> {
                             .sample_nanos(&mut self.service_rng(node.dep, attempt_key));
                         let version = self.replicas[replica].version;
                         self.tl
-                            .in_flight(node.dep, self.now, added.saturating_add(lat));
+                            .in_flight(node.dep, self.now, delivery.added.saturating_add(lat));
                         self.push(
                             delivery.added.saturating_add(lat),
                             Kind::AttemptDone,

@@ -96,9 +96,13 @@ impl<'p> Engine<'p> {
         loop {
             let (lane_key, lane) = self.lane_front;
             let horizon = self.horizon;
-            let from_queue = self
-                .heap
-                .pop_if(|key| key < lane_key && (key >> 64) as u64 <= horizon);
+            // One bound for both tests: before the lanes' front and at most at the horizon
+            // (every key of time <= horizon is below `(horizon + 1) << 64`).
+            let bound = match horizon.checked_add(1) {
+                Some(after) => lane_key.min(u128::from(after) << 64),
+                None => lane_key,
+            };
+            let from_queue = self.heap.pop_if(|key| key < bound);
             if from_queue.is_some() {
                 return from_queue;
             }

@@ -25,16 +25,20 @@ impl<'p> Engine<'p> {
         }
         let now = self.now;
         let state = &mut self.funcs[function];
-        let mut warm = false;
-        if let Some(&idle_since) = state.warm.last() {
-            if now - idle_since <= def.keep_alive_ns {
+        let mut reused = None;
+        if let Some(&env) = state.warm.last() {
+            if now - env.since <= def.keep_alive_ns {
                 state.warm.pop();
-                warm = true;
+                state.environments.reused(env, now);
+                reused = Some(env);
             } else {
                 // The stack is ordered by idle time: the top expired, so all did.
-                state.warm.clear();
+                for env in state.warm.drain(..) {
+                    state.environments.expired(env, def.keep_alive_ns);
+                }
             }
         }
+        let warm = reused.is_some();
         if !warm {
             let burst = f64::from(def.scaling.burst);
             if !state.scaling.take(now, def.scaling.per_second, burst) {
@@ -42,6 +46,7 @@ impl<'p> Engine<'p> {
                 return Err(());
             }
         }
+        state.environments.running_changes(now, state.active);
         state.active += 1;
         let active = state.active;
         self.tl.concurrency(function, now, active);
@@ -69,6 +74,7 @@ impl<'p> Engine<'p> {
                 function: function as u32,
                 handler_start: 0,
                 init_ns: 0,
+                env_born: reused.map_or(now, |env| env.born),
             },
         );
         if warm {
@@ -157,6 +163,7 @@ impl<'p> Engine<'p> {
         keep_warm: bool,
         handler_start: u64,
         init_ns: u64,
+        env_born: u64,
     ) {
         let def = &self.prog.functions[function];
         let billed_ns = self
@@ -168,11 +175,18 @@ impl<'p> Engine<'p> {
         fm.billed_mb_ms = fm
             .billed_mb_ms
             .saturating_add(billed_mb_ms(def.memory_mb, billed_ns));
+        let now = self.now;
         let state = &mut self.funcs[function];
+        state.environments.running_changes(now, state.active);
         state.active -= 1;
         self.tl.concurrency(function, self.now, state.active);
         if keep_warm {
-            state.warm.push(self.now);
+            state.warm.push(IdleEnvironment {
+                since: now,
+                born: env_born,
+            });
+        } else {
+            state.environments.retire(env_born, now);
         }
         self.region_active[def.region] -= 1;
         if matches!(def.limit, Limit::Unreserved) {
@@ -195,7 +209,7 @@ impl<'p> Engine<'p> {
             function,
             handler_start,
             init_ns,
-            ..
+            env_born,
         } = self.frames[id as usize].state
         else {
             return;
@@ -206,7 +220,13 @@ impl<'p> Engine<'p> {
         } else if outcome::is_failure(out) {
             metrics.errors += 1;
         }
-        self.release_environment(function as usize, !timed_out, handler_start, init_ns);
+        self.release_environment(
+            function as usize,
+            !timed_out,
+            handler_start,
+            init_ns,
+            env_born,
+        );
         self.complete(id, out);
     }
 }

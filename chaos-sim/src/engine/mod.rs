@@ -15,6 +15,7 @@ mod arrivals;
 mod async_queues;
 mod breaker;
 mod calls;
+mod environments;
 mod faults;
 mod frames;
 mod lambda;
@@ -26,6 +27,8 @@ mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
+pub(crate) use environments::EnvironmentTotals;
+use environments::{EnvironmentLedger, IdleEnvironment};
 use faults::{Delivery, verdict_effect};
 use network::{HOP_REQUEST, Reply, Transit};
 use retry_quota::RetryQuota;
@@ -153,6 +156,8 @@ enum State {
         function: u32,
         handler_start: u64,
         init_ns: u64,
+        /// When its execution environment was created.
+        env_born: u64,
     },
     Async {
         function: u32,
@@ -172,6 +177,10 @@ enum State {
         ok: u32,
         failed: u32,
         fallback: bool,
+        /// Successes that decide the join, and failures it survives (from the node, kept
+        /// here so that a branch's answer needs no look at the program).
+        needed: u32,
+        max_failed: u32,
     },
     Compute,
     Call(CallState),
@@ -233,9 +242,11 @@ struct ReplicaState {
 #[derive(Debug, Default)]
 struct FnState {
     active: u32,
-    /// Idle warm environments: the time each became idle, most recent last.
-    warm: Vec<u64>,
+    /// Idle warm environments, by the time each became idle, most recent last.
+    warm: Vec<IdleEnvironment>,
     scaling: TokenBucket,
+    /// Running and idle environments over time, and their lifespans.
+    environments: EnvironmentLedger,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -474,10 +485,26 @@ impl<'p> Engine<'p> {
         self.m.requests = self.arrivals;
         self.m.in_flight = self.in_flight_requests;
         self.m.frames_in_flight_at_end = self.frames_in_use;
+        // The platform averages cover 0 to when the last request finished or the last
+        // invocation ended, whichever is later: the same span in both engine modes (a late
+        // per-branch answer nobody waits for moves the last event, not this).
+        let window = self
+            .funcs
+            .iter()
+            .map(|f| f.environments.last_change())
+            .fold(self.m.work_end_ns, u64::max);
         for (i, f) in self.prog.functions.iter().enumerate() {
             let fm = &mut self.fmetrics[i];
             fm.cost_usd = fm.billed_mb_ms as f64 / 1024.0 / 1000.0 * f.price.per_gb_second
                 + fm.invocations as f64 * f.price.per_request;
+            let state = &mut self.funcs[i];
+            let totals = std::mem::take(&mut state.environments).finish(
+                window,
+                state.active,
+                &state.warm,
+                f.keep_alive_ns,
+            );
+            fm.set_environments(totals, window);
         }
         self.m.cost_usd = self.fmetrics.iter().map(|f| f.cost_usd).sum();
         self.m.invocations = self.fmetrics.iter().map(|f| f.invocations).sum();
@@ -496,6 +523,13 @@ impl<'p> Engine<'p> {
     }
 
     fn dispatch(&mut self, ev: Event) {
+        // The commonest event (a branch's or a step's answer) first, tested once.
+        if ev.kind == Kind::Deliver {
+            if self.valid(ev.frame, ev.generation) {
+                self.child_done(ev.frame, ev.outcome);
+            }
+            return;
+        }
         match ev.kind {
             Kind::Arrival => self.on_arrival(),
             Kind::Burst => {
@@ -528,7 +562,8 @@ impl<'p> Engine<'p> {
                     self.arrive(ev.data);
                 }
             }
-            Kind::Deliver => self.child_done(ev.frame, ev.outcome),
+            // Handled before the match.
+            Kind::Deliver => {}
             Kind::ComputeDone => self.complete(ev.frame, outcome::OK),
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),

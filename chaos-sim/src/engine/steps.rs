@@ -28,7 +28,8 @@ impl<'p> Engine<'p> {
             Node::FanOut { count, join, child } if self.collapse && self.plain_leaf(*child) => {
                 self.collapsed_fan_out(*count, *join, *child, parent, key, deadline);
             }
-            Node::FanOut { count, child, .. } => {
+            Node::FanOut { count, join, child } => {
+                let needed = join_needs(*join, *count);
                 let id = self.alloc(
                     parent,
                     node,
@@ -38,6 +39,8 @@ impl<'p> Engine<'p> {
                         ok: 0,
                         failed: 0,
                         fallback: false,
+                        needed,
+                        max_failed: count - needed,
                     },
                 );
                 if let Node::Call(call) = &prog.nodes[*child as usize]
@@ -45,11 +48,13 @@ impl<'p> Engine<'p> {
                 {
                     // Branches of plain calls: the same steps as `start_node` on each, without
                     // the dispatch.
+                    let generation = self.frames[id as usize].generation;
                     for i in 0..*count {
                         if self.stopped.is_some() {
                             break;
                         }
-                        self.plain_call(call, id, combine(key, u64::from(i)), deadline);
+                        let branch_key = combine(key, u64::from(i));
+                        self.plain_call_to(call, id, generation, branch_key, deadline);
                     }
                 } else {
                     for i in 0..*count {
@@ -93,6 +98,36 @@ impl<'p> Engine<'p> {
     /// to the parent, with no frame for the call.
     #[inline(always)]
     pub(super) fn plain_call(&mut self, call: &CallNode, parent: u32, key: u64, deadline: u64) {
+        if parent == NONE {
+            // Nobody waits for the answer, but the dependency still sees the request (a held
+            // or hopped request reaches it later).
+            self.m.attempts += 1;
+            let site = call.site_primary.as_str();
+            let reply = Reply::Plain(NONE);
+            if call.network {
+                self.network_attempt(call, call.primary, site, key, 0, deadline, reply);
+            } else {
+                let (_, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+                if out == outcome::HELD {
+                    self.held_attempt(call, call.primary, key, 0, deadline, reply);
+                }
+            }
+        } else {
+            let generation = self.frames[parent as usize].generation;
+            self.plain_call_to(call, parent, generation, key, deadline);
+        }
+    }
+
+    /// `plain_call` under a parent frame whose generation the caller has read.
+    #[inline(always)]
+    fn plain_call_to(
+        &mut self,
+        call: &CallNode,
+        parent: u32,
+        generation: u32,
+        key: u64,
+        deadline: u64,
+    ) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
         let (mut delay, mut out) = if call.network {
@@ -112,10 +147,7 @@ impl<'p> Engine<'p> {
             }
             out = outcome::cause_of(out);
         }
-        if parent != NONE {
-            let generation = self.frames[parent as usize].generation;
-            self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
-        }
+        self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
     }
 
     /// Whether `node` is a plain call whose answer is known at issue time (fan-outs of them
@@ -251,13 +283,13 @@ impl<'p> Engine<'p> {
     /// fan-out that does not yet decide its join (one per branch in the per-branch engine).
     #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
-        let frame = &self.frames[id as usize];
         if let State::FanOut {
             mut ok,
             mut failed,
             mut fallback,
-        } = frame.state
-            && let Node::FanOut { count, join, .. } = self.prog.nodes[frame.node as usize]
+            needed,
+            max_failed,
+        } = self.frames[id as usize].state
         {
             if outcome::is_failure(out) {
                 failed += 1;
@@ -265,16 +297,13 @@ impl<'p> Engine<'p> {
                 ok += 1;
                 fallback |= out == outcome::FALLBACK;
             }
-            let needed = match join {
-                Join::All => count,
-                Join::Any => 1,
-                Join::Quorum(k) => k,
-            };
-            if ok < needed && failed <= count - needed {
+            if ok < needed && failed <= max_failed {
                 self.frames[id as usize].state = State::FanOut {
                     ok,
                     failed,
                     fallback,
+                    needed,
+                    max_failed,
                 };
                 return;
             }
@@ -323,21 +352,15 @@ impl<'p> Engine<'p> {
                 mut ok,
                 mut failed,
                 mut fallback,
+                needed,
+                max_failed,
             } => {
-                let Node::FanOut { count, join, .. } = self.prog.nodes[node as usize] else {
-                    return;
-                };
                 if outcome::is_failure(out) {
                     failed += 1;
                 } else {
                     ok += 1;
                     fallback |= out == outcome::FALLBACK;
                 }
-                let needed = match join {
-                    Join::All => count,
-                    Join::Any => 1,
-                    Join::Quorum(k) => k,
-                };
                 let success = if fallback {
                     outcome::FALLBACK
                 } else {
@@ -345,17 +368,28 @@ impl<'p> Engine<'p> {
                 };
                 if ok >= needed {
                     self.complete(id, success);
-                } else if failed > count - needed {
+                } else if failed > max_failed {
                     self.complete(id, out);
                 } else {
                     self.frames[id as usize].state = State::FanOut {
                         ok,
                         failed,
                         fallback,
+                        needed,
+                        max_failed,
                     };
                 }
             }
             State::Compute | State::Call(_) | State::Free => {}
         }
+    }
+}
+
+/// Successes that decide a join of `count` branches (validated: 1 <= k <= count for a quorum).
+fn join_needs(join: Join, count: u32) -> u32 {
+    match join {
+        Join::All => count,
+        Join::Any => 1,
+        Join::Quorum(k) => k,
     }
 }
