@@ -13,6 +13,7 @@
 //! | `error = "timeout"`        | until the caller's deadline (\*)              | fails as a timeout       |
 //! | `hang = { buffer }`        | until the deadline minus `buffer` (\*\*)      | fails as a timeout       |
 //! | `status = N`               | the added latency                             | answers with status `N`  |
+//! | `corrupt = "mode"`         | the added latency                             | the real call goes ahead and its answer is corrupted (\*\*\*) |
 //!
 //! Held times never go below the added latency (latencies apply before failures).
 //!
@@ -22,6 +23,12 @@
 //! and the error comes after the added latency only; use a `hang` to hold such a call.
 //!
 //! (\*\*) With no known deadline a hang lasts [`HANG_WITHOUT_DEADLINE`] (Lambda's 900 s limit).
+//!
+//! (\*\*\*) A corruption is an [`Outcome::Fail`] with [`InjectedKind::Corrupt`]: adapters that
+//! can read the answer (the Lambda handler layer, the HTTP layers with a readable body) make
+//! the real call and corrupt what it returns ([`crate::corrupt`]); where nothing can read the
+//! answer (the generic tower layer, the simulator) the caller fails, as a caller does when it
+//! cannot parse what came back.
 //!
 //! ```
 //! use std::time::Duration;
@@ -109,6 +116,9 @@ impl Verdict {
                 ),
             },
             Failure::Status { status, .. } => (added, false, InjectedKind::Status(*status)),
+            Failure::Corrupt { corruption, .. } => {
+                (added, false, InjectedKind::Corrupt(*corruption))
+            }
         };
         Effect {
             delay,

@@ -11,6 +11,7 @@
 //! fault = { error = { custom = { name = "InventoryUnavailable", message = "no stock service" } } }
 //! fault = { hang = { buffer = "100ms" } }       # until the caller's deadline minus the buffer
 //! fault = { status = 503 }                       # replace a handler's response
+//! fault = { corrupt = "truncate" }               # mangle the response: also "flip", "empty", "json_invalid"
 //! ```
 
 use std::fmt;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::corrupt::{CorruptMode, Corruption};
 use crate::duration::serde_duration;
 use crate::latency::LatencyDist;
 
@@ -140,16 +142,20 @@ pub enum Fault {
     },
     /// Replace a handler's response with this HTTP status code (100 to 599).
     Status(u16),
+    /// Let the call go ahead, then corrupt its response body ([`crate::corrupt`]): the
+    /// caller receives an answer it cannot trust.
+    Corrupt(CorruptMode),
 }
 
 impl Fault {
-    /// A short stable label: `latency`, `error`, `hang` or `status`.
+    /// A short stable label: `latency`, `error`, `hang`, `status` or `corrupt`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Latency(_) => "latency",
             Self::Error(_) => "error",
             Self::Hang { .. } => "hang",
             Self::Status(_) => "status",
+            Self::Corrupt(_) => "corrupt",
         }
     }
 
@@ -180,6 +186,10 @@ pub enum InjectedKind {
     Hang,
     /// The response is to be replaced by this HTTP status.
     Status(u16),
+    /// The call goes ahead and its response body is to be corrupted this way. Adapters that
+    /// can read the answer corrupt it (see [`crate::corrupt`]); those that cannot fail the
+    /// call with this error instead.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for InjectedKind {
@@ -188,6 +198,7 @@ impl fmt::Display for InjectedKind {
             Self::Error(kind) => write!(f, "an error ({kind})"),
             Self::Hang => f.write_str("a hang until the deadline"),
             Self::Status(status) => write!(f, "HTTP status {status}"),
+            Self::Corrupt(corruption) => corruption.fmt(f),
         }
     }
 }
@@ -236,6 +247,10 @@ mod tests {
             r#"fault = { hang = { buffer = "100ms" } }"#,
             r#"fault = { status = 418 }"#,
             r#"fault = { latency = "20ms" }"#,
+            r#"fault = { corrupt = "truncate" }"#,
+            r#"fault = { corrupt = "flip" }"#,
+            r#"fault = { corrupt = "empty" }"#,
+            r#"fault = { corrupt = "json_invalid" }"#,
         ];
         for text in forms {
             let fault = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -262,6 +277,11 @@ mod tests {
         assert!(err.contains("throttle"), "{err}");
         let err = parse(r#"fault = { hang = { buffer = "-1s" } }"#).unwrap_err();
         assert!(err.contains("negative"), "{err}");
+        let err = parse(r#"fault = { corrupt = "garble" }"#).unwrap_err();
+        assert!(
+            err.contains("`truncate`, `flip`, `empty`, `json_invalid`"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -59,6 +59,7 @@ impl Default for ResponseOptions {
 /// | `error = "timeout"`, `hang` | 504 Gateway Timeout                                 |
 /// | `error = "connection_reset"`| 502 Bad Gateway (what a load balancer answers when its target resets the connection), with `connection: close` |
 /// | `error = { custom = .. }`   | 500 Internal Server Error                           |
+/// | `corrupt = ..` (no readable body) | 502 Bad Gateway (what a proxy answers when its upstream's response is invalid) |
 pub fn fault_status(kind: &InjectedKind) -> StatusCode {
     let code = match kind {
         InjectedKind::Status(status) | InjectedKind::Error(ErrorKind::ServerError { status }) => {
@@ -66,7 +67,7 @@ pub fn fault_status(kind: &InjectedKind) -> StatusCode {
         }
         InjectedKind::Error(ErrorKind::Throttle) => 429,
         InjectedKind::Error(ErrorKind::Timeout) | InjectedKind::Hang => 504,
-        InjectedKind::Error(ErrorKind::ConnectionReset) => 502,
+        InjectedKind::Error(ErrorKind::ConnectionReset) | InjectedKind::Corrupt(_) => 502,
         _ => 500,
     };
     // Plans accept 100 to 599 only; anything else would be a bug, answered as a 500.
@@ -166,7 +167,9 @@ impl<B: FaultBody, E> OnInjected<Response<B>, E> for AnswerHttp {
 /// Clients: faults as a client meets them. A status fault, a server error and a throttle are
 /// `Ok` responses (status, 5xx, 429 with `Retry-After`), so status-based retry logic runs; a
 /// reset, timeout, hang or custom error is an `Err` of [`TransportFault`], whose `source()`
-/// is an [`io::Error`] of the matching kind.
+/// is an [`io::Error`] of the matching kind. A corruption the layer could not apply to the
+/// body (see [`CorruptBodyLayer`](super::CorruptBodyLayer)) is a [`TransportFault`] of kind
+/// `InvalidData`, what a client reading a mangled body reports.
 #[derive(Clone, Debug, Default)]
 pub struct RealisticFaults {
     /// Options for the responses.
@@ -203,11 +206,13 @@ impl TransportFault {
     /// |------------------------------|---------------------|
     /// | `connection_reset`           | `ConnectionReset`   |
     /// | `timeout`, `hang`            | `TimedOut`          |
+    /// | `corrupt`                    | `InvalidData`       |
     /// | anything else                | `Other`             |
     pub fn new(injected: InjectedError) -> Self {
         let kind = match &injected.kind {
             InjectedKind::Error(ErrorKind::ConnectionReset) => io::ErrorKind::ConnectionReset,
             kind if kind.is_timeout() => io::ErrorKind::TimedOut,
+            InjectedKind::Corrupt(_) => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         let io = io::Error::new(kind, format!("injected by chaos rule {:?}", injected.rule));

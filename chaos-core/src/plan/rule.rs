@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::decision::{DecisionKey, Probability, hash_str, stream_for};
+use crate::corrupt::Corruption;
+use crate::decision::{DecisionKey, Probability, hash_str, mix64, stream_for};
 use crate::fault::Fault;
 use crate::rule::{EventTest, Rule};
 
@@ -14,6 +15,9 @@ use super::compiled::Observer;
 use super::counter::MatchCounter;
 use super::selector::{CompiledTest, Pattern, glob_never_matches, route_never_matches};
 use super::verdict::{Failure, Verdict};
+
+/// Salt of a corruption's seed (the fractional digits of sqrt 3).
+const CORRUPTION_SALT: u64 = 0xbb67_ae85_84ca_a73b;
 
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
@@ -219,6 +223,14 @@ impl CompiledRule {
                 verdict.failure = Some(Box::new(Failure::Status {
                     rule: index,
                     status: *status,
+                }));
+            }
+            Fault::Corrupt(mode) => {
+                // A mix apart from the roll's and the latency stream's: the corruption's
+                // draws are independent of both, and replay from the same decision inputs.
+                verdict.failure = Some(Box::new(Failure::Corrupt {
+                    rule: index,
+                    corruption: Corruption::new(*mode, mix64(word ^ CORRUPTION_SALT)),
                 }));
             }
         }
