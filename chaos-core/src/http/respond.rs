@@ -36,8 +36,8 @@ impl<B: From<String>> FaultBody for B {
 /// Options for [`fault_response`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseOptions {
-    /// The `Retry-After` of a throttled answer (429), in whole seconds, rounded up; `None`: no
-    /// header. One second by default.
+    /// The `Retry-After` of a throttled or unavailable answer (429, 503), in whole seconds,
+    /// rounded up; `None`: no header. One second by default.
     pub retry_after: Option<Duration>,
 }
 
@@ -55,7 +55,7 @@ impl Default for ResponseOptions {
 /// |-----------------------------|-----------------------------------------------------|
 /// | `status = N`                | `N`                                                 |
 /// | `error = { server_error = N }` | `N`                                              |
-/// | `error = "throttle"`        | 429 Too Many Requests (with `Retry-After`)          |
+/// | `error = "throttle"`        | 429 Too Many Requests                               |
 /// | `error = "timeout"`, `hang` | 504 Gateway Timeout                                 |
 /// | `error = "connection_reset"`| 502 Bad Gateway (what a load balancer answers when its target resets the connection), with `connection: close` |
 /// | `error = { custom = .. }`   | 500 Internal Server Error                           |
@@ -75,7 +75,8 @@ pub fn fault_status(kind: &InjectedKind) -> StatusCode {
 }
 
 /// The response a server answers an injected fault with: [`fault_status`], a one-line text
-/// body naming the rule (the [`InjectedError`]'s message), and the [`RULE_HEADER`].
+/// body naming the rule (the [`InjectedError`]'s message), and the [`RULE_HEADER`]. A 429 or
+/// 503 carries `Retry-After` ([`ResponseOptions::retry_after`]); a reset, `connection: close`.
 ///
 /// Reusable wherever an HTTP answer stands for a fault (the Lambda adapter answers API
 /// Gateway and ALB events with it).
@@ -94,25 +95,24 @@ pub fn fault_response<B: FaultBody>(
     fault: &InjectedError,
     options: &ResponseOptions,
 ) -> Response<B> {
+    let status = fault_status(&fault.kind);
     let mut response = Response::new(B::from_text(format!("{fault}\n")));
-    *response.status_mut() = fault_status(&fault.kind);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     insert_rule_header(headers, &fault.rule);
-    match &fault.kind {
-        InjectedKind::Error(ErrorKind::Throttle) => {
-            if let Some(after) = options.retry_after {
-                let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-        }
-        InjectedKind::Error(ErrorKind::ConnectionReset) => {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        _ => {}
+    // A 429 or 503, however injected, says when to come back, as throttling front doors do.
+    if (status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE)
+        && let Some(after) = options.retry_after
+    {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if fault.kind == InjectedKind::Error(ErrorKind::ConnectionReset) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -274,7 +274,7 @@ mod tests {
             );
             assert_eq!(
                 response.headers().contains_key(header::RETRY_AFTER),
-                status == 429
+                status == 429 || status == 503
             );
             assert_eq!(
                 response.headers().contains_key(header::CONNECTION),
