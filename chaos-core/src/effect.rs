@@ -25,10 +25,11 @@
 //! (\*\*) With no known deadline a hang lasts [`HANG_WITHOUT_DEADLINE`] (Lambda's 900 s limit).
 //!
 //! (\*\*\*) A corruption is an [`Outcome::Fail`] with [`InjectedKind::Corrupt`]: adapters that
-//! can read the answer (the Lambda handler layer, the HTTP layers with a readable body) make
-//! the real call and corrupt what it returns ([`crate::corrupt`]); where nothing can read the
-//! answer (the generic tower layer, the simulator) the caller fails, as a caller does when it
-//! cannot parse what came back.
+//! can read the answer (chaos-aws's Lambda handler layer) make the real call and corrupt what
+//! it returns ([`crate::corrupt`]); where nothing can read the answer the caller fails, as a
+//! caller does when it cannot parse what came back: the generic tower layer returns the
+//! [`InjectedError`](crate::InjectedError), the HTTP layers answer 502 (servers) or an
+//! `InvalidData` transport error (clients), the simulator counts a non-retried error.
 //!
 //! ```
 //! use std::time::Duration;

@@ -167,9 +167,9 @@ impl<B: FaultBody, E> OnInjected<Response<B>, E> for AnswerHttp {
 /// Clients: faults as a client meets them. A status fault, a server error and a throttle are
 /// `Ok` responses (status, 5xx, 429 with `Retry-After`), so status-based retry logic runs; a
 /// reset, timeout, hang or custom error is an `Err` of [`TransportFault`], whose `source()`
-/// is an [`io::Error`] of the matching kind. A corruption the layer could not apply to the
-/// body (see [`CorruptBodyLayer`](super::CorruptBodyLayer)) is a [`TransportFault`] of kind
-/// `InvalidData`, what a client reading a mangled body reports.
+/// is an [`io::Error`] of the matching kind. A `corrupt` fault (the layer cannot read a
+/// generic body to corrupt it) is a [`TransportFault`] of kind `InvalidData`, what a client
+/// reading a mangled body reports.
 #[derive(Clone, Debug, Default)]
 pub struct RealisticFaults {
     /// Options for the responses.
