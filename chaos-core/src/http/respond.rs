@@ -128,7 +128,7 @@ pub(crate) fn insert_rule_header(headers: &mut http::HeaderMap, rule: &str) {
 /// service's own types. Closures `Fn(InjectedError) -> Result<Res, E>` implement it.
 ///
 /// The layers come with three: [`AnswerHttp`] (servers), [`RealisticFaults`] (clients) and,
-/// with feature `grpc`, [`AnswerGrpc`](crate::grpc::AnswerGrpc).
+/// with feature `grpc`, `chaos_core::grpc::AnswerGrpc`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot turn an injected fault into this service's `Result<{Res}, {E}>`",
     label = "chosen by `HttpChaosLayer::server`, `::client`, `::grpc` or `.on_injected(..)`",
