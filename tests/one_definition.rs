@@ -106,12 +106,12 @@ enum Ending {
     TimedOut,
     /// The service throttled the call.
     Throttled,
-    /// Another error (a 5xx, a reset, a replaced status).
+    /// Another error (a 5xx, a reset, a replaced status, a corrupted answer).
     Failed,
 }
 
 /// Every fault kind, with how a call ends under it when its caller allows 1 s.
-const FAULT_KINDS: [(&str, Ending); 7] = [
+const FAULT_KINDS: [(&str, Ending); 8] = [
     (r#"{ latency = "200ms" }"#, Ending::Succeeded),
     (r#"{ error = "throttle" }"#, Ending::Throttled),
     (r#"{ error = { server_error = 503 } }"#, Ending::Failed),
@@ -119,6 +119,9 @@ const FAULT_KINDS: [(&str, Ending); 7] = [
     (r#"{ error = "timeout" }"#, Ending::TimedOut),
     (r#"{ hang = { buffer = "100ms" } }"#, Ending::TimedOut),
     (r#"{ status = 503 }"#, Ending::Failed),
+    // Live, an adapter that reads the answer corrupts it; the injector alone (and the
+    // simulator, which models no payloads) fail the caller, as a parse failure does.
+    (r#"{ corrupt = "truncate" }"#, Ending::Failed),
 ];
 
 fn rule_text(fault: &str) -> String {

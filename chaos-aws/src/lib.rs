@@ -71,7 +71,36 @@
 //! **3. Run it.** The SDK's own deserializer, typed errors and retry strategy handle what the
 //! wrapper injects, exactly as they handle the real thing.
 //!
-//! **4. Switch it live.** [`LiveConfig`] keeps the injector's plan up to date from a
+//! **4. Wrap the Lambda handler** (feature `lambda`) with [`ChaosHandlerLayer`]: the same
+//! plan's rules, selected by `site` (the function's name) and `match = { event = [..] }`
+//! conditions on the event, add latency, fail the invocation, answer a `status` in the shape
+//! of the event's front door (API Gateway REST or HTTP API, ALB), hang until the deadline, or
+//! run the handler and corrupt its answer (`fault = { corrupt = "truncate" }`, also `flip`,
+//! `empty`, `json_invalid`: see `chaos_core::corrupt`). The request key is the Lambda request
+//! id.
+//!
+//! ```no_run
+//! # #[cfg(feature = "lambda")]
+//! # async fn example(live: chaos_aws::LiveConfig) -> Result<(), lambda_runtime::Error> {
+//! use chaos_aws::{ChaosHandlerLayer, Guard};
+//! use lambda_runtime::{LambdaEvent, service_fn};
+//! use serde_json::{Value, json};
+//!
+//! async fn handler(event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+//!     Ok(json!({ "statusCode": 200, "body": event.payload.to_string() }))
+//! }
+//! let service = tower::ServiceBuilder::new()
+//!     .layer(ChaosHandlerLayer::live(live).guard(Guard::from_env()))
+//!     .service(service_fn(handler));
+//! lambda_runtime::run(service).await
+//! # }
+//! ```
+//!
+//! A deployable function with both seams (this layer and a DynamoDB client through
+//! [`ChaosHttpClient`]), its `cargo lambda build --release --arm64` line, environment
+//! variables and IAM permissions is `examples/lambda-orders` in the repository.
+//!
+//! **5. Switch it live.** [`LiveConfig`] keeps the injector's plan up to date from a
 //! [`ConfigSource`]: an environment variable holding the plan inline, a file, or (feature
 //! `ssm`) an SSM Parameter Store `String` or `SecureString` parameter. The plan is cached for
 //! a TTL ([`DEFAULT_TTL`], a minute) and refreshed in the background: a decision never waits

@@ -14,6 +14,7 @@
 //! | `hang = { buffer }`        | until the deadline minus `buffer` (\*\*)      | fails as a timeout       |
 //! | `status = N`               | the added latency                             | answers with status `N`  |
 //! | `"partition"`              | until its window ends (\*\*\*), plus latencies  | the real call goes ahead |
+//! | `corrupt = "mode"`         | the added latency                             | the real call goes ahead and its answer is corrupted (\*\*\*\*) |
 //!
 //! Held times never go below the added latency (latencies apply before failures).
 //!
@@ -32,6 +33,13 @@
 //! and the error comes after the added latency only; use a `hang` to hold such a call.
 //!
 //! (\*\*) With no known deadline a hang lasts [`HANG_WITHOUT_DEADLINE`] (Lambda's 900 s limit).
+//!
+//! (\*\*\*\*) A corruption is an [`Outcome::Fail`] with [`InjectedKind::Corrupt`]: adapters that
+//! can read the answer (chaos-aws's Lambda handler layer) make the real call and corrupt what
+//! it returns ([`crate::corrupt`]); where nothing can read the answer the caller fails, as a
+//! caller does when it cannot parse what came back: the generic tower layer returns the
+//! [`InjectedError`](crate::InjectedError), the HTTP layers answer 502 (servers) or an
+//! `InvalidData` transport error (clients), the simulator counts a non-retried error.
 //!
 //! ```
 //! use std::time::Duration;
@@ -119,6 +127,9 @@ impl Verdict {
                 ),
             },
             Failure::Status { status, .. } => (added, false, InjectedKind::Status(*status)),
+            Failure::Corrupt { corruption, .. } => {
+                (added, false, InjectedKind::Corrupt(*corruption))
+            }
         };
         Effect {
             delay,

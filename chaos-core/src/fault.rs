@@ -13,6 +13,7 @@
 //! fault = { hang = { buffer = "100ms" } }       # until the caller's deadline minus the buffer
 //! fault = { status = 503 }                       # replace a handler's response
 //! fault = "partition"                            # hold until the rule's window ends, then deliver
+//! fault = { corrupt = "truncate" }               # mangle the response: also "flip", "empty", "json_invalid"
 //! ```
 
 use std::fmt;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::corrupt::{CorruptMode, Corruption};
 use crate::duration::serde_duration;
 use crate::latency::LatencyDist;
 
@@ -149,10 +151,13 @@ pub enum Fault {
     /// failed: a caller whose own timeout ends first gives up, and the request still arrives
     /// when the partition heals. See [`crate::effect`].
     Partition,
+    /// Let the call go ahead, then corrupt its response body ([`crate::corrupt`]): the
+    /// caller receives an answer it cannot trust.
+    Corrupt(CorruptMode),
 }
 
 impl Fault {
-    /// A short stable label: `latency`, `error`, `hang`, `status` or `partition`.
+    /// A short stable label: `latency`, `error`, `hang`, `status`, `partition` or `corrupt`.
     pub fn label(&self) -> &'static str {
         match self {
             Self::Latency(_) => "latency",
@@ -160,6 +165,7 @@ impl Fault {
             Self::Hang { .. } => "hang",
             Self::Status(_) => "status",
             Self::Partition => "partition",
+            Self::Corrupt(_) => "corrupt",
         }
     }
 
@@ -190,6 +196,10 @@ pub enum InjectedKind {
     Hang,
     /// The response is to be replaced by this HTTP status.
     Status(u16),
+    /// The call goes ahead and its response body is to be corrupted this way. Adapters that
+    /// can read the answer corrupt it (see [`crate::corrupt`]); those that cannot fail the
+    /// call with this error instead.
+    Corrupt(Corruption),
 }
 
 impl fmt::Display for InjectedKind {
@@ -198,6 +208,7 @@ impl fmt::Display for InjectedKind {
             Self::Error(kind) => write!(f, "an error ({kind})"),
             Self::Hang => f.write_str("a hang until the deadline"),
             Self::Status(status) => write!(f, "HTTP status {status}"),
+            Self::Corrupt(corruption) => corruption.fmt(f),
         }
     }
 }
@@ -247,6 +258,10 @@ mod tests {
             r#"fault = { status = 418 }"#,
             r#"fault = { latency = "20ms" }"#,
             r#"fault = "partition""#,
+            r#"fault = { corrupt = "truncate" }"#,
+            r#"fault = { corrupt = "flip" }"#,
+            r#"fault = { corrupt = "empty" }"#,
+            r#"fault = { corrupt = "json_invalid" }"#,
         ];
         for text in forms {
             let fault = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -279,6 +294,11 @@ mod tests {
         assert!(err.contains("throttle"), "{err}");
         let err = parse(r#"fault = { hang = { buffer = "-1s" } }"#).unwrap_err();
         assert!(err.contains("negative"), "{err}");
+        let err = parse(r#"fault = { corrupt = "garble" }"#).unwrap_err();
+        assert!(
+            err.contains("`truncate`, `flip`, `empty`, `json_invalid`"),
+            "{err}"
+        );
     }
 
     #[test]

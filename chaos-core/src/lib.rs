@@ -121,6 +121,7 @@
 #![forbid(unsafe_code)]
 
 pub mod advanced;
+pub mod corrupt;
 mod decision;
 pub mod duration;
 pub mod effect;

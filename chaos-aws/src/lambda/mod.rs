@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use chaos_core::advanced::hash_str;
 use chaos_core::{Call, Deadline, InjectedError, InjectedKind, Injector};
 use lambda_runtime::{Diagnostic, LambdaEvent};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tower::{Layer, Service};
 use tracing::Instrument;
 
@@ -40,7 +40,10 @@ pub enum StatusMode {
 /// the invocation with an error whose type is `chaos.<kind>`; `hang` and `timeout` hold the
 /// invocation until the deadline from its context (minus the rule's buffer); `status` answers
 /// an HTTP response in the shape of the event's front door (API Gateway REST or HTTP API,
-/// ALB; REST's shape for other events). The kill switch ends a hold at once.
+/// ALB; REST's shape for other events), built from chaos-core's one mapping of a fault to an
+/// HTTP answer ([`HttpShape::fault_response`]); `corrupt` runs the handler and corrupts its
+/// answer (the `body` of an HTTP answer, else the JSON payload: see [`chaos_core::corrupt`]
+/// for the modes). The kill switch ends a hold at once.
 #[derive(Clone)]
 pub struct ChaosHandlerLayer {
     shared: Arc<Settings>,
@@ -212,6 +215,7 @@ fn kind_label(kind: &InjectedKind) -> &'static str {
         InjectedKind::Error(error) => error.label(),
         InjectedKind::Hang => "hang",
         InjectedKind::Status(_) => "status",
+        InjectedKind::Corrupt(_) => "corrupt",
         _ => "fault",
     }
 }
@@ -285,9 +289,15 @@ where
                 Ok(()) => return inner.call(event).await.map_err(HandlerError::Handler),
                 Err(error) => error,
             };
-            let InjectedKind::Status(status) = error.kind else {
-                return Err(HandlerError::Injected(error));
-            };
+            match error.kind {
+                InjectedKind::Status(_) => {}
+                InjectedKind::Corrupt(corruption) => {
+                    // The handler runs; only an answer can be corrupted, its own error stands.
+                    let answer = inner.call(event).await.map_err(HandlerError::Handler)?;
+                    return Ok(corrupt::corrupt_answer(answer, &corruption));
+                }
+                _ => return Err(HandlerError::Injected(error)),
+            }
             let shape = shared
                 .shape
                 .or_else(|| HttpShape::of_event(&event.payload))
@@ -296,14 +306,12 @@ where
                 // Its side effects happen; its answer (or error) is what the fault replaces.
                 let _ = inner.call(event).await;
             }
-            Ok(shape.json_response(
-                status,
-                &json!({ "message": format!("Injected status code {status}") }),
-            ))
+            Ok(shape.fault_response(&error))
         };
         Box::pin(invocation.instrument(span))
     }
 }
 
+mod corrupt;
 #[cfg(test)]
 mod tests;

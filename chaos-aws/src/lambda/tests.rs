@@ -6,6 +6,8 @@ use lambda_runtime::Context as LambdaContext;
 use tokio::time::Instant;
 use tower::{ServiceExt, service_fn};
 
+use serde_json::json;
+
 use super::*;
 
 fn injector(plan: &str) -> Injector {
@@ -102,6 +104,10 @@ async fn status_faults_answer_in_the_front_doors_shape() {
         r#"{"message":"Injected status code 503"}"#
     );
     assert_eq!(SKIPPED.load(Ordering::SeqCst), 0, "the handler is skipped");
+    // chaos-core's mapping decides the head: `Retry-After` on a 503, the rule named.
+    assert_eq!(response["headers"]["retry-after"], "1");
+    assert_eq!(response["headers"]["x-chaos-rule"], "r");
+    assert_eq!(response["headers"]["content-type"], "application/json");
 
     let alb = json!({"httpMethod": "GET", "requestContext": {"elb": {"targetGroupArn": "arn"}}});
     let response = layer
@@ -201,4 +207,57 @@ async fn decisions_follow_the_request_id_and_the_kill_switch() {
         .oneshot(event("request-0", json!({}), None))
         .await;
     assert!(result.is_ok(), "the kill switch stops injection");
+}
+
+#[tokio::test(start_paused = true)]
+async fn corruption_runs_the_handler_and_mangles_its_answer_reproducibly() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let http_handler = service_fn(|_event: LambdaEvent<Value>| async {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, lambda_runtime::Error>(json!({
+            "statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": r#"{"orderId":4242,"total":19.98}"#,
+        }))
+    });
+    let layer = ChaosHandlerLayer::new(injector(&rule(r#"{ corrupt = "json_invalid" }"#, "")));
+    let call = |id: &'static str| {
+        layer
+            .layer(http_handler)
+            .oneshot(event(id, rest_event(), None))
+    };
+    let first = call("req-c1").await.expect("an answer");
+    assert_eq!(first["statusCode"], 200, "the handler's status stands");
+    let body = first["body"].as_str().expect("a string body");
+    assert!(serde_json::from_str::<Value>(body).is_err(), "{body}");
+    assert_eq!(
+        body.replace('\u{1f}', ""),
+        r#"{"orderId":4242,"total":19.98}"#
+    );
+    // The same request id replays the same corruption.
+    assert_eq!(call("req-c1").await.expect("an answer"), first);
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2, "the handler ran each time");
+
+    // A direct invoke's payload: `empty` answers null.
+    static DIRECT: AtomicUsize = AtomicUsize::new(0);
+    let empty = ChaosHandlerLayer::new(injector(&rule(r#"{ corrupt = "empty" }"#, "")))
+        .layer(handler(&DIRECT))
+        .oneshot(event("req-c2", json!({}), None))
+        .await
+        .expect("an answer");
+    assert_eq!(empty, Value::Null);
+    assert_eq!(DIRECT.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_error_is_not_corrupted() {
+    let failing = service_fn(|_event: LambdaEvent<Value>| async {
+        Err::<Value, lambda_runtime::Error>("no stock".into())
+    });
+    let error = ChaosHandlerLayer::new(injector(&rule(r#"{ corrupt = "truncate" }"#, "")))
+        .layer(failing)
+        .oneshot(event("req-c3", json!({}), None))
+        .await
+        .expect_err("the handler's own error");
+    assert!(matches!(&error, HandlerError::Handler(e) if e.to_string() == "no stock"));
 }

@@ -70,6 +70,8 @@ impl Code {
             InjectedKind::Hang | InjectedKind::Error(ErrorKind::Timeout) => Self::DeadlineExceeded,
             InjectedKind::Error(ErrorKind::Throttle) => Self::ResourceExhausted,
             InjectedKind::Error(ErrorKind::ConnectionReset) => Self::Unavailable,
+            // A message the client cannot decode: gRPC libraries report INTERNAL.
+            InjectedKind::Corrupt(_) => Self::Internal,
             InjectedKind::Error(ErrorKind::ServerError { status }) => match status {
                 502 | 503 => Self::Unavailable,
                 504 => Self::DeadlineExceeded,

@@ -8,6 +8,8 @@
 //! * [`HttpChaosLayer::client`]: a status fault comes back as `Ok(response)` with that
 //!   status, a reset or timeout as a [`TransportFault`] whose `source()` is an `io::Error` of
 //!   the right kind; `.on_injected(..)` builds the caller's own error or response instead.
+//! * A `corrupt` fault cannot reach into a generic body: servers answer it 502 Bad Gateway,
+//!   clients see a [`TransportFault`] of kind `InvalidData` (see [`crate::corrupt`]).
 //! * [`HttpCallExtractor`]: which call a request is (key from `x-request-id` /
 //!   `traceparent`, never a constant; method and matched route; attempt; deadline from
 //!   `grpc-timeout`, another header or an extension).

@@ -36,8 +36,8 @@ impl<B: From<String>> FaultBody for B {
 /// Options for [`fault_response`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseOptions {
-    /// The `Retry-After` of a throttled answer (429), in whole seconds, rounded up; `None`: no
-    /// header. One second by default.
+    /// The `Retry-After` of a throttled or unavailable answer (429, 503), in whole seconds,
+    /// rounded up; `None`: no header. One second by default.
     pub retry_after: Option<Duration>,
 }
 
@@ -55,10 +55,11 @@ impl Default for ResponseOptions {
 /// |-----------------------------|-----------------------------------------------------|
 /// | `status = N`                | `N`                                                 |
 /// | `error = { server_error = N }` | `N`                                              |
-/// | `error = "throttle"`        | 429 Too Many Requests (with `Retry-After`)          |
+/// | `error = "throttle"`        | 429 Too Many Requests                               |
 /// | `error = "timeout"`, `hang` | 504 Gateway Timeout                                 |
 /// | `error = "connection_reset"`| 502 Bad Gateway (what a load balancer answers when its target resets the connection), with `connection: close` |
 /// | `error = { custom = .. }`   | 500 Internal Server Error                           |
+/// | `corrupt = ..` (no readable body) | 502 Bad Gateway (what a proxy answers when its upstream's response is invalid) |
 pub fn fault_status(kind: &InjectedKind) -> StatusCode {
     let code = match kind {
         InjectedKind::Status(status) | InjectedKind::Error(ErrorKind::ServerError { status }) => {
@@ -66,7 +67,7 @@ pub fn fault_status(kind: &InjectedKind) -> StatusCode {
         }
         InjectedKind::Error(ErrorKind::Throttle) => 429,
         InjectedKind::Error(ErrorKind::Timeout) | InjectedKind::Hang => 504,
-        InjectedKind::Error(ErrorKind::ConnectionReset) => 502,
+        InjectedKind::Error(ErrorKind::ConnectionReset) | InjectedKind::Corrupt(_) => 502,
         _ => 500,
     };
     // Plans accept 100 to 599 only; anything else would be a bug, answered as a 500.
@@ -74,7 +75,8 @@ pub fn fault_status(kind: &InjectedKind) -> StatusCode {
 }
 
 /// The response a server answers an injected fault with: [`fault_status`], a one-line text
-/// body naming the rule (the [`InjectedError`]'s message), and the [`RULE_HEADER`].
+/// body naming the rule (the [`InjectedError`]'s message), and the [`RULE_HEADER`]. A 429 or
+/// 503 carries `Retry-After` ([`ResponseOptions::retry_after`]); a reset, `connection: close`.
 ///
 /// Reusable wherever an HTTP answer stands for a fault (the Lambda adapter answers API
 /// Gateway and ALB events with it).
@@ -93,25 +95,24 @@ pub fn fault_response<B: FaultBody>(
     fault: &InjectedError,
     options: &ResponseOptions,
 ) -> Response<B> {
+    let status = fault_status(&fault.kind);
     let mut response = Response::new(B::from_text(format!("{fault}\n")));
-    *response.status_mut() = fault_status(&fault.kind);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     insert_rule_header(headers, &fault.rule);
-    match &fault.kind {
-        InjectedKind::Error(ErrorKind::Throttle) => {
-            if let Some(after) = options.retry_after {
-                let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            }
-        }
-        InjectedKind::Error(ErrorKind::ConnectionReset) => {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        }
-        _ => {}
+    // A 429 or 503, however injected, says when to come back, as throttling front doors do.
+    if (status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE)
+        && let Some(after) = options.retry_after
+    {
+        let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if fault.kind == InjectedKind::Error(ErrorKind::ConnectionReset) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
 }
@@ -127,7 +128,7 @@ pub(crate) fn insert_rule_header(headers: &mut http::HeaderMap, rule: &str) {
 /// service's own types. Closures `Fn(InjectedError) -> Result<Res, E>` implement it.
 ///
 /// The layers come with three: [`AnswerHttp`] (servers), [`RealisticFaults`] (clients) and,
-/// with feature `grpc`, [`AnswerGrpc`](crate::grpc::AnswerGrpc).
+/// with feature `grpc`, `chaos_core::grpc::AnswerGrpc`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot turn an injected fault into this service's `Result<{Res}, {E}>`",
     label = "chosen by `HttpChaosLayer::server`, `::client`, `::grpc` or `.on_injected(..)`",
@@ -166,7 +167,9 @@ impl<B: FaultBody, E> OnInjected<Response<B>, E> for AnswerHttp {
 /// Clients: faults as a client meets them. A status fault, a server error and a throttle are
 /// `Ok` responses (status, 5xx, 429 with `Retry-After`), so status-based retry logic runs; a
 /// reset, timeout, hang or custom error is an `Err` of [`TransportFault`], whose `source()`
-/// is an [`io::Error`] of the matching kind.
+/// is an [`io::Error`] of the matching kind. A `corrupt` fault (the layer cannot read a
+/// generic body to corrupt it) is a [`TransportFault`] of kind `InvalidData`, what a client
+/// reading a mangled body reports.
 #[derive(Clone, Debug, Default)]
 pub struct RealisticFaults {
     /// Options for the responses.
@@ -203,11 +206,13 @@ impl TransportFault {
     /// |------------------------------|---------------------|
     /// | `connection_reset`           | `ConnectionReset`   |
     /// | `timeout`, `hang`            | `TimedOut`          |
+    /// | `corrupt`                    | `InvalidData`       |
     /// | anything else                | `Other`             |
     pub fn new(injected: InjectedError) -> Self {
         let kind = match &injected.kind {
             InjectedKind::Error(ErrorKind::ConnectionReset) => io::ErrorKind::ConnectionReset,
             kind if kind.is_timeout() => io::ErrorKind::TimedOut,
+            InjectedKind::Corrupt(_) => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         let io = io::Error::new(kind, format!("injected by chaos rule {:?}", injected.rule));
@@ -269,7 +274,7 @@ mod tests {
             );
             assert_eq!(
                 response.headers().contains_key(header::RETRY_AFTER),
-                status == 429
+                status == 429 || status == 503
             );
             assert_eq!(
                 response.headers().contains_key(header::CONNECTION),

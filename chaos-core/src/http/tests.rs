@@ -490,3 +490,19 @@ fn the_operation_is_built_only_for_plans_that_select_on_it() {
     assert_eq!(full.2, format!("GET {}", full.1));
     assert_eq!(lean.2, "");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_corruption_the_layer_cannot_read_into_fails_the_call_recognisably() {
+    let corrupt = || Rule::new(Fault::Corrupt(crate::corrupt::CorruptMode::Truncate)).named("c");
+    let server = HttpChaosLayer::server(injector(corrupt())).layer(ok_service());
+    let response = server.oneshot(request(&[])).await.expect("infallible");
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()[RULE_HEADER], "c");
+
+    let client = HttpChaosLayer::client(injector(corrupt())).layer(boxed_client());
+    let error = client.oneshot(request(&[])).await.expect_err("an error");
+    let fault = error
+        .downcast_ref::<TransportFault>()
+        .expect("a transport fault");
+    assert_eq!(fault.io_error().kind(), io::ErrorKind::InvalidData);
+}

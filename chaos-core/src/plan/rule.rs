@@ -4,7 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::decision::{DecisionKey, Probability, hash_str, stream_for};
+use crate::corrupt::Corruption;
+use crate::decision::{DecisionKey, Probability, hash_str, mix64, stream_for};
 use crate::fault::Fault;
 use crate::rule::{EventTest, Rule};
 
@@ -19,6 +20,9 @@ use super::verdict::{Failure, Verdict};
 const PARTITION_NEEDS_END: &str = "a partition holds calls until its window ends, then \
     delivers them: give the rule a window with a duration, such as \
     `window = { start = \"2m\", duration = \"30s\" }`";
+
+/// Salt of a corruption's seed (the fractional digits of sqrt 3).
+const CORRUPTION_SALT: u64 = 0xbb67_ae85_84ca_a73b;
 
 #[derive(Clone, Debug)]
 pub(crate) struct CompiledRule {
@@ -252,6 +256,14 @@ impl CompiledRule {
                     .added_latency
                     .saturating_add(hold - verdict.partition_hold);
                 verdict.partition_hold = hold;
+            }
+            Fault::Corrupt(mode) => {
+                // A mix apart from the roll's and the latency stream's: the corruption's
+                // draws are independent of both, and replay from the same decision inputs.
+                verdict.failure = Some(Box::new(Failure::Corrupt {
+                    rule: index,
+                    corruption: Corruption::new(*mode, mix64(word ^ CORRUPTION_SALT)),
+                }));
             }
         }
         observer.injected(index, call, added);

@@ -569,3 +569,65 @@ fn partitions_hold_until_the_last_heals_and_latencies_add_on_top() {
         verdict
     );
 }
+
+#[test]
+fn corrupt_rules_parse_locate_their_errors_and_replay() {
+    let text = "seed = 5\n[[rules]]\nname = \"mangle\"\nfault = { corrupt = \"truncate\" }\nprobability = 1.0\n";
+    let plan = CompiledPlan::from_toml_str(text).expect("a valid plan");
+    let counter = crate::advanced::LocalMatchCounter::new(1);
+    let decide = |key: u64, attempt: u32| {
+        let call = Call::new(key, "orders").attempt(attempt);
+        plan.evaluate(&call, Duration::ZERO, &counter)
+    };
+    let corruption = |verdict: Verdict| match verdict.failure.as_deref() {
+        Some(Failure::Corrupt {
+            rule: 0,
+            corruption,
+        }) => *corruption,
+        other => panic!("expected a corruption, got {other:?}"),
+    };
+    let first = corruption(decide(9, 0));
+    assert_eq!(first.mode, crate::corrupt::CorruptMode::Truncate);
+    // A pure function of the decision's inputs: the same call, the same seed; another
+    // attempt or request, another.
+    assert_eq!(corruption(decide(9, 0)), first);
+    assert_ne!(corruption(decide(9, 1)).seed, first.seed);
+    assert_ne!(corruption(decide(10, 0)).seed, first.seed);
+
+    let err =
+        Plan::from_toml_str("[[rules]]\nprobability = 1.0\nfault = { corrupt = \"garble\" }\n")
+            .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("line 3") && text.contains("json_invalid") && text.contains("garble"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_corruption_is_a_failure_and_the_first_failure_wins() {
+    let plan = Plan::new(1)
+        .with_rule(Rule::new(crate::Fault::Corrupt(
+            crate::corrupt::CorruptMode::Empty,
+        )))
+        .with_rule(Rule::error(ErrorKind::Throttle))
+        .compile()
+        .expect("a valid plan");
+    let verdict = plan.evaluate(
+        &Call::new(1, "orders"),
+        Duration::ZERO,
+        &crate::advanced::LocalMatchCounter::new(2),
+    );
+    assert!(matches!(
+        verdict.failure.as_deref(),
+        Some(Failure::Corrupt { rule: 0, .. })
+    ));
+    let effect = verdict.effect(None);
+    assert!(matches!(
+        effect.outcome,
+        crate::Outcome::Fail {
+            kind: crate::InjectedKind::Corrupt(_),
+            ..
+        }
+    ));
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::corrupt::Corruption;
 use crate::fault::ErrorKind;
 
 /// The failure a plan decided for a call.
@@ -29,13 +30,23 @@ pub enum Failure {
         /// The HTTP status.
         status: u16,
     },
+    /// Let the call go ahead, then corrupt its response.
+    Corrupt {
+        /// Index of the rule that fired.
+        rule: usize,
+        /// The mode and the seed drawn from the decision's keyed word.
+        corruption: Corruption,
+    },
 }
 
 impl Failure {
     /// Index of the rule that fired.
     pub fn rule(&self) -> usize {
         match self {
-            Self::Error { rule, .. } | Self::Hang { rule, .. } | Self::Status { rule, .. } => *rule,
+            Self::Error { rule, .. }
+            | Self::Hang { rule, .. }
+            | Self::Status { rule, .. }
+            | Self::Corrupt { rule, .. } => *rule,
         }
     }
 }

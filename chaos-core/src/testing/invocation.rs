@@ -55,6 +55,10 @@ impl HandlerError for InjectedError {
                 name: "Status".to_owned(),
                 message: format!("HTTP {status}"),
             },
+            InjectedKind::Corrupt(corruption) => ErrorKind::Custom {
+                name: "CorruptResponse".to_owned(),
+                message: corruption.to_string(),
+            },
             // `InjectedKind` is non-exhaustive: a kind added later reads as its message.
             #[allow(unreachable_patterns)]
             other => ErrorKind::Custom {

@@ -52,6 +52,11 @@ fn injected_outcome(kind: &InjectedKind) -> u8 {
             500..=599 => outcome::ERROR,
             _ => outcome::FATAL,
         },
+        // The simulator models no payloads: a corrupted answer is the caller failing to use
+        // it, an error no client retries (the AWS SDK does not retry a response it cannot
+        // deserialize). The dependency's own service time is not spent: the call ends after
+        // the added latency, like any injected failure.
+        InjectedKind::Corrupt(_) => outcome::FATAL,
         _ => outcome::ERROR,
     }
 }
