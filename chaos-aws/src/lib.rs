@@ -101,12 +101,13 @@
 //! variables and IAM permissions is `examples/lambda-orders` in the repository.
 //!
 //! **5. Switch it live.** [`LiveConfig`] keeps the injector's plan up to date from a
-//! [`ConfigSource`]: an environment variable holding the plan inline, a file, or (feature
-//! `ssm`) an SSM Parameter Store `String` or `SecureString` parameter. The plan is cached for
-//! a TTL ([`DEFAULT_TTL`], a minute) and refreshed in the background: a decision never waits
-//! on the network. A source that cannot be read, or a plan that does not parse or names what
-//! the wrapper does not know, means *no faults* and one structured warning (`tracing`, target
-//! `chaos_aws`) until it is fixed: never a failed call.
+//! [`ConfigSource`]: an environment variable holding the plan inline, a file, (feature
+//! `ssm`) an SSM Parameter Store `String` or `SecureString` parameter, or (feature
+//! `appconfig`) an AppConfig configuration profile served by the AppConfig Lambda extension.
+//! The plan is cached for a TTL ([`DEFAULT_TTL`], a minute) and refreshed in the background:
+//! a decision never waits on the network. A source that cannot be read, or a plan that does
+//! not parse or names what the wrapper does not know, means *no faults* and one structured
+//! warning (`tracing`, target `chaos_aws`) until it is fixed: never a failed call.
 //!
 //! ```no_run
 //! use chaos_aws::{ChaosHttpClient, ConfigSource, LiveConfig};
@@ -180,7 +181,9 @@
 //!   `InternalServerError` (500).
 //!
 //! Protocol shapes: DynamoDB, SQS and Step Functions answer `awsJson1_0`, SSM `awsJson1_1`
-//! (`{"__type": "namespace#Code", "message": ..}`); Lambda `restJson1` (code in
+//! (`{"__type": "namespace#Code", "message": ..}`; SQS adds its query-API code in
+//! `x-amzn-query-error`, such as `AWS.SimpleQueueService.NonExistentQueue;Sender`, which is
+//! where the SDK reads it); Lambda `restJson1` (code in
 //! `x-amzn-errortype`, `{"Type", "message", "Reason"}`); SNS `awsQuery` (`<ErrorResponse>`);
 //! S3 `restXml` (`<Error><Code>`). A request to a service the wrapper does not know (a rule
 //! with no `service` selects it too) gets JSON with the code in both `__type` and
@@ -214,6 +217,9 @@
 //! * `https`: `ChaosHttpClient::https()`, the SDK's usual HTTPS client to wrap (hyper, rustls
 //!   on aws-lc). Without it, wrap any `HttpClient` you build.
 //! * `ssm`: `ConfigSource::Ssm` (pulls in `aws-sdk-ssm`).
+//! * `appconfig`: `ConfigSource::AppConfig`, AWS AppConfig through the AppConfig Lambda
+//!   extension's local endpoint (`localhost:2772`, or `AWS_APPCONFIG_EXTENSION_HTTP_PORT`;
+//!   pulls in `hyper`'s HTTP/1 client, already in any function built with the SDK).
 //! * `cloudwatch`: `AlarmStop` (pulls in `aws-sdk-cloudwatch`).
 //! * `emf`: `EmfLayer` (pulls in `tracing-subscriber`'s registry).
 //! * `lambda`: `ChaosHandlerLayer`, faults around `lambda_runtime` handlers (pulls in
@@ -224,7 +230,8 @@
 //! * Kill switch (`CHAOS_DISABLED`), expiry and an injection budget are the injector's:
 //!   [`injector_from_env`] builds one from `CHAOS_DISABLED`, [`BUDGET_ENV_VAR`] and
 //!   [`EXPIRE_AFTER_ENV_VAR`].
-//! * [`Guard`] (given to `ChaosHandlerLayer::guard` with feature `lambda`): an allow-list of
+//! * [`Guard`] (given to [`ChaosHttpClientBuilder::guard`], and to `ChaosHandlerLayer::guard`
+//!   with feature `lambda`; the same guard for both keeps them in step): an allow-list of
 //!   environments (nothing is injected unless [`ENVIRONMENT_ENV_VAR`] is listed), dry run
 //!   (decide, log and count, inject nothing), and with feature `cloudwatch` an `AlarmStop`:
 //!   a CloudWatch alarm polled in the background; while it is in ALARM, or cannot be read,
@@ -252,6 +259,10 @@ pub mod migrate;
 mod services;
 mod wire;
 
+#[cfg(feature = "appconfig")]
+pub use config::{
+    APPCONFIG_PORT_ENV_VAR, AppConfigSource, DEFAULT_APPCONFIG_PORT, DEFAULT_APPCONFIG_TIMEOUT,
+};
 pub use config::{
     ConfigSource, DEFAULT_TTL, LiveConfig, MAX_PLAN_BYTES, RefreshOutcome, SourceError,
 };

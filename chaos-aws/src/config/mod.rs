@@ -1,8 +1,10 @@
-//! Live configuration: a plan read from an environment variable, a file or SSM Parameter
-//! Store, cached with a TTL and refreshed off the hot path. A source that cannot be read or a
+//! Live configuration: a plan read from an environment variable, a file, SSM Parameter
+//! Store or AppConfig (through the Lambda extension), cached with a TTL and refreshed off the hot path. A source that cannot be read or a
 //! plan that does not parse or check means *no faults* and one structured warning, never a
 //! failed call.
 
+#[cfg(feature = "appconfig")]
+mod appconfig;
 mod source;
 
 use std::fmt;
@@ -14,6 +16,10 @@ use chaos_core::{CompiledPlan, Injector, Plan};
 use tokio::time::Instant;
 
 use crate::services::check_plan;
+#[cfg(feature = "appconfig")]
+pub use appconfig::{
+    APPCONFIG_PORT_ENV_VAR, AppConfigSource, DEFAULT_APPCONFIG_PORT, DEFAULT_APPCONFIG_TIMEOUT,
+};
 pub use source::{ConfigSource, MAX_PLAN_BYTES, SourceError};
 
 /// Default time a fetched plan is trusted before the next refresh: a minute, as the Lambda

@@ -22,6 +22,10 @@ pub enum ConfigSource {
         /// The parameter's name or ARN.
         name: String,
     },
+    /// An AWS AppConfig configuration profile, read through the AppConfig Lambda extension's
+    /// local HTTP endpoint.
+    #[cfg(feature = "appconfig")]
+    AppConfig(super::appconfig::AppConfigSource),
 }
 
 impl ConfigSource {
@@ -42,6 +46,24 @@ impl ConfigSource {
             client,
             name: name.into(),
         }
+    }
+
+    /// The configuration `profile` of AppConfig `application` in `environment`, read through
+    /// the AppConfig Lambda extension on its usual port (see [`AppConfigSource`] to set the
+    /// port or the timeout).
+    ///
+    /// [`AppConfigSource`]: super::appconfig::AppConfigSource
+    #[cfg(feature = "appconfig")]
+    pub fn appconfig(
+        application: impl Into<String>,
+        environment: impl Into<String>,
+        profile: impl Into<String>,
+    ) -> Self {
+        Self::AppConfig(super::appconfig::AppConfigSource::new(
+            application,
+            environment,
+            profile,
+        ))
     }
 
     /// Reads the plan's text.
@@ -105,6 +127,8 @@ impl ConfigSource {
                         source_name: self.to_string(),
                     })?
             }
+            #[cfg(feature = "appconfig")]
+            Self::AppConfig(source) => source.fetch(self.to_string()).await?,
         };
         if text.len() > MAX_PLAN_BYTES {
             return Err(SourceError::TooLarge {
@@ -123,6 +147,8 @@ impl fmt::Display for ConfigSource {
             Self::File(path) => write!(f, "file {}", path.display()),
             #[cfg(feature = "ssm")]
             Self::Ssm { name, .. } => write!(f, "SSM parameter {name}"),
+            #[cfg(feature = "appconfig")]
+            Self::AppConfig(source) => write!(f, "{source}"),
         }
     }
 }
@@ -145,7 +171,7 @@ pub enum SourceError {
         /// The source, as displayed.
         source_name: String,
     },
-    /// Reading failed (I/O, permissions, the SSM call).
+    /// Reading failed (I/O, permissions, the SSM call, the AppConfig extension's answer).
     #[error("could not read {source_name}: {message}")]
     Read {
         /// The source, as displayed.

@@ -1,5 +1,5 @@
-//! Guardrails the Lambda layer checks before it injects: an allow-list of environments, a
-//! dry-run mode, and (feature `cloudwatch`) a CloudWatch alarm that stops injection while it
+//! Guardrails the Lambda layer and the wire wrapper check before they inject: an allow-list
+//! of environments, a dry-run mode, and (feature `cloudwatch`) a CloudWatch alarm that stops injection while it
 //! is in ALARM. The kill switch, expiry and injection budget are the injector's
 //! ([`chaos_core::InjectorBuilder`]); [`injector_from_env`] builds one from environment
 //! variables.
@@ -33,8 +33,12 @@ pub enum GuardMode {
     Off,
 }
 
-/// Guardrails around injection, checked on every invocation (two atomic loads and a clock
-/// read when an alarm is set; the alarm itself is polled in the background). Cheap to clone.
+/// Guardrails around injection, checked on every invocation or request: two atomic loads,
+/// and a clock read when an alarm is set (the alarm itself is polled in the background).
+/// Give one to `ChaosHandlerLayer::guard` and to [`ChaosHttpClientBuilder::guard`]; clones
+/// share the alarm and the dry-run counts. Cheap to clone.
+///
+/// [`ChaosHttpClientBuilder::guard`]: crate::ChaosHttpClientBuilder::guard
 #[derive(Clone)]
 pub struct Guard {
     shared: Arc<GuardShared>,

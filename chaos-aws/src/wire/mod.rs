@@ -23,7 +23,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::shared::IntoShared;
 use chaos_core::{Call, CompiledPlan, ErrorKind, InjectedError, InjectedKind, Injector, Outcome};
 
+use crate::config::LiveConfig;
 use crate::error::ConfigError;
+use crate::guard::{Guard, GuardMode};
 use crate::services::check_plan;
 use identify::WireCall;
 use responses::{ServiceError, generic_response};
@@ -42,6 +44,8 @@ struct Shared {
     inner: SharedHttpClient,
     injector: Injector,
     site: Cow<'static, str>,
+    guard: Option<Guard>,
+    live: Option<LiveConfig>,
     /// Set once a delay had to be skipped for want of a sleep implementation.
     warned_no_sleep: AtomicBool,
 }
@@ -51,6 +55,8 @@ impl fmt::Debug for ChaosHttpClient {
         f.debug_struct("ChaosHttpClient")
             .field("inner", &self.shared.inner)
             .field("site", &self.shared.site)
+            .field("guard", &self.shared.guard)
+            .field("live", &self.shared.live)
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +68,8 @@ pub struct ChaosHttpClientBuilder {
     injector: Option<Injector>,
     plan: Option<CompiledPlan>,
     site: Cow<'static, str>,
+    guard: Option<Guard>,
+    live: Option<LiveConfig>,
 }
 
 impl ChaosHttpClient {
@@ -72,6 +80,8 @@ impl ChaosHttpClient {
             injector: None,
             plan: None,
             site: Cow::Borrowed("aws"),
+            guard: None,
+            live: None,
         }
     }
 
@@ -97,6 +107,11 @@ impl ChaosHttpClient {
     pub fn site(&self) -> &str {
         &self.shared.site
     }
+
+    /// The guardrails checked before each request, if set.
+    pub fn guard(&self) -> Option<&Guard> {
+        self.shared.guard.as_ref()
+    }
 }
 
 impl ChaosHttpClientBuilder {
@@ -114,6 +129,26 @@ impl ChaosHttpClientBuilder {
     pub fn injector(mut self, injector: Injector) -> Self {
         self.injector = Some(injector);
         self.plan = None;
+        self
+    }
+
+    /// A live configuration's injector, kept fresh from its source: every request calls
+    /// [`LiveConfig::refresh_if_stale`] (a clock read when fresh; a stale plan is refetched in
+    /// the background, never on the request's path). Its plans are checked as they load.
+    pub fn live(mut self, live: LiveConfig) -> Self {
+        self.injector = Some(live.injector().clone());
+        self.plan = None;
+        self.live = Some(live);
+        self
+    }
+
+    /// Guardrails checked before each request, the same as the Lambda layer's: outside the
+    /// allowed environments or while the stop alarm is in ALARM every request goes to the
+    /// real client undecided; in dry run each is decided, logged and counted
+    /// ([`Guard::dry_run_counts`]) and sent untouched. The kill switch, expiry and injection
+    /// budget are the injector's ([`injector_from_env`](crate::injector_from_env)).
+    pub fn guard(mut self, guard: Guard) -> Self {
+        self.guard = Some(guard);
         self
     }
 
@@ -140,6 +175,8 @@ impl ChaosHttpClientBuilder {
                 inner: self.inner,
                 injector,
                 site: self.site,
+                guard: self.guard,
+                live: self.live,
                 warned_no_sleep: AtomicBool::new(false),
             }),
         })
@@ -194,12 +231,37 @@ impl fmt::Debug for ChaosConnector {
 
 impl HttpConnector for ChaosConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let shared = &*self.shared;
+        if let Some(live) = &shared.live {
+            live.refresh_if_stale();
+        }
+        let mode = shared.guard.as_ref().map_or(GuardMode::Inject, Guard::mode);
+        if mode == GuardMode::Off {
+            return self.inner.call(request);
+        }
         let wire = WireCall::read(&request);
-        let call = Call::new(wire.request_key, &self.shared.site)
+        let call = Call::new(wire.request_key, &shared.site)
             .service(&wire.service_name)
             .operation(&wire.operation)
             .attempt(wire.attempt);
-        let verdict = self.shared.injector.decide(&call);
+        let verdict = shared.injector.decide(&call);
+        if mode == GuardMode::DryRun {
+            if let Some(guard) = &shared.guard {
+                guard.count_dry_run(!verdict.is_pass());
+            }
+            if !verdict.is_pass() {
+                tracing::info!(
+                    target: "chaos_aws",
+                    service = %wire.service_name,
+                    operation = %wire.operation,
+                    attempt = wire.attempt,
+                    added_latency = ?verdict.added_latency,
+                    failure = ?verdict.failure,
+                    "chaos: dry run; this request would be faulted on the wire"
+                );
+            }
+            return self.inner.call(request);
+        }
         if verdict.is_pass() {
             return self.inner.call(request);
         }

@@ -330,9 +330,31 @@ impl ServiceError {
             Protocol::RestXml => {
                 headers.insert("x-amz-request-id", request_id);
             }
+            // SQS speaks JSON but keeps its query-API error codes (awsQueryCompatible): the
+            // SDK reads the code from this header, and types `QueueDoesNotExist` only by it.
+            Protocol::AwsJson(_) if service == Service::Sqs => {
+                let fault = if self.status >= 500 {
+                    "Receiver"
+                } else {
+                    "Sender"
+                };
+                headers.insert(
+                    "x-amzn-query-error",
+                    format!("{};{fault}", sqs_query_code(self.code)),
+                );
+            }
             _ => {}
         }
         response
+    }
+}
+
+/// The query-API code SQS sends in `x-amzn-query-error` for one of its errors.
+fn sqs_query_code(code: &str) -> &str {
+    match code {
+        "QueueDoesNotExist" => "AWS.SimpleQueueService.NonExistentQueue",
+        "KmsThrottled" => "KMS.ThrottlingException",
+        other => other,
     }
 }
 

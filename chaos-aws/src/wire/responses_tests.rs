@@ -214,3 +214,45 @@ fn xml_messages_are_escaped() {
         "{body}"
     );
 }
+
+#[test]
+fn sqs_errors_carry_their_query_code_header() {
+    for (code, header) in [
+        (
+            "QueueDoesNotExist",
+            "x-amzn-query-error: AWS.SimpleQueueService.NonExistentQueue;Sender",
+        ),
+        (
+            "KmsThrottled",
+            "x-amzn-query-error: KMS.ThrottlingException;Sender",
+        ),
+        (
+            "RequestThrottled",
+            "x-amzn-query-error: RequestThrottled;Sender",
+        ),
+        (
+            "InternalError",
+            "x-amzn-query-error: InternalError;Receiver",
+        ),
+    ] {
+        let kind = ErrorKind::Custom {
+            name: code.to_owned(),
+            message: "m".to_owned(),
+        };
+        let error = ServiceError::for_kind(Service::Sqs, "SendMessage", &kind);
+        let (_, headers, body) = render(Service::Sqs, "SendMessage", &error);
+        assert!(headers.contains(header), "{code}: {headers}");
+        assert!(
+            body.contains(&format!("com.amazonaws.sqs#{code}")),
+            "{body}"
+        );
+    }
+    // Other JSON services do not send it.
+    let error = ServiceError::for_kind(
+        Service::StepFunctions,
+        "StartExecution",
+        &ErrorKind::Throttle,
+    );
+    let (_, headers, _) = render(Service::StepFunctions, "StartExecution", &error);
+    assert!(!headers.contains("x-amzn-query-error"), "{headers}");
+}
