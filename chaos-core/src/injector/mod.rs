@@ -215,7 +215,10 @@ impl Injector {
         if state & OFF != 0 {
             return Verdict::default();
         }
-        self.decide_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
+        // A copy made past the switch: the caller's `Call` need not be written to memory
+        // when injection is off.
+        let call = *call;
+        self.decide_enabled(state >> VERSION_SHIFT, &call)
     }
 
     /// Decides a call, as [`decide`](Self::decide) does, and also returns the label (name, or
@@ -223,12 +226,14 @@ impl Injector {
     /// decided: a reload between this decision and the answer built from it cannot name the
     /// new plan's rule. `None` when nothing fails the call. Layers that decide in one place
     /// and answer in another pass both to [`apply_decided`](Self::apply_decided).
+    #[inline]
     pub fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
         let state = self.shared.state.load(Ordering::Acquire);
         if state & OFF != 0 {
             return (Verdict::default(), None);
         }
-        self.decide_enabled(state >> VERSION_SHIFT, call, cache::with_label)
+        let call = *call;
+        self.decide_enabled(state >> VERSION_SHIFT, &call)
     }
 
     /// Adds up the per-rule counters of the current plan, and each rule's totals over every
@@ -246,12 +251,13 @@ impl Injector {
         let rules = loaded
             .plan
             .labels()
+            .zip(loaded.totals())
             .enumerate()
-            .map(|(index, label)| RuleStats {
+            .map(|(index, (label, counts))| RuleStats {
                 label: label.to_owned(),
                 fault: loaded.plan.fault(index).map_or("", |f| f.label()),
-                evaluated: loaded.total(index, EVALUATED),
-                injected: loaded.total(index, INJECTED),
+                evaluated: counts[EVALUATED],
+                injected: counts[INJECTED],
             })
             .collect();
         Snapshot {
