@@ -296,6 +296,24 @@ impl Observer for Tallied<'_> {
     }
 }
 
+/// A faulted call's verdict and the label of the rule whose failure it carries; `None` when
+/// nothing fired (what the layers need: a passing call is then one branch, with no label to
+/// drop).
+#[cfg(feature = "tower")]
+impl Decided for Option<(Verdict, Option<String>)> {
+    #[inline]
+    fn pass() -> Self {
+        None
+    }
+
+    fn decided(loaded: &Loaded, verdict: Verdict) -> Self {
+        if verdict.is_pass() {
+            return None;
+        }
+        Some(<(Verdict, Option<String>)>::decided(loaded, verdict))
+    }
+}
+
 /// Runs `quick` on this thread's cache entry for the plan at `version` (versions are unique
 /// across injectors), if the thread has one: the first step of both short paths. No shared
 /// write, no reference count touched; `None` when there is no entry, or the cache cannot be
@@ -332,7 +350,7 @@ pub(super) enum Quick {
 /// counted in the thread's own counters. Out of line and returning a small value in
 /// registers, so the entry points stay small enough to inline everywhere (a switched-off
 /// decision is then a load and a branch in the caller) and "nothing fired" builds nothing.
-#[inline(never)]
+#[inline]
 pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
     with_current_entry(version, |entry| {
         if !entry.loaded.plain {

@@ -178,6 +178,28 @@ impl Injector {
         self.shared.state.load(Ordering::Acquire) & OFF == 0
     }
 
+    /// The version of the plan in force when calls can be faulted now (see
+    /// [`is_active`](Self::is_active)); `None` when injection is off. Layers read this once,
+    /// before extracting anything from a request, and decide with the `*_at_version` paths.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn active_version(&self) -> Option<u64> {
+        let state = self.shared.state.load(Ordering::Acquire);
+        (state & OFF == 0).then_some(state >> VERSION_SHIFT)
+    }
+
+    /// [`decide_labelled`](Self::decide_labelled) with the plan at `version`, read by
+    /// [`active_version`](Self::active_version); `None` when nothing fires.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn decide_labelled_at_version(
+        &self,
+        version: u64,
+        call: &Call<'_>,
+    ) -> Option<(Verdict, Option<String>)> {
+        self.decide_enabled(version, call)
+    }
+
     fn switch_off(&self, reason: u64) {
         self.shared.state.fetch_or(reason, Ordering::AcqRel);
         // After the bit is set: a fault that registers after this sees the bit.

@@ -286,16 +286,18 @@ impl Injector {
         )
     }
 
-    /// Decides a call at a site; also returns the label of the failing rule.
+    /// Decides a call at a site with the plan at `version` (read by
+    /// [`active_version`](Self::active_version)); also returns the label of the failing rule,
+    /// and `None` when nothing fires.
     #[cfg(feature = "tower")]
     #[inline]
-    pub(crate) fn decide_site_labelled(&self, call: &SiteCall<'_>) -> (Verdict, Option<String>) {
-        let state = self.shared.state.load(Ordering::Acquire);
-        if state & OFF != 0 {
-            return (Verdict::default(), None);
-        }
+    pub(crate) fn decide_site_labelled_at_version(
+        &self,
+        version: u64,
+        call: &SiteCall<'_>,
+    ) -> Option<(Verdict, Option<String>)> {
         self.decide_site_enabled(
-            state >> VERSION_SHIFT,
+            version,
             call.site,
             call.request_key,
             call.attempt,
