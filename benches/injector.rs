@@ -95,6 +95,15 @@ fn fail_point_guarded() -> Option<u64> {
 fn single_thread(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_call");
 
+    // The harness alone (key, black_box, loop): what every case below pays before deciding.
+    group.bench_function("a_harness_floor", |b| {
+        let mut key = 0u64;
+        b.iter(|| {
+            key = key.wrapping_add(1);
+            black_box(black_box(key) != 0)
+        })
+    });
+
     let killed = one_rule_at_one_percent();
     killed.disable();
     group.bench_function("a_kill_switch_on", |b| {

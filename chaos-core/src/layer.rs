@@ -38,7 +38,7 @@ use crate::fault::InjectedError;
 use std::sync::Arc;
 
 use crate::injector::{Injector, Site, SiteCall};
-use crate::plan::Call;
+use crate::plan::{Call, Verdict};
 use crate::timeout::Deadline;
 
 /// Tells the layer which call a request is: its key, site, service, operation, attempt, event.
@@ -314,19 +314,46 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         // With the kill switch on, not even the extractor runs.
-        let (verdict, label) = if !self.injector.is_active() {
-            Default::default()
-        } else if let Some(call) = self.extractor.extract_at_site(&request) {
-            self.injector.decide_site_labelled(&call)
-        } else {
-            self.injector
-                .decide_labelled(&self.extractor.extract(&request))
-        };
-        if verdict.is_pass() {
-            return ResponseFuture::pass(self.inner.call(request));
+        if let Some(version) = self.injector.active_version() {
+            let faulted = match self.extractor.extract_at_site(&request) {
+                Some(call) => self
+                    .injector
+                    .decide_site_labelled_at_version(version, &call),
+                None => self
+                    .injector
+                    .decide_labelled_at_version(version, &self.extractor.extract(&request)),
+            };
+            if let Some((verdict, label)) = faulted {
+                return self.faulted(request, verdict, label);
+            }
         }
+        ResponseFuture::pass(self.inner.call(request))
+    }
+}
+
+impl<S, X> Chaos<S, X> {
+    /// The future of a faulted request: holds it for the effect, then fails it or calls the
+    /// inner service. Out of line: few requests are faulted, and the future built here
+    /// would otherwise widen every call's stack frame.
+    #[cold]
+    #[inline(never)]
+    fn faulted<Req>(
+        &mut self,
+        request: Req,
+        verdict: Verdict,
+        label: Option<String>,
+    ) -> ResponseFuture<S::Future, S::Response, S::Error>
+    where
+        S: Service<Req> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Response: Send + 'static,
+        S::Error: From<InjectedError> + Send + 'static,
+        X: CallExtractor<Req>,
+        Req: Send + 'static,
+    {
         let deadline = self.extractor.deadline(&request);
         // The instance made ready by poll_ready is the one to call later; leave a fresh clone
         // in its place (tower's usual pattern for services called from a future).

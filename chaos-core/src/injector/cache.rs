@@ -7,9 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::plan::{Call, CompiledPlan, ResolvedSite, SharedMatchCounter, Verdict};
+use crate::plan::{Call, CompiledPlan, Observer, ResolvedSite, SharedMatchCounter, Verdict};
 
-use super::counters::{Counting, EVALUATED, INJECTED, InjectorObserver, RuleCounters};
+use super::counters::{
+    COUNTERS_PER_RULE, Counting, EVALUATED, INJECTED, InjectorObserver, RuleCounters, SiteTally,
+};
 use super::guardrails::Guardrails;
 use super::site::{self, Site, SiteCall, Token};
 use super::{Injector, NEXT_ID};
@@ -22,9 +24,10 @@ pub(super) struct Loaded {
     /// Globally unique, so a thread's cache entry can never match a different plan.
     pub(super) version: u64,
     /// Each thread's own counters, registered when the thread first uses this plan.
-    pub(super) thread_counters: Mutex<Vec<Arc<RuleCounters>>>,
+    pub(super) thread_counters: Mutex<ThreadCounts>,
     /// Counters for calls that cannot use a thread's cache (re-entrant calls from a tracing
-    /// subscriber); written with atomic adds since threads share them.
+    /// subscriber), and for threads that stopped using this plan; written with atomic adds
+    /// since threads share them.
     pub(super) shared_counters: RuleCounters,
     pub(super) matches: SharedMatchCounter,
     /// Ad hoc calls take the short path: every rule is plain and no guardrail reads the
@@ -38,6 +41,13 @@ pub(super) struct Loaded {
     pub(super) schedule_origin: Instant,
     /// [`CompiledPlan::needs_operation`], read once here (per request by the HTTP layers).
     pub(super) needs_operation: bool,
+}
+
+/// The counters threads are writing for one plan: per rule, and per pre-resolved site.
+#[derive(Debug, Default)]
+pub(super) struct ThreadCounts {
+    pub(super) threads: Vec<Arc<RuleCounters>>,
+    pub(super) sites: Vec<Arc<SiteTally>>,
 }
 
 impl Loaded {
@@ -59,7 +69,7 @@ impl Loaded {
             plan,
             generation,
             version: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            thread_counters: Mutex::new(Vec::new()),
+            thread_counters: Mutex::new(ThreadCounts::default()),
             shared_counters: RuleCounters::new(rules),
             matches: SharedMatchCounter::new(rules),
             schedule_origin,
@@ -67,25 +77,36 @@ impl Loaded {
         }
     }
 
-    pub(super) fn register_thread(&self) -> Arc<RuleCounters> {
-        let counters = Arc::new(RuleCounters::new(self.plan.rule_count()));
+    fn counts(&self) -> std::sync::MutexGuard<'_, ThreadCounts> {
         self.thread_counters
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::clone(&counters));
+    }
+
+    pub(super) fn register_thread(&self) -> Arc<RuleCounters> {
+        let counters = Arc::new(RuleCounters::new(self.plan.rule_count()));
+        self.counts().threads.push(Arc::clone(&counters));
         counters
     }
 
+    /// A tally for a site this thread resolved (plain, so the short path decides there).
+    fn register_site(&self, resolved: &ResolvedSite) -> Arc<SiteTally> {
+        let tally = Arc::new(SiteTally::new(resolved.candidate_rules()));
+        self.counts().sites.push(Arc::clone(&tally));
+        tally
+    }
+
     /// A thread stops using this plan (its cache entry was evicted or replaced, or the thread
-    /// ended): its counts move to the shared counters and its slot is freed, so memory does
-    /// not grow with threads or cache churn. Under the registry lock, so a snapshot never sees
-    /// a count twice or not at all.
-    pub(super) fn retire_thread(&self, counters: &Arc<RuleCounters>) {
-        let mut threads = self
-            .thread_counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(position) = threads.iter().position(|c| Arc::ptr_eq(c, counters)) {
+    /// ended): its counts, per rule and per site, move to the shared counters and their
+    /// slots are freed, so memory does not grow with threads or cache churn. Under the
+    /// registry lock, so a snapshot never sees a count twice or not at all.
+    pub(super) fn retire_thread(&self, counters: &Arc<RuleCounters>, sites: &ResolvedSites) {
+        let mut registry = self.counts();
+        if let Some(position) = registry
+            .threads
+            .iter()
+            .position(|c| Arc::ptr_eq(c, counters))
+        {
             for rule in 0..self.plan.rule_count() {
                 for counter in [EVALUATED, INJECTED] {
                     let count = counters.get(rule, counter);
@@ -94,17 +115,44 @@ impl Loaded {
                     }
                 }
             }
-            threads.swap_remove(position);
+            registry.threads.swap_remove(position);
+        }
+        for tally in sites.0.iter().filter_map(|site| site.tally.as_ref()) {
+            Self::retire_tally(&mut registry, &self.shared_counters, tally);
         }
     }
 
-    pub(super) fn total(&self, rule: usize, counter: usize) -> u64 {
-        let threads = self
-            .thread_counters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        threads.iter().map(|c| c.get(rule, counter)).sum::<u64>()
-            + self.shared_counters.get(rule, counter)
+    /// One site's tally leaves the registry, its counts moved to the shared counters.
+    fn retire_site(&self, tally: &Arc<SiteTally>) {
+        Self::retire_tally(&mut self.counts(), &self.shared_counters, tally);
+    }
+
+    fn retire_tally(registry: &mut ThreadCounts, shared: &RuleCounters, tally: &Arc<SiteTally>) {
+        if let Some(position) = registry.sites.iter().position(|t| Arc::ptr_eq(t, tally)) {
+            tally.move_into(shared);
+            registry.sites.swap_remove(position);
+        }
+    }
+
+    /// Every rule's counts (`[evaluated, injected]`, in plan order), added up over threads,
+    /// sites and the shared counters under the registry lock.
+    pub(super) fn totals(&self) -> Vec<[u64; COUNTERS_PER_RULE]> {
+        let registry = self.counts();
+        let mut totals: Vec<[u64; COUNTERS_PER_RULE]> = (0..self.plan.rule_count())
+            .map(|rule| {
+                [EVALUATED, INJECTED].map(|counter| {
+                    registry
+                        .threads
+                        .iter()
+                        .map(|c| c.get(rule, counter))
+                        .fold(self.shared_counters.get(rule, counter), u64::saturating_add)
+                })
+            })
+            .collect();
+        for tally in &registry.sites {
+            tally.add_to(&mut totals);
+        }
+        totals
     }
 }
 
@@ -119,7 +167,7 @@ pub(super) struct CachedPlan {
 
 impl Drop for CachedPlan {
     fn drop(&mut self) {
-        self.loaded.retire_thread(&self.counters);
+        self.loaded.retire_thread(&self.counters, &self.sites);
     }
 }
 
@@ -132,18 +180,21 @@ struct ThreadSite {
     /// The token of the site this was resolved for.
     token: Token,
     resolved: ResolvedSite,
-    /// Decided by [`ResolvedSite::evaluate_plain`]: every candidate is plain and no
-    /// guardrail needs the clock on every call.
-    plain: bool,
+    /// Present when the short path decides here: every candidate is plain (only the roll
+    /// decides) and no guardrail needs the clock on every call. Counts the calls it passes.
+    tally: Option<Arc<SiteTally>>,
 }
 
 impl ResolvedSites {
-    /// The resolution of the site with `token`, if this thread has made it for this plan.
+    /// The site with `token`, when this thread resolved it for this plan and the short path
+    /// decides there.
     #[inline]
-    fn find(&self, token: Token) -> Option<&ThreadSite> {
-        self.0
-            .get(site::slot_of(token))
-            .filter(|cached| cached.token == token)
+    fn quick(&self, token: Token) -> Option<(&ResolvedSite, &SiteTally)> {
+        let cached = self.0.get(site::slot_of(token))?;
+        if cached.token != token {
+            return None;
+        }
+        Some((&cached.resolved, cached.tally.as_deref()?))
     }
 
     /// The resolution of the site with `token` in `loaded`, resolving it on first use.
@@ -153,26 +204,35 @@ impl ResolvedSites {
         guardrails: &Guardrails,
         token: Token,
         site: &Site<'_>,
-    ) -> &ResolvedSite {
+    ) -> &ThreadSite {
         let slot = site::slot_of(token);
-        if self.find(token).is_none() {
-            if self.0.len() <= slot {
-                self.0.resize_with(slot + 1, Default::default);
-            }
-            if let Some(entry) = self.0.get_mut(slot) {
-                let resolved = loaded.plan.resolve(&site.call_site());
-                *entry = ThreadSite {
-                    token,
-                    plain: resolved.is_plain() && guardrails.expire_after.is_none(),
-                    resolved,
-                };
-            }
+        if self.0.len() <= slot {
+            self.0.resize_with(slot + 1, Default::default);
         }
-        self.0.get(slot).map_or(&EMPTY, |cached| &cached.resolved)
+        if let Some(entry) = self.0.get_mut(slot)
+            && entry.token != token
+        {
+            // The slot's previous owner was dropped: its counts go to the plan's.
+            if let Some(tally) = &entry.tally {
+                loaded.retire_site(tally);
+            }
+            let resolved = loaded.plan.resolve(&site.call_site());
+            let plain = resolved.is_plain() && guardrails.expire_after.is_none();
+            *entry = ThreadSite {
+                token,
+                tally: plain.then(|| loaded.register_site(&resolved)),
+                resolved,
+            };
+        }
+        self.0.get(slot).unwrap_or(&EMPTY)
     }
 }
 
-static EMPTY: ResolvedSite = ResolvedSite::EMPTY;
+static EMPTY: ThreadSite = ThreadSite {
+    token: 0,
+    resolved: ResolvedSite::EMPTY,
+    tally: None,
+};
 
 /// Plans an injector holds for one thread; a handful at most.
 pub(super) const CACHED_PLANS_PER_THREAD: usize = 8;
@@ -181,14 +241,152 @@ thread_local! {
     pub(super) static PLAN_CACHE: RefCell<Vec<CachedPlan>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The `finish` of a decision that also names the failing rule (from the plan that decided).
-pub(super) fn with_label(loaded: &Loaded, verdict: Verdict) -> (Verdict, Option<String>) {
-    let label = verdict
-        .failure
-        .as_ref()
-        .and_then(|failure| loaded.plan.label(failure.rule()))
-        .map(str::to_owned);
-    (verdict, label)
+/// What a decision returns: the verdict alone, or with the label of the rule whose failure
+/// it carries. The short paths answer "nothing fired" with [`pass`](Self::pass), building
+/// nothing from the plan.
+pub(super) trait Decided {
+    /// Nothing fired.
+    fn pass() -> Self;
+    /// `verdict`, decided by `loaded`.
+    fn decided(loaded: &Loaded, verdict: Verdict) -> Self;
+}
+
+impl Decided for Verdict {
+    #[inline]
+    fn pass() -> Self {
+        Self::default()
+    }
+
+    #[inline]
+    fn decided(_: &Loaded, verdict: Verdict) -> Self {
+        verdict
+    }
+}
+
+/// The label is read from the plan that decided: a reload between the decision and the
+/// answer built from it cannot name the new plan's rule.
+impl Decided for (Verdict, Option<String>) {
+    #[inline]
+    fn pass() -> Self {
+        (Verdict::default(), None)
+    }
+
+    fn decided(loaded: &Loaded, verdict: Verdict) -> Self {
+        let label = verdict
+            .failure
+            .as_ref()
+            .and_then(|failure| loaded.plan.label(failure.rule()))
+            .map(str::to_owned);
+        (verdict, label)
+    }
+}
+
+/// An observer for a call a site's tally already counted as evaluated by every candidate.
+struct Tallied<'a>(InjectorObserver<'a>);
+
+impl Observer for Tallied<'_> {
+    fn evaluated(&mut self, _rule: usize) {}
+
+    fn permit(&mut self, rule: usize) -> bool {
+        self.0.permit(rule)
+    }
+
+    fn injected(&mut self, rule: usize, call: &Call<'_>, latency: Duration) {
+        self.0.injected(rule, call, latency);
+    }
+}
+
+/// A faulted call's verdict and the label of the rule whose failure it carries; `None` when
+/// nothing fired (what the layers need: a passing call is then one branch, with no label to
+/// drop).
+#[cfg(feature = "tower")]
+impl Decided for Option<(Verdict, Option<String>)> {
+    #[inline]
+    fn pass() -> Self {
+        None
+    }
+
+    fn decided(loaded: &Loaded, verdict: Verdict) -> Self {
+        if verdict.is_pass() {
+            return None;
+        }
+        Some(<(Verdict, Option<String>)>::decided(loaded, verdict))
+    }
+}
+
+/// Runs `quick` on this thread's cache entry for the plan at `version` (versions are unique
+/// across injectors), if the thread has one: the first step of both short paths. No shared
+/// write, no reference count touched; `None` when there is no entry, or the cache cannot be
+/// used (re-entered from a tracing subscriber, or the thread is shutting down).
+#[inline]
+fn with_current_entry<T>(version: u64, quick: impl FnOnce(&CachedPlan) -> Option<T>) -> Option<T> {
+    PLAN_CACHE
+        .try_with(|cache| {
+            let cache = cache.try_borrow().ok()?;
+            // Most threads use one injector: its entry is the first.
+            let entry = match cache.first() {
+                Some(first) if first.version == version => first,
+                _ => cache.iter().find(|entry| entry.version == version)?,
+            };
+            quick(entry)
+        })
+        .ok()
+        .flatten()
+}
+
+/// What a short path found.
+pub(super) enum Quick {
+    /// No rule fires: the call passes (and is counted).
+    Pass,
+    /// A rule's roll admitted the call (it and the rules before it are counted): the rest
+    /// of the decision goes on from there.
+    Admitted,
+    /// The short path does not apply; nothing was counted.
+    Unsettled,
+}
+
+/// The short path of an ad hoc decision, when this injector's plan is in the thread's cache,
+/// current, and has only plain rules: the rolls of the rules that select the call, each
+/// counted in the thread's own counters. Out of line and returning a small value in
+/// registers, so the entry points stay small enough to inline everywhere (a switched-off
+/// decision is then a load and a branch in the caller) and "nothing fired" builds nothing.
+#[inline]
+pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
+    with_current_entry(version, |entry| {
+        if !entry.loaded.plain {
+            return None;
+        }
+        let counters = &*entry.counters;
+        Some(
+            match entry
+                .loaded
+                .plan
+                .first_admitted(call, |rule| counters.add_owned(rule, EVALUATED))
+            {
+                None => Quick::Pass,
+                Some(_) => Quick::Admitted,
+            },
+        )
+    })
+    .unwrap_or(Quick::Unsettled)
+}
+
+/// The short path of a decision at a site: this injector's plan is in the thread's cache
+/// and current, the thread has resolved the site, only rolls decide there, and none admits
+/// the call. It writes one counter, the site's tally, and returns `true`; `false` (nothing
+/// counted) leaves the decision to the general path. Out of line, as [`ad_hoc_quick`] is.
+#[inline(never)]
+pub(super) fn site_quick(version: u64, token: Token, request_key: u64, attempt: u32) -> bool {
+    with_current_entry(version, |entry| {
+        let (resolved, tally) = entry.sites.quick(token)?;
+        let call_word = resolved.call_word(request_key, attempt);
+        if resolved.first_admitted(call_word, |_| {}).is_some() {
+            return None;
+        }
+        tally.add_owned();
+        Some(())
+    })
+    .is_some()
 }
 
 impl Injector {
@@ -271,121 +469,117 @@ impl Injector {
         })
     }
 
-    /// Decides an ad hoc call with the plan at `version`; `finish` sees the verdict with the
-    /// plan that decided it.
+    /// Decides an ad hoc call with the plan at `version`: the short path when it can
+    /// (see [`ad_hoc_quick`]), the general one otherwise.
     #[inline]
-    pub(super) fn decide_enabled<R>(
-        &self,
-        version: u64,
-        call: &Call<'_>,
-        finish: impl FnOnce(&Loaded, Verdict) -> R,
-    ) -> R {
-        // The short path when this injector's plan is in the thread's cache, current, and
-        // has only plain rules (see `decide_site_enabled`).
-        let mut finish = Some(finish);
-        let id = self.shared.id;
-        let quick = PLAN_CACHE.try_with(|cache| {
-            let cache = cache.try_borrow().ok()?;
-            let entry = cache.iter().find(|entry| entry.injector == id)?;
-            if entry.version != version || !entry.loaded.plain {
-                return None;
-            }
-            let finish = finish.take()?;
-            let counters = &*entry.counters;
+    pub(super) fn decide_enabled<R: Decided>(&self, version: u64, call: &Call<'_>) -> R {
+        match ad_hoc_quick(version, call) {
+            Quick::Pass => R::pass(),
+            Quick::Admitted => self.fire_ad_hoc(version, call),
+            Quick::Unsettled => self.decide_ad_hoc_slow(version, call),
+        }
+    }
+
+    /// The rest of a short-path ad hoc decision, which found a rule whose roll admits the
+    /// call and counted it and the rules before it. The rolls are pure, so that rule is
+    /// found again here, without counting. Out of line: only calls that fire come here.
+    #[cold]
+    #[inline(never)]
+    fn fire_ad_hoc<R: Decided>(&self, version: u64, call: &Call<'_>) -> R {
+        let fired = with_current_entry(version, |entry| {
             let plan = &entry.loaded.plan;
-            let Some((position, call_word)) =
-                plan.first_admitted(call, |rule| counters.add_owned(rule, EVALUATED))
-            else {
-                return Some(finish(&entry.loaded, Verdict::default()));
-            };
+            let (position, call_word) = plan.first_admitted(call, |_| {})?;
             let mut observer = InjectorObserver {
                 loaded: &entry.loaded,
-                counting: Counting::Owned(counters),
+                counting: Counting::Owned(&entry.counters),
                 shared: &self.shared,
                 elapsed: None,
             };
             let verdict = plan.evaluate_plain_from(call, position, call_word, &mut observer);
-            Some(finish(&entry.loaded, verdict))
+            Some(R::decided(&entry.loaded, verdict))
         });
-        if let Ok(Some(decided)) = quick {
-            return decided;
-        }
-        let Some(finish) = finish else {
-            unreachable!("the quick path took `finish` and returned its result")
-        };
+        // The short path just found this entry on this thread, and nothing ran here since.
+        fired.unwrap_or_else(|| self.decide_ad_hoc_slow(version, call))
+    }
+
+    /// An ad hoc decision the short path cannot take: timed or counting rules, guardrails
+    /// on the clock, a plan not yet in the thread's cache.
+    #[inline(never)]
+    fn decide_ad_hoc_slow<R: Decided>(&self, version: u64, call: &Call<'_>) -> R {
         self.with_cached_plan(version, |loaded, counting, _| {
-            finish(loaded, self.evaluate(loaded, counting, call, None))
+            R::decided(loaded, self.evaluate(loaded, counting, call, None))
         })
     }
 
-    /// Decides a call at a [`Site`] with the plan at `version`.
-    ///
-    /// The common case takes the shortest path: this injector's plan is in the thread's
-    /// cache and current, the thread has resolved the site, and only rolls decide
-    /// there. Anything else (first use, a reload, other injectors, timed or counting rules)
-    /// takes the general path, which resolves the site for next time.
+    /// Decides a call at a [`Site`] with the plan at `version`: the short path when it can
+    /// (see [`site_quick`]), the general one otherwise.
     #[inline]
-    pub(super) fn decide_site_enabled<R>(
+    pub(super) fn decide_site_enabled<'s, R: Decided>(
         &self,
         version: u64,
-        call: &SiteCall<'_>,
-        finish: impl FnOnce(&Loaded, Verdict) -> R,
+        site: &'s Site<'s>,
+        request_key: u64,
+        attempt: u32,
+        event: Option<&'s serde_json::Value>,
     ) -> R {
-        let token = call.site().token();
-        let mut finish = Some(finish);
-        if let Some(token) = token {
-            let id = self.shared.id;
-            let quick = PLAN_CACHE.try_with(|cache| {
-                let cache = cache.try_borrow().ok()?;
-                let entry = cache.iter().find(|entry| entry.injector == id)?;
-                if entry.version != version {
-                    return None;
-                }
-                let resolved = &entry
-                    .sites
-                    .find(token)
-                    .filter(|cached| cached.plain)?
-                    .resolved;
-                let finish = finish.take()?;
-                let call_word = resolved.call_word(call.request_key(), call.attempt_number());
-                let counters = &*entry.counters;
-                let Some(position) =
-                    resolved.first_admitted(call_word, |rule| counters.add_owned(rule, EVALUATED))
-                else {
-                    return Some(finish(&entry.loaded, Verdict::default()));
-                };
-                let mut observer = InjectorObserver {
-                    loaded: &entry.loaded,
-                    counting: Counting::Owned(counters),
-                    shared: &self.shared,
-                    elapsed: None,
-                };
-                let verdict = resolved.evaluate_plain_from(
-                    &entry.loaded.plan,
-                    position,
-                    call_word,
-                    &call.to_call(),
-                    &mut observer,
-                );
-                Some(finish(&entry.loaded, verdict))
-            });
-            if let Ok(Some(decided)) = quick {
-                return decided;
-            }
+        let token = site.token();
+        if let Some(token) = token
+            && site_quick(version, token, request_key, attempt)
+        {
+            return R::pass();
         }
-        let Some(finish) = finish else {
-            unreachable!("the quick path took `finish` and returned its result")
-        };
+        self.decide_site_slow(
+            version,
+            SiteCall::from_parts(site, request_key, attempt, event),
+            token,
+        )
+    }
+
+    /// A decision at a site that the short path did not settle: first use, a reload, other
+    /// injectors, timed or counting rules, or a rule that fires. Resolves the site for next
+    /// time; at a site where only rolls decide, counts as the short path does (the site's
+    /// tally), otherwise per rule.
+    #[inline(never)]
+    fn decide_site_slow<R: Decided>(
+        &self,
+        version: u64,
+        call: SiteCall<'_>,
+        token: Option<Token>,
+    ) -> R {
         self.with_cached_plan(version, |loaded, counting, sites| {
             let ad_hoc = call.to_call();
-            let resolved = match (sites, token) {
-                (Some(sites), Some(token)) => {
-                    Some(sites.get(loaded, &self.shared.guardrails, token, call.site()))
-                }
+            let (Some(sites), Some(token)) = (sites, token) else {
                 // No thread cache, or no slot: decided the ad hoc way, to the same verdict.
-                _ => None,
+                return R::decided(loaded, self.evaluate(loaded, counting, &ad_hoc, None));
             };
-            finish(loaded, self.evaluate(loaded, counting, &ad_hoc, resolved))
+            let site = sites.get(loaded, &self.shared.guardrails, token, call.site());
+            let Some(tally) = &site.tally else {
+                let verdict = self.evaluate(loaded, counting, &ad_hoc, Some(&site.resolved));
+                return R::decided(loaded, verdict);
+            };
+            // Every candidate is plain, so the call is evaluated by each, fired or not.
+            tally.add_owned();
+            let resolved = &site.resolved;
+            let call_word = resolved.call_word(call.request_key(), call.attempt_number());
+            let verdict = match resolved.first_admitted(call_word, |_| {}) {
+                None => Verdict::default(),
+                Some(position) => {
+                    let mut observer = Tallied(InjectorObserver {
+                        loaded,
+                        counting,
+                        shared: &self.shared,
+                        elapsed: None,
+                    });
+                    resolved.evaluate_plain_from(
+                        &loaded.plan,
+                        position,
+                        call_word,
+                        &ad_hoc,
+                        &mut observer,
+                    )
+                }
+            };
+            R::decided(loaded, verdict)
         })
     }
 

@@ -85,10 +85,10 @@ impl Retired {
 }
 
 fn add_totals(totals: &mut BTreeMap<String, RuleTotals>, plan: &Loaded) {
-    for (index, label) in plan.plan.labels().enumerate() {
+    for (label, counts) in plan.plan.labels().zip(plan.totals()) {
         let entry = totals.entry(label.to_owned()).or_default();
-        entry.evaluated = entry.evaluated.saturating_add(plan.total(index, EVALUATED));
-        entry.injected = entry.injected.saturating_add(plan.total(index, INJECTED));
+        entry.evaluated = entry.evaluated.saturating_add(counts[EVALUATED]);
+        entry.injected = entry.injected.saturating_add(counts[INJECTED]);
     }
 }
 
@@ -224,6 +224,66 @@ impl RuleCounters {
     pub(super) fn get(&self, rule: usize, counter: usize) -> u64 {
         self.slot(rule, counter)
             .map_or(0, |slot| slot.load(Ordering::Relaxed))
+    }
+}
+
+/// The calls one thread decided on the short path at one pre-resolved site with one plan:
+/// nothing fired, and every candidate rule there is plain, so each of these calls was
+/// evaluated by every candidate. One count here stands for one `evaluated` count of each
+/// candidate, added in when counters are read: the short path writes one counter, however
+/// many rules the site has. Only its thread writes it (a load and a store); aligned like
+/// [`Line`], so two threads' tallies never share a cache line.
+#[repr(align(128))]
+#[derive(Debug)]
+pub(super) struct SiteTally {
+    calls: AtomicU64,
+    /// The site's candidate rules (indices into the plan).
+    rules: Box<[u32]>,
+}
+
+impl SiteTally {
+    pub(super) fn new(rules: impl IntoIterator<Item = usize>) -> Self {
+        Self {
+            calls: AtomicU64::new(0),
+            rules: rules
+                .into_iter()
+                .filter_map(|rule| u32::try_from(rule).ok())
+                .collect(),
+        }
+    }
+
+    /// Counts one call; only the owning thread calls this. Wrapping: a count of 2^64 calls
+    /// is out of reach (centuries at a call per nanosecond).
+    #[inline]
+    pub(super) fn add_owned(&self) {
+        self.calls.store(
+            self.calls.load(Ordering::Relaxed).wrapping_add(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Adds this tally's counts to per-rule `totals` (indexed by rule, then counter).
+    pub(super) fn add_to(&self, totals: &mut [[u64; COUNTERS_PER_RULE]]) {
+        let calls = self.calls.load(Ordering::Relaxed);
+        if calls == 0 {
+            return;
+        }
+        for &rule in &self.rules {
+            if let Some(counts) = totals.get_mut(rule as usize) {
+                counts[EVALUATED] = counts[EVALUATED].saturating_add(calls);
+            }
+        }
+    }
+
+    /// Moves this tally's counts into `shared` (a thread stops using it).
+    pub(super) fn move_into(&self, shared: &RuleCounters) {
+        let calls = self.calls.swap(0, Ordering::Relaxed);
+        if calls == 0 {
+            return;
+        }
+        for &rule in &self.rules {
+            shared.add_atomically(rule as usize, EVALUATED, calls);
+        }
     }
 }
 

@@ -178,6 +178,28 @@ impl Injector {
         self.shared.state.load(Ordering::Acquire) & OFF == 0
     }
 
+    /// The version of the plan in force when calls can be faulted now (see
+    /// [`is_active`](Self::is_active)); `None` when injection is off. Layers read this once,
+    /// before extracting anything from a request, and decide with the `*_at_version` paths.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn active_version(&self) -> Option<u64> {
+        let state = self.shared.state.load(Ordering::Acquire);
+        (state & OFF == 0).then_some(state >> VERSION_SHIFT)
+    }
+
+    /// [`decide_labelled`](Self::decide_labelled) with the plan at `version`, read by
+    /// [`active_version`](Self::active_version); `None` when nothing fires.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn decide_labelled_at_version(
+        &self,
+        version: u64,
+        call: &Call<'_>,
+    ) -> Option<(Verdict, Option<String>)> {
+        self.decide_enabled(version, call)
+    }
+
     fn switch_off(&self, reason: u64) {
         self.shared.state.fetch_or(reason, Ordering::AcqRel);
         // After the bit is set: a fault that registers after this sees the bit.
@@ -215,7 +237,10 @@ impl Injector {
         if state & OFF != 0 {
             return Verdict::default();
         }
-        self.decide_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
+        // A copy made past the switch: the caller's `Call` need not be written to memory
+        // when injection is off.
+        let call = *call;
+        self.decide_enabled(state >> VERSION_SHIFT, &call)
     }
 
     /// Decides a call, as [`decide`](Self::decide) does, and also returns the label (name, or
@@ -223,12 +248,14 @@ impl Injector {
     /// decided: a reload between this decision and the answer built from it cannot name the
     /// new plan's rule. `None` when nothing fails the call. Layers that decide in one place
     /// and answer in another pass both to [`apply_decided`](Self::apply_decided).
+    #[inline]
     pub fn decide_labelled(&self, call: &Call<'_>) -> (Verdict, Option<String>) {
         let state = self.shared.state.load(Ordering::Acquire);
         if state & OFF != 0 {
             return (Verdict::default(), None);
         }
-        self.decide_enabled(state >> VERSION_SHIFT, call, cache::with_label)
+        let call = *call;
+        self.decide_enabled(state >> VERSION_SHIFT, &call)
     }
 
     /// Adds up the per-rule counters of the current plan, and each rule's totals over every
@@ -246,12 +273,13 @@ impl Injector {
         let rules = loaded
             .plan
             .labels()
+            .zip(loaded.totals())
             .enumerate()
-            .map(|(index, label)| RuleStats {
+            .map(|(index, (label, counts))| RuleStats {
                 label: label.to_owned(),
                 fault: loaded.plan.fault(index).map_or("", |f| f.label()),
-                evaluated: loaded.total(index, EVALUATED),
-                injected: loaded.total(index, INJECTED),
+                evaluated: counts[EVALUATED],
+                injected: counts[INJECTED],
             })
             .collect();
         Snapshot {

@@ -204,6 +204,22 @@ pub struct SiteCall<'s> {
 }
 
 impl<'s> SiteCall<'s> {
+    /// A call at `site` from its parts (the injector's paths pass them separately, so the
+    /// short path keeps them in registers).
+    pub(super) fn from_parts(
+        site: &'s Site<'s>,
+        request_key: u64,
+        attempt: u32,
+        event: Option<&'s serde_json::Value>,
+    ) -> Self {
+        Self {
+            site,
+            request_key,
+            attempt,
+            event,
+        }
+    }
+
     /// Sets the attempt number (0 for the first try), so retries get fresh decisions.
     pub fn attempt(mut self, attempt: u32) -> Self {
         self.attempt = attempt;
@@ -247,7 +263,11 @@ impl Injector {
     /// then per rule that can match the site a keyed mix and a comparison.
     #[inline]
     pub fn decide_at(&self, site: &Site<'_>, request_key: u64) -> Verdict {
-        self.decide_site(&site.call(request_key))
+        let state = self.shared.state.load(Ordering::Acquire);
+        if state & OFF != 0 {
+            return Verdict::default();
+        }
+        self.decide_site_enabled(state >> VERSION_SHIFT, site, request_key, 0, None)
     }
 
     /// Decides a call at a pre-resolved [`Site`] (see [`decide_at`](Self::decide_at)).
@@ -257,16 +277,31 @@ impl Injector {
         if state & OFF != 0 {
             return Verdict::default();
         }
-        self.decide_site_enabled(state >> VERSION_SHIFT, call, |_, verdict| verdict)
+        self.decide_site_enabled(
+            state >> VERSION_SHIFT,
+            call.site,
+            call.request_key,
+            call.attempt,
+            call.event,
+        )
     }
 
-    /// Decides a call at a site; also returns the label of the failing rule.
+    /// Decides a call at a site with the plan at `version` (read by
+    /// [`active_version`](Self::active_version)); also returns the label of the failing rule,
+    /// and `None` when nothing fires.
     #[cfg(feature = "tower")]
-    pub(crate) fn decide_site_labelled(&self, call: &SiteCall<'_>) -> (Verdict, Option<String>) {
-        let state = self.shared.state.load(Ordering::Acquire);
-        if state & OFF != 0 {
-            return (Verdict::default(), None);
-        }
-        self.decide_site_enabled(state >> VERSION_SHIFT, call, super::cache::with_label)
+    #[inline]
+    pub(crate) fn decide_site_labelled_at_version(
+        &self,
+        version: u64,
+        call: &SiteCall<'_>,
+    ) -> Option<(Verdict, Option<String>)> {
+        self.decide_site_enabled(
+            version,
+            call.site,
+            call.request_key,
+            call.attempt,
+            call.event,
+        )
     }
 }

@@ -121,7 +121,7 @@ fn more_injectors_than_cache_slots_neither_leak_nor_lose_counts() {
     for injector in &injectors {
         assert_eq!(injector.snapshot().rules[0].evaluated, 50);
         let loaded = injector.shared.loaded.load();
-        let registered = loaded.thread_counters.lock().unwrap().len();
+        let registered = loaded.thread_counters.lock().unwrap().threads.len();
         assert!(
             registered <= 1,
             "{registered} counter sets registered for one thread"
@@ -143,6 +143,7 @@ fn more_injectors_than_cache_slots_neither_leak_nor_lose_counts() {
             .thread_counters
             .lock()
             .unwrap()
+            .threads
             .len()
             <= 1
     );
@@ -541,4 +542,89 @@ fn a_site_used_from_inside_a_tracing_subscriber_decides_the_ad_hoc_way() {
         (0..64).map(|k| inner.decide_at(&PUT_ORDER, k)).collect()
     });
     assert_eq!(observed, expected);
+}
+
+#[test]
+fn site_tallies_keep_snapshots_exact_across_threads_reloads_and_dropped_sites() {
+    // Two plain rules can match the site (one per call at most fails it), one cannot.
+    let plan = || {
+        Plan::new(5)
+            .with_rule(for_service("dynamodb").named("a").with_probability(0.3))
+            .with_rule(for_service("dynamodb").named("b").with_probability(0.3))
+            .with_rule(for_service("s3").named("elsewhere"))
+    };
+    let injector = quiet(plan());
+    let probe = quiet(plan());
+    // What each key should get, decided ad hoc on another injector: rule index that failed.
+    let expected = |keys: std::ops::Range<u64>| -> [u64; 2] {
+        let mut injected = [0; 2];
+        for key in keys {
+            let call = PUT_ORDER.call(key).to_call();
+            if let Some(failure) = probe.decide(&call).failure {
+                injected[failure.rule()] += 1;
+            }
+        }
+        injected
+    };
+    std::thread::scope(|scope| {
+        for thread in 0..4u64 {
+            let (injector, probe) = (&injector, &probe);
+            scope.spawn(move || {
+                // Each site is dropped half-way: its slot is freed and likely reused by the
+                // next, whose resolution replaces this thread's and hands its tally over.
+                for half in 0..2u64 {
+                    let site = Site::new("checkout/orders")
+                        .service("dynamodb")
+                        .operation("PutItem");
+                    for key in 0..250 {
+                        let key = thread * 1000 + half * 250 + key;
+                        assert_eq!(
+                            injector.decide_at(&site, key),
+                            probe.decide(&PUT_ORDER.call(key).to_call()),
+                        );
+                    }
+                }
+            });
+        }
+    });
+    let injected = (0..4u64)
+        .map(|thread| expected(thread * 1000..thread * 1000 + 500))
+        .fold([0; 2], |sum, part| [sum[0] + part[0], sum[1] + part[1]]);
+    let counts = |snapshot: &crate::Snapshot| -> Vec<(u64, u64)> {
+        snapshot
+            .rules
+            .iter()
+            .map(|rule| (rule.evaluated, rule.injected))
+            .collect()
+    };
+    assert_eq!(
+        counts(&injector.snapshot()),
+        [(2000, injected[0]), (2000, injected[1]), (0, 0)]
+    );
+    // This thread's tally is read while the thread still holds it.
+    for key in 10_000..10_100 {
+        injector.decide_at(&PUT_ORDER, key);
+    }
+    let more = expected(10_000..10_100);
+    assert_eq!(
+        counts(&injector.snapshot()),
+        [
+            (2100, injected[0] + more[0]),
+            (2100, injected[1] + more[1]),
+            (0, 0)
+        ]
+    );
+    // Across a reload, the current plan starts again and the totals carry on.
+    injector.reload(plan()).unwrap();
+    for key in 20_000..20_050 {
+        injector.decide_at(&PUT_ORDER, key);
+    }
+    let last = expected(20_000..20_050);
+    let snapshot = injector.snapshot();
+    assert_eq!(snapshot.rules[0].evaluated, 50);
+    assert_eq!(snapshot.totals["a"].evaluated, 2150);
+    assert_eq!(
+        snapshot.totals["b"].injected,
+        injected[1] + more[1] + last[1]
+    );
 }

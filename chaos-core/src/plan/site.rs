@@ -92,6 +92,14 @@ impl ResolvedSite {
     }
 
     #[cfg(feature = "runtime")]
+    /// The candidate rules' indices, in plan order (the injector's per-site counts).
+    pub(crate) fn candidate_rules(&self) -> impl Iterator<Item = usize> + '_ {
+        self.candidates
+            .iter()
+            .map(|candidate| candidate.rule as usize)
+    }
+
+    #[cfg(feature = "runtime")]
     /// The part of every candidate's decision word that depends on the call.
     #[inline]
     pub(crate) fn call_word(&self, request_key: u64, attempt: u32) -> u64 {
