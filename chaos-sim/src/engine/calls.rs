@@ -17,16 +17,24 @@ impl<'p> Engine<'p> {
             return;
         };
         let tag = cs.next_tag;
-        if tag >= 63 {
-            return self.complete(id, outcome::ERROR);
+        if u32::from(tag) >= MAX_ATTEMPTS_UNTIL_SUCCESS {
+            // Only `until_success` gets here (counted policies are checked to stay below
+            // 64 attempts): the call ends with its last attempt's cause.
+            return self.complete(id, outcome::cause(cs.last_cause));
         }
         cs.next_tag += 1;
         if !hedge {
             cs.tries += 1;
             cs.hedges = 0;
             cs.try_tag = tag;
+            if cs.tries == 1
+                && let Some(states) = node.budget
+            {
+                // A request reaches the client: Finagle's budget earns its deposit.
+                self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
+            }
         }
-        cs.outstanding |= 1 << tag;
+        cs.outstanding |= tag_bit(tag);
         self.frames[id as usize].state = State::Call(cs);
         // Circuit breaker: an open circuit fails fast without calling.
         if let Some((b, cfg)) = &node.breaker {
@@ -103,6 +111,7 @@ impl<'p> Engine<'p> {
                             deadline,
                             key: combine(frame.key, u64::from(tag)),
                             added,
+                            enqueued: self.now,
                         };
                         self.server_offer(replica, item);
                     }
@@ -235,7 +244,7 @@ impl<'p> Engine<'p> {
         let State::Call(mut cs) = self.frames[id as usize].state else {
             return;
         };
-        if cs.outstanding & (1 << tag) == 0 {
+        if !cs.is_outstanding(tag) {
             return;
         }
         let node = self.call_node(id);
@@ -254,11 +263,18 @@ impl<'p> Engine<'p> {
                 out = outcome::CONFLICT;
             }
         }
-        cs.outstanding &= !(1 << tag);
+        cs.outstanding &= !tag_bit(tag);
         if let Some((b, cfg)) = &node.breaker
             && out != outcome::CIRCUIT_OPEN
         {
             self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
+        }
+        if let Some(states) = node.budget {
+            // gRPC counts successes and the failures its policy would retry.
+            let success = out == outcome::OK;
+            if success || retryable(&node.retry, out) {
+                self.budgets[states[usize::from(cs.in_failover)]].on_attempt(success);
+            }
         }
         if out == outcome::OK {
             if let Some(buckets) = node.quota {
@@ -278,59 +294,52 @@ impl<'p> Engine<'p> {
 
     pub(super) fn after_failure(&mut self, id: u32, node: &CallNode, mut cs: CallState) {
         let out = cs.last_cause;
-        let retryable = match node.retry {
-            // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
-            // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
-            // application errors.
-            Retry::SdkStandard => matches!(
-                out,
-                outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
-            ),
-            _ => matches!(
-                out,
-                outcome::THROTTLE
-                    | outcome::TIMEOUT
-                    | outcome::ERROR
-                    | outcome::CONFLICT
-                    | outcome::TRANSIENT
-            ),
-        };
-        let (max_attempts, backoff, base, cap) = match &node.retry {
-            Retry::None => (1, BackoffKind::None, 0, 0),
+        let (policy_allows, backoff, base, cap) = match &node.retry {
+            Retry::None => (false, BackoffKind::None, 0, 0),
             Retry::Backoff {
                 max_attempts,
                 backoff,
                 base,
                 cap,
-            } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
+            } => (
+                u32::from(cs.tries) < *max_attempts,
+                *backoff,
+                nanos(*base),
+                nanos(*cap),
+            ),
             Retry::SdkStandard => (
-                crate::backoff::SDK_STANDARD_ATTEMPTS,
+                u32::from(cs.tries) < crate::backoff::SDK_STANDARD_ATTEMPTS,
                 BackoffKind::FullJitter,
                 crate::backoff::SDK_STANDARD_BASE_NS,
                 crate::backoff::SDK_STANDARD_CAP_NS,
             ),
+            // Bounded by time, checked once the backoff is known.
+            Retry::UntilSuccess {
+                backoff, base, cap, ..
+            } => (true, *backoff, nanos(*base), nanos(*cap)),
         };
-        let quota_granted = retryable
-            && u32::from(cs.tries) < max_attempts
-            && match self.take_quota(node, out, cs.in_failover) {
-                Some(cost) => {
-                    cs.retry_cost = cost;
-                    true
-                }
-                None => false,
-            };
-        if quota_granted {
+        if policy_allows && retryable(&node.retry, out) {
             let n = u32::from(cs.tries); // retry number, 1-based
+            let frame = self.frames[id as usize];
             let mut rng = self.streams.keyed(
                 node.backoff_stream,
-                combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
+                combine(frame.key, u64::from(cs.next_tag)),
             );
             let unit = rng.unit();
             let sleep = crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, unit);
-            cs.prev_sleep = sleep;
-            self.frames[id as usize].state = State::Call(cs);
-            self.timer(sleep, Kind::BackoffDone, id, 0);
-            return;
+            if self.retry_in_time(node, &frame, sleep)
+                && self.budget_allows(node, cs.in_failover)
+                && let Some(cost) = self.take_quota(node, out, cs.in_failover)
+            {
+                if let Some(states) = node.budget {
+                    self.budgets[states[usize::from(cs.in_failover)]].commit(self.now);
+                }
+                cs.retry_cost = cost;
+                cs.prev_sleep = sleep;
+                self.frames[id as usize].state = State::Call(cs);
+                self.timer(sleep, Kind::BackoffDone, id, 0);
+                return;
+            }
         }
         if node.failover.is_some() && !cs.in_failover && out != outcome::FATAL {
             cs.in_failover = true;
@@ -348,6 +357,31 @@ impl<'p> Engine<'p> {
             return self.complete(id, outcome::FALLBACK);
         }
         self.complete(id, outcome::cause(out));
+    }
+
+    /// Whether a retry that waits `sleep` first starts within the policy's time bound
+    /// (always, for counted policies). An attempt starting at the bound has no time left.
+    fn retry_in_time(&self, node: &CallNode, frame: &Frame, sleep: u64) -> bool {
+        let Retry::UntilSuccess { within, .. } = node.retry else {
+            return true;
+        };
+        let bound = match within {
+            RetryWithin::Deadline => frame.deadline,
+            RetryWithin::Elapsed(d) => frame.start.saturating_add(nanos(d)).min(frame.deadline),
+        };
+        self.now.saturating_add(sleep) < bound
+    }
+
+    /// Whether the call's retry budget (if any) lets a retry go; counts a refusal.
+    fn budget_allows(&mut self, node: &CallNode, in_failover: bool) -> bool {
+        let Some(states) = node.budget else {
+            return true;
+        };
+        let allowed = self.budgets[states[usize::from(in_failover)]].allows(self.now);
+        if !allowed {
+            self.m.retries_denied_by_budget += 1;
+        }
+        allowed
     }
 
     /// SDK standard mode's retry quota: a throttle retry costs 5, any other 10 (FACTS.md).
@@ -378,5 +412,43 @@ impl<'p> Engine<'p> {
         if self.breakers[b].record(self.now, cfg, success) {
             self.m.breaker_opened += 1;
         }
+    }
+}
+
+/// Whether `retry` retries an attempt that failed with `out`.
+fn retryable(retry: &Retry, out: u8) -> bool {
+    match retry {
+        // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
+        // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
+        // application errors.
+        Retry::SdkStandard => matches!(
+            out,
+            outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
+        ),
+        _ => matches!(
+            out,
+            outcome::THROTTLE
+                | outcome::TIMEOUT
+                | outcome::ERROR
+                | outcome::CONFLICT
+                | outcome::TRANSIENT
+        ),
+    }
+}
+
+/// An attempt's bit in `CallState::outstanding`: tags beyond 63 (only `until_success` makes
+/// them) reuse the bits of finished tries; see `CallState::is_outstanding`.
+#[inline(always)]
+pub(super) fn tag_bit(tag: u16) -> u64 {
+    1 << (tag & 63)
+}
+
+impl CallState {
+    /// Whether the attempt `tag` is still awaited. Its bit alone could belong to an attempt
+    /// 64 tags later; the 64 most recent tags have distinct bits, and an older attempt was
+    /// finished (its bit cleared) before its try was retried, so it is stale.
+    #[inline(always)]
+    pub(super) fn is_outstanding(&self, tag: u16) -> bool {
+        self.outstanding & tag_bit(tag) != 0 && self.next_tag - tag <= 64
     }
 }

@@ -18,22 +18,27 @@ mod calls;
 mod faults;
 mod frames;
 mod lambda;
+mod retry_budget;
 mod retry_quota;
 mod servers;
+mod shedding;
 mod steps;
 mod token_bucket;
 
 use arrivals::RateSchedule;
 use breaker::Breaker;
 use faults::verdict_effect;
+use retry_budget::BudgetState;
 use retry_quota::RetryQuota;
+use shedding::QueueDelayState;
 use token_bucket::TokenBucket;
 
 use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
-    Abandoned, Arrivals, BackoffKind, Capacity, Discipline, Invocation, InvokeMode, Join,
-    LoadShape, OpenLoop, Retry, Scenario,
+    Abandoned, Arrivals, BackoffKind, Capacity, ControlledDelay, Discipline, Invocation,
+    InvokeMode, Join, LoadShape, MAX_ATTEMPTS_UNTIL_SUCCESS, OpenLoop, Retry, RetryWithin,
+    Scenario,
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{EventQueue, Keyed};
@@ -204,6 +209,8 @@ struct WorkItem {
     deadline: u64,
     key: u64,
     added: u64,
+    /// When it joined the waiting line (its sojourn is measured from here).
+    enqueued: u64,
 }
 
 #[derive(Debug, Default)]
@@ -212,6 +219,8 @@ struct ReplicaState {
     version: u32,
     busy: u32,
     waiting: VecDeque<WorkItem>,
+    /// The controlled-delay bound's state (servers with `queue_delay` only).
+    queue_delay: QueueDelayState,
 }
 
 #[derive(Debug, Default)]
@@ -262,6 +271,7 @@ pub(crate) struct Engine<'p> {
     replicas: Vec<ReplicaState>,
     breakers: Vec<Breaker>,
     quotas: Vec<RetryQuota>,
+    budgets: Vec<BudgetState>,
     queues: Vec<QueueState>,
     batches: Vec<Vec<Message>>,
     free_batches: Vec<u32>,
@@ -347,6 +357,7 @@ impl<'p> Engine<'p> {
             replicas,
             breakers: vec![Breaker::default(); prog.breakers],
             quotas: vec![RetryQuota::default(); prog.quotas],
+            budgets: prog.budgets.iter().map(BudgetState::new).collect(),
             queues: (0..prog.queues.len())
                 .map(|_| QueueState::default())
                 .collect(),
