@@ -397,14 +397,16 @@ pub enum Abandoned {
     DropLate,
 }
 
-/// A controlled-delay bound on a server's waiting line (CoDel, as servers use it: Nichols
-/// and Jacobson's standing-queue test, with the bounds of Facebook's "Fail at Scale").
+/// A controlled-delay bound on a server's waiting line (CoDel as RPC servers use it: Nichols
+/// and Jacobson's standing-queue test, with the bounds of Facebook's "Fail at Scale" and its
+/// folly implementation).
 ///
 /// Each request taken from the line has waited some time (its sojourn). An `interval` is
 /// *overloaded* when the least sojourn of the requests taken in it was above `target`: the
 /// line never emptied (a standing queue). While the previous interval was overloaded, a
-/// request that waited longer than `target` is shed; otherwise one that waited longer than
-/// `interval`. Shed work's caller gets a throttling error at once.
+/// request that waited longer than twice `target` is shed (so served work waits between
+/// the target and twice it, and the standing queue stays detected); otherwise one that
+/// waited longer than `interval`. Shed work's caller gets a throttling error at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ControlledDelay {
     /// The sojourn a standing queue is allowed (Facebook: 5 ms).

@@ -52,7 +52,14 @@ impl QueueDelayState {
         } else {
             self.min_sojourn = self.min_sojourn.min(sojourn);
         }
-        let limit = if self.overloaded { target } else { interval };
+        // Under a standing queue, twice the target (folly's Codel): the work served then
+        // waited between the target and twice it, so the standing queue stays detected
+        // instead of flickering off at every interval.
+        let limit = if self.overloaded {
+            target.saturating_mul(2)
+        } else {
+            interval
+        };
         sojourn > limit
     }
 
@@ -109,25 +116,27 @@ mod tests {
     }
 
     #[test]
-    fn a_standing_queue_bounds_waits_at_the_target_until_the_line_empties() {
+    fn a_standing_queue_bounds_waits_at_twice_the_target_until_the_line_empties() {
         let mut s = QueueDelayState::default();
         // Interval 1 (0..100 ms): every request waited over 5 ms.
         assert!(!s.sheds(0, 6 * MS, &bound()));
         assert!(!s.sheds(50 * MS, 40 * MS, &bound()));
-        // Interval 2 starts at 100 ms: overloaded, so 5 ms is the bound.
-        assert!(s.sheds(100 * MS, 6 * MS, &bound()));
+        // Interval 2 starts at 100 ms: overloaded, so 2 x 5 ms is the bound.
+        assert!(s.sheds(100 * MS, 10 * MS + 1, &bound()));
         assert!(s.overloaded());
-        assert!(!s.sheds(120 * MS, 5 * MS, &bound()), "at the target: kept");
+        assert!(
+            !s.sheds(120 * MS, 10 * MS, &bound()),
+            "at twice the target: kept"
+        );
         // A request that found a free worker (0) proves the line emptied.
         assert!(!s.sheds(150 * MS, 0, &bound()));
         assert!(
-            s.sheds(160 * MS, 6 * MS, &bound()),
-            "still overloaded until 200 ms"
+            s.sheds(160 * MS, 11 * MS, &bound()),
+            "overloaded until 200 ms"
         );
-        assert!(
-            !s.sheds(200 * MS, 6 * MS, &bound()),
-            "interval 3 is not overloaded"
-        );
+        assert!(!s.sheds(200 * MS, 11 * MS, &bound()), "interval 3 is not");
         assert!(!s.overloaded());
+        // Interval 3's least sojourn was 11 ms: interval 4 is overloaded again.
+        assert!(s.sheds(300 * MS, 11 * MS, &bound()));
     }
 }

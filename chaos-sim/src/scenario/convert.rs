@@ -354,7 +354,10 @@ fn convert_dependencies(
             }
             regions.push(r);
         }
-        let capacity = match d.capacity {
+        if let Some(c) = &d.capacity {
+            spans.record(format!("{base}.capacity"), c.span());
+        }
+        let capacity = match d.capacity.map(Spanned::into_inner) {
             None | Some(RawCapacity::Unlimited) => Capacity::Unlimited,
             Some(RawCapacity::OptimisticItem)
             | Some(RawCapacity::Table(RawCapacityTable::OptimisticItem {})) => {

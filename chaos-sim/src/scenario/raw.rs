@@ -156,7 +156,7 @@ pub(super) struct RawDependency {
     pub(super) regions: Vec<String>,
     pub(super) latency: LatencyDist,
     #[serde(default)]
-    pub(super) capacity: Option<RawCapacity>,
+    pub(super) capacity: Option<Spanned<RawCapacity>>,
 }
 
 #[derive(Deserialize)]
