@@ -27,15 +27,16 @@ impl<'p> Engine<'p> {
             cs.tries += 1;
             cs.hedges = 0;
             cs.try_tag = tag;
-            if cs.tries == 1
-                && let Some(states) = node.budget
-            {
-                // A request reaches the client: Finagle's budget earns its deposit.
-                self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
-            }
         }
         cs.outstanding |= tag_bit(tag);
         self.frames[id as usize].state = State::Call(cs);
+        if let Some(states) = node.budget
+            && !hedge
+            && cs.tries == 1
+        {
+            // A request reaches the client: Finagle's budget earns its deposit.
+            self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
+        }
         // Circuit breaker: an open circuit fails fast without calling.
         if let Some((b, cfg)) = &node.breaker {
             // Each replica (primary, failover) has its own breaker.
@@ -319,21 +320,25 @@ impl<'p> Engine<'p> {
             } => (true, *backoff, nanos(*base), nanos(*cap)),
         };
         if policy_allows && retryable(&node.retry, out) {
-            let n = u32::from(cs.tries); // retry number, 1-based
-            let frame = self.frames[id as usize];
-            let mut rng = self.streams.keyed(
-                node.backoff_stream,
-                combine(frame.key, u64::from(cs.next_tag)),
-            );
-            let unit = rng.unit();
-            let sleep = crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, unit);
-            if self.retry_in_time(node, &frame, sleep)
+            // A time-bounded policy needs its wait to decide; counted ones draw it only once
+            // the retry is granted.
+            let bounded = match node.retry {
+                Retry::UntilSuccess { .. } => {
+                    Some(self.backoff_sleep(id, node, backoff, base, cap, cs))
+                }
+                _ => None,
+            };
+            if bounded.is_none_or(|sleep| self.retry_in_time(node, id, sleep))
                 && self.budget_allows(node, cs.in_failover)
                 && let Some(cost) = self.take_quota(node, out, cs.in_failover)
             {
                 if let Some(states) = node.budget {
                     self.budgets[states[usize::from(cs.in_failover)]].commit(self.now);
                 }
+                let sleep = match bounded {
+                    Some(sleep) => sleep,
+                    None => self.backoff_sleep(id, node, backoff, base, cap, cs),
+                };
                 cs.retry_cost = cost;
                 cs.prev_sleep = sleep;
                 self.frames[id as usize].state = State::Call(cs);
@@ -359,12 +364,32 @@ impl<'p> Engine<'p> {
         self.complete(id, outcome::cause(out));
     }
 
+    /// The wait before the call's next retry (keyed by the call and the next attempt, so
+    /// drawing it never moves another draw).
+    fn backoff_sleep(
+        &self,
+        id: u32,
+        node: &CallNode,
+        backoff: BackoffKind,
+        base: u64,
+        cap: u64,
+        cs: CallState,
+    ) -> u64 {
+        let n = u32::from(cs.tries); // retry number, 1-based
+        let mut rng = self.streams.keyed(
+            node.backoff_stream,
+            combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
+        );
+        crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, rng.unit())
+    }
+
     /// Whether a retry that waits `sleep` first starts within the policy's time bound
     /// (always, for counted policies). An attempt starting at the bound has no time left.
-    fn retry_in_time(&self, node: &CallNode, frame: &Frame, sleep: u64) -> bool {
+    fn retry_in_time(&self, node: &CallNode, id: u32, sleep: u64) -> bool {
         let Retry::UntilSuccess { within, .. } = node.retry else {
             return true;
         };
+        let frame = &self.frames[id as usize];
         let bound = match within {
             RetryWithin::Deadline => frame.deadline,
             RetryWithin::Elapsed(d) => frame.start.saturating_add(nanos(d)).min(frame.deadline),

@@ -19,14 +19,14 @@ impl<'p> Engine<'p> {
     }
 
     pub(super) fn server_offer(&mut self, replica: usize, mut item: WorkItem) {
-        let (workers, _, _, queue_delay) = self.server_config(replica);
+        let (workers, _, abandoned, queue_delay) = self.server_config(replica);
         let r = &mut self.replicas[replica];
         if r.busy < workers {
             // A free worker means an empty line: a wait of 0 tells the controlled delay so.
             if let Some(bound) = queue_delay {
                 r.queue_delay.sheds(self.now, 0, bound);
             }
-            self.start_service(replica, item);
+            self.start_service(replica, item, abandoned);
         } else {
             item.enqueued = self.now;
             r.waiting.push_back(item);
@@ -36,19 +36,20 @@ impl<'p> Engine<'p> {
 
     /// Starts serving `item`; returns `false` when look-ahead shedding (`drop_late`) sheds
     /// it instead because its service would end at or after its caller's deadline.
-    pub(super) fn start_service(&mut self, replica: usize, item: WorkItem) -> bool {
+    #[inline]
+    pub(super) fn start_service(
+        &mut self,
+        replica: usize,
+        item: WorkItem,
+        abandoned: Abandoned,
+    ) -> bool {
         let dep_index = self.prog.replicas[replica].dep;
         let service = self.prog.deps[dep_index]
             .latency
             .sample_nanos(&mut self.service_rng(dep_index, item.key));
         // Injected latency at a server lengthens its service time: a slowdown.
         let busy_for = service.saturating_add(item.added);
-        if let Capacity::Server {
-            abandoned: Abandoned::DropLate,
-            ..
-        } = self.prog.deps[dep_index].capacity
-            && self.now.saturating_add(busy_for) >= item.deadline
-        {
+        if abandoned == Abandoned::DropLate && self.now.saturating_add(busy_for) >= item.deadline {
             self.m.shed_late += 1;
             self.answer_shed(&item);
             return false;
@@ -119,7 +120,7 @@ impl<'p> Engine<'p> {
             if self.work_abandoned(&item) {
                 self.m.abandoned_work_served += 1;
             }
-            if self.start_service(replica, item) {
+            if self.start_service(replica, item, abandoned) {
                 return;
             }
         }
