@@ -102,6 +102,16 @@ mod tests {
     }
 
     #[test]
+    fn a_least_wait_at_the_target_is_not_a_standing_queue() {
+        let mut s = QueueDelayState::default();
+        assert!(!s.sheds(0, 5 * MS, &bound()));
+        assert!(!s.sheds(50 * MS, 30 * MS, &bound()));
+        // The least wait of interval 1 was exactly the target: not above it.
+        assert!(!s.sheds(100 * MS, 30 * MS, &bound()));
+        assert!(!s.overloaded());
+    }
+
+    #[test]
     fn without_a_standing_queue_only_waits_over_the_interval_are_shed() {
         let mut s = QueueDelayState::default();
         assert!(!s.sheds(0, 0, &bound()));
