@@ -36,6 +36,7 @@ pub fn delay(
 ) -> u64 {
     let ceiling = ceiling(retry, base, cap);
     match backoff {
+        BackoffKind::Immediate => 0,
         BackoffKind::None => base,
         BackoffKind::Exponential => ceiling,
         BackoffKind::FullJitter => (unit * ceiling as f64) as u64,
@@ -72,6 +73,23 @@ mod tests {
             assert_eq!(
                 delay(BackoffKind::Exponential, 3, 10 * MS, 1000 * MS, 0, unit),
                 40 * MS
+            );
+        }
+    }
+
+    #[test]
+    fn an_immediate_retry_never_waits() {
+        for (retry, previous, unit) in [(1, 0, 0.0), (5, 40 * MS, 0.999)] {
+            assert_eq!(
+                delay(
+                    BackoffKind::Immediate,
+                    retry,
+                    10 * MS,
+                    1000 * MS,
+                    previous,
+                    unit
+                ),
+                0
             );
         }
     }

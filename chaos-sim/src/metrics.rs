@@ -133,6 +133,8 @@ pub struct RunMetrics {
     pub breaker_opened: u64,
     /// Retries refused by the SDK retry quota.
     pub retry_quota_exhausted: u64,
+    /// Retries a call's retry budget refused (gRPC throttling or a percentage budget).
+    pub retries_denied_by_budget: u64,
     /// Attempts a token bucket throttled.
     pub dependency_throttles: u64,
     /// Conditional writes that conflicted.
@@ -146,6 +148,11 @@ pub struct RunMetrics {
     /// Requests that reached a token bucket, queueing server or optimistic item after their
     /// caller had given up on them (held by a partition or a hop past the caller's timeout).
     pub late_deliveries: u64,
+    /// Work a server shed when a worker took it, because its service would have ended at or
+    /// after its caller's deadline (`abandoned = "drop_late"`).
+    pub shed_late: u64,
+    /// Work a server shed because it had waited longer than its controlled-delay bound.
+    pub shed_queue_delay: u64,
     /// Longest server waiting line.
     pub peak_server_queue: u64,
     /// Function invocations that ran.
@@ -220,12 +227,15 @@ impl RunMetrics {
             short_circuited: 0,
             breaker_opened: 0,
             retry_quota_exhausted: 0,
+            retries_denied_by_budget: 0,
             dependency_throttles: 0,
             conflicts: 0,
             dropped_work: 0,
             abandoned_work_served: 0,
             partition_held: 0,
             late_deliveries: 0,
+            shed_late: 0,
+            shed_queue_delay: 0,
             peak_server_queue: 0,
             invocations: 0,
             cold_starts: 0,

@@ -420,22 +420,46 @@ pub enum Capacity {
         workers: u32,
         /// Which waiting request is served next.
         discipline: Discipline,
-        /// What happens to work its caller has given up on.
+        /// What happens to work its caller has given up on, or would give up on before it
+        /// could finish.
         abandoned: Abandoned,
+        /// A bound on the time work may wait, controlled-delay style (CoDel); `None`: work
+        /// waits as long as the other settings let it.
+        queue_delay: Option<ControlledDelay>,
     },
     /// A single item under optimistic concurrency: a request reads the version, and its
     /// conditional write at the end fails if another write landed in between.
     OptimisticItem,
 }
 
+impl Capacity {
+    /// A FIFO server with `workers` workers that serves abandoned work and bounds no wait.
+    pub fn server(workers: u32) -> Self {
+        Capacity::Server {
+            workers,
+            discipline: Discipline::Fifo,
+            abandoned: Abandoned::Serve,
+            queue_delay: None,
+        }
+    }
+}
+
 /// Queue discipline of a [`Capacity::Server`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Discipline {
     /// Oldest first.
     Fifo,
     /// Newest first.
     Lifo,
+    /// Oldest first while the waiting line is short, newest first while more than
+    /// `standing_queue` requests wait: under a standing queue the oldest work is the work
+    /// whose callers are about to give up, so fresh work goes first (adaptive LIFO, as
+    /// Facebook's "Fail at Scale" describes it).
+    AdaptiveLifo {
+        /// Waiting requests above which the newest is served first (at least 1).
+        standing_queue: u32,
+    },
 }
 
 /// What a [`Capacity::Server`] does with work its caller abandoned.
@@ -446,6 +470,29 @@ pub enum Abandoned {
     Serve,
     /// Drop it when it reaches a worker after the caller's deadline.
     Drop,
+    /// Look ahead: drop work whose caller has given up, and shed work whose service (its
+    /// time is known when a worker takes it) would end at or after the caller's deadline;
+    /// the caller of shed work gets a throttling error at once instead of waiting for its
+    /// timeout, and the worker takes the next request.
+    DropLate,
+}
+
+/// A controlled-delay bound on a server's waiting line (CoDel as RPC servers use it: Nichols
+/// and Jacobson's standing-queue test, with the bounds of Facebook's "Fail at Scale" and its
+/// folly implementation).
+///
+/// Each request taken from the line has waited some time (its sojourn). An `interval` is
+/// *overloaded* when the least sojourn of the requests taken in it was above `target`: the
+/// line never emptied (a standing queue). While the previous interval was overloaded, a
+/// request that waited longer than twice `target` is shed (so served work waits between
+/// the target and twice it, and the standing queue stays detected); otherwise one that
+/// waited longer than `interval`. Shed work's caller gets a throttling error at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlledDelay {
+    /// The sojourn a standing queue is allowed (Facebook: 5 ms).
+    pub target: Duration,
+    /// The window over which the least sojourn is measured (Facebook: 100 ms).
+    pub interval: Duration,
 }
 
 /// A queue whose messages trigger a consumer function in batches.
@@ -567,6 +614,8 @@ pub enum BackoffKind {
     EqualJitter,
     /// `min(cap, random(base, previous * 3))`.
     DecorrelatedJitter,
+    /// No wait at all: the retry is sent as soon as the failure is known.
+    Immediate,
 }
 
 /// Retry policy of a call.
@@ -591,6 +640,78 @@ pub enum Retry {
     /// One quota per (calling function, dependency, region): shared by all of a function's
     /// environments, an approximation of the SDK's one per process.
     SdkStandard,
+    /// Retries until an attempt succeeds, bounded by time instead of a count: a retry is sent
+    /// only if it starts (after its backoff) before the bound. A call still makes at most
+    /// [`MAX_ATTEMPTS_UNTIL_SUCCESS`] attempts, so a retry loop that takes no time ends.
+    UntilSuccess {
+        /// The time bound.
+        within: RetryWithin,
+        /// Backoff shape.
+        backoff: BackoffKind,
+        /// Base delay.
+        base: Duration,
+        /// Largest delay.
+        cap: Duration,
+    },
+}
+
+/// The most attempts one call makes under [`Retry::UntilSuccess`] (hedges and failover
+/// included); the call then fails with its last attempt's cause.
+pub const MAX_ATTEMPTS_UNTIL_SUCCESS: u32 = 60_000;
+
+/// The time bound of [`Retry::UntilSuccess`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryWithin {
+    /// Until the caller's deadline: the invoking function's timeout.
+    Deadline,
+    /// For this long after the call began (and never past the caller's deadline).
+    Elapsed(Duration),
+}
+
+/// A client-side limit on retries, shared by every call a function makes to one dependency
+/// in one region (its client), usable with every retry policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RetryBudget {
+    /// gRPC's retry throttling (gRFC A6): the client starts with `max_tokens`; every attempt
+    /// that fails with a retryable error takes 1 token (not below 0), every success adds
+    /// `token_ratio` (not above `max_tokens`); a retry is allowed only while more than
+    /// `max_tokens / 2` tokens are left. Tokens are counted in thousandths, as gRPC does.
+    TokenBucket {
+        /// Tokens at the start and at most (gRPC: above 0, at most 1000).
+        max_tokens: f64,
+        /// Tokens a success adds back (gRPC: above 0; kept to 3 decimals).
+        token_ratio: f64,
+    },
+    /// Finagle's `RetryBudget`: retries may add up to `percent` of the requests (first
+    /// attempts) of the last `ttl`, plus a reserve of `min_retries_per_s` retries per
+    /// second; requests and retries are counted in a window of 10 slices over `ttl`.
+    Percent {
+        /// Retries per request allowed, as a fraction (Finagle's default: 0.2), 0 to 10.
+        percent: f64,
+        /// Retries per second always allowed (Finagle's default: 10).
+        min_retries_per_s: f64,
+        /// The window (Finagle's default: 10 s; 1 s to 60 s).
+        ttl: Duration,
+    },
+}
+
+impl RetryBudget {
+    /// gRPC's retry throttling with `max_tokens` and `token_ratio`.
+    pub fn grpc(max_tokens: f64, token_ratio: f64) -> Self {
+        Self::TokenBucket {
+            max_tokens,
+            token_ratio,
+        }
+    }
+    /// Finagle's retry budget with its defaults: 20% of requests, 10 retries per second,
+    /// over 10 s.
+    pub fn finagle_default() -> Self {
+        Self::Percent {
+            percent: 0.2,
+            min_retries_per_s: 10.0,
+            ttl: Duration::from_secs(10),
+        }
+    }
 }
 
 /// A second (or further) attempt sent when the first has not answered after `after`.
@@ -632,6 +753,9 @@ pub struct CallStep {
     pub fallback: bool,
     /// On final failure, try the same dependency in this region (with a fresh retry budget).
     pub failover: Option<String>,
+    /// A limit on retries shared by the function's calls to this dependency and region,
+    /// with any retry policy (on top of `sdk_standard`'s own quota).
+    pub retry_budget: Option<RetryBudget>,
 }
 
 impl CallStep {
@@ -646,6 +770,7 @@ impl CallStep {
             circuit_breaker: None,
             fallback: false,
             failover: None,
+            retry_budget: None,
         }
     }
     /// Sets the per-attempt timeout.
@@ -664,6 +789,11 @@ impl CallStep {
             after,
             max_extra: 1,
         });
+        self
+    }
+    /// Limits retries with a budget shared by the function's calls to this dependency.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry_budget = Some(budget);
         self
     }
     /// Serves a fallback on final failure.

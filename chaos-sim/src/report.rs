@@ -200,6 +200,8 @@ pub struct RunReport {
     pub short_circuited: u64,
     /// Retries refused by the SDK retry quota.
     pub retry_quota_exhausted: u64,
+    /// Retries refused by a call's retry budget.
+    pub retries_denied_by_budget: u64,
     /// Dependency throttling errors.
     pub dependency_throttles: u64,
     /// Optimistic-concurrency conflicts.
@@ -215,6 +217,10 @@ pub struct RunReport {
     /// (left out when 0).
     #[serde(skip_serializing_if = "is_zero")]
     pub late_deliveries: u64,
+    /// Work a server shed because it could not finish before its caller's deadline.
+    pub shed_late: u64,
+    /// Work a server shed because it waited longer than its controlled-delay bound.
+    pub shed_queue_delay: u64,
     /// Function invocations.
     pub invocations: u64,
     /// Cold starts.
@@ -301,12 +307,15 @@ impl RunReport {
             failovers: m.failovers,
             short_circuited: m.short_circuited,
             retry_quota_exhausted: m.retry_quota_exhausted,
+            retries_denied_by_budget: m.retries_denied_by_budget,
             dependency_throttles: m.dependency_throttles,
             conflicts: m.conflicts,
             dropped_work: m.dropped_work,
             abandoned_work_served: m.abandoned_work_served,
             partition_held: m.partition_held,
             late_deliveries: m.late_deliveries,
+            shed_late: m.shed_late,
+            shed_queue_delay: m.shed_queue_delay,
             invocations: m.invocations,
             cold_starts: m.cold_starts,
             function_throttles: m.function_throttles,

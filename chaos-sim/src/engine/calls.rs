@@ -17,8 +17,10 @@ impl<'p> Engine<'p> {
             return;
         };
         let tag = cs.next_tag;
-        if tag >= 63 {
-            return self.complete(id, outcome::ERROR);
+        if u32::from(tag) >= MAX_ATTEMPTS_UNTIL_SUCCESS {
+            // Only `until_success` gets here (counted policies are checked to stay below
+            // 64 attempts): the call ends with its last attempt's cause.
+            return self.complete(id, outcome::cause(cs.last_cause));
         }
         cs.next_tag += 1;
         if !hedge {
@@ -26,8 +28,15 @@ impl<'p> Engine<'p> {
             cs.hedges = 0;
             cs.try_tag = tag;
         }
-        cs.outstanding |= 1 << tag;
+        cs.outstanding |= tag_bit(tag);
         self.frames[id as usize].state = State::Call(cs);
+        if let Some(states) = node.budget
+            && !hedge
+            && cs.tries == 1
+        {
+            // A request reaches the client: Finagle's budget earns its deposit.
+            self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
+        }
         // Circuit breaker: an open circuit fails fast without calling.
         if let Some((b, cfg)) = &node.breaker {
             // Each replica (primary, failover) has its own breaker.
@@ -105,6 +114,7 @@ impl<'p> Engine<'p> {
                             deadline: frame.deadline,
                             key: combine(frame.key, u64::from(tag)),
                             added: delivery.added,
+                            enqueued: self.now,
                         };
                         self.send(replica, item, delivery.hold, false);
                     }
@@ -128,6 +138,7 @@ impl<'p> Engine<'p> {
                             deadline,
                             key: combine(frame.key, u64::from(tag)),
                             added: delivery.added,
+                            enqueued: self.now,
                         };
                         if delivery.hold == 0 && dep.hops[HOP_REQUEST].is_none() {
                             self.server_offer(replica, item);
@@ -304,7 +315,7 @@ impl<'p> Engine<'p> {
         let State::Call(mut cs) = self.frames[id as usize].state else {
             return;
         };
-        if cs.outstanding & (1 << tag) == 0 {
+        if !cs.is_outstanding(tag) {
             return;
         }
         let node = self.call_node(id);
@@ -323,11 +334,18 @@ impl<'p> Engine<'p> {
                 out = outcome::CONFLICT;
             }
         }
-        cs.outstanding &= !(1 << tag);
+        cs.outstanding &= !tag_bit(tag);
         if let Some((b, cfg)) = &node.breaker
             && out != outcome::CIRCUIT_OPEN
         {
             self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
+        }
+        if let Some(states) = node.budget {
+            // gRPC counts successes and the failures its policy would retry.
+            let success = out == outcome::OK;
+            if success || retryable(&node.retry, out) {
+                self.budgets[states[usize::from(cs.in_failover)]].on_attempt(success);
+            }
         }
         if out == outcome::OK {
             if let Some(buckets) = node.quota {
@@ -347,59 +365,56 @@ impl<'p> Engine<'p> {
 
     pub(super) fn after_failure(&mut self, id: u32, node: &CallNode, mut cs: CallState) {
         let out = cs.last_cause;
-        let retryable = match node.retry {
-            // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
-            // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
-            // application errors.
-            Retry::SdkStandard => matches!(
-                out,
-                outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
-            ),
-            _ => matches!(
-                out,
-                outcome::THROTTLE
-                    | outcome::TIMEOUT
-                    | outcome::ERROR
-                    | outcome::CONFLICT
-                    | outcome::TRANSIENT
-            ),
-        };
-        let (max_attempts, backoff, base, cap) = match &node.retry {
-            Retry::None => (1, BackoffKind::None, 0, 0),
+        let (policy_allows, backoff, base, cap) = match &node.retry {
+            Retry::None => (false, BackoffKind::None, 0, 0),
             Retry::Backoff {
                 max_attempts,
                 backoff,
                 base,
                 cap,
-            } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
+            } => (
+                u32::from(cs.tries) < *max_attempts,
+                *backoff,
+                nanos(*base),
+                nanos(*cap),
+            ),
             Retry::SdkStandard => (
-                crate::backoff::SDK_STANDARD_ATTEMPTS,
+                u32::from(cs.tries) < crate::backoff::SDK_STANDARD_ATTEMPTS,
                 BackoffKind::FullJitter,
                 crate::backoff::SDK_STANDARD_BASE_NS,
                 crate::backoff::SDK_STANDARD_CAP_NS,
             ),
+            // Bounded by time, checked once the backoff is known.
+            Retry::UntilSuccess {
+                backoff, base, cap, ..
+            } => (true, *backoff, nanos(*base), nanos(*cap)),
         };
-        let quota_granted = retryable
-            && u32::from(cs.tries) < max_attempts
-            && match self.take_quota(node, out, cs.in_failover) {
-                Some(cost) => {
-                    cs.retry_cost = cost;
-                    true
+        if policy_allows && retryable(&node.retry, out) {
+            // A time-bounded policy needs its wait to decide; counted ones draw it only once
+            // the retry is granted.
+            let bounded = match node.retry {
+                Retry::UntilSuccess { .. } => {
+                    Some(self.backoff_sleep(id, node, backoff, base, cap, cs))
                 }
-                None => false,
+                _ => None,
             };
-        if quota_granted {
-            let n = u32::from(cs.tries); // retry number, 1-based
-            let mut rng = self.streams.keyed(
-                node.backoff_stream,
-                combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
-            );
-            let unit = rng.unit();
-            let sleep = crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, unit);
-            cs.prev_sleep = sleep;
-            self.frames[id as usize].state = State::Call(cs);
-            self.timer(sleep, Kind::BackoffDone, id, 0);
-            return;
+            if bounded.is_none_or(|sleep| self.retry_in_time(node, id, sleep))
+                && self.budget_allows(node, cs.in_failover)
+                && let Some(cost) = self.take_quota(node, out, cs.in_failover)
+            {
+                if let Some(states) = node.budget {
+                    self.budgets[states[usize::from(cs.in_failover)]].commit(self.now);
+                }
+                let sleep = match bounded {
+                    Some(sleep) => sleep,
+                    None => self.backoff_sleep(id, node, backoff, base, cap, cs),
+                };
+                cs.retry_cost = cost;
+                cs.prev_sleep = sleep;
+                self.frames[id as usize].state = State::Call(cs);
+                self.timer(sleep, Kind::BackoffDone, id, 0);
+                return;
+            }
         }
         if node.failover.is_some() && !cs.in_failover && out != outcome::FATAL {
             cs.in_failover = true;
@@ -417,6 +432,51 @@ impl<'p> Engine<'p> {
             return self.complete(id, outcome::FALLBACK);
         }
         self.complete(id, outcome::cause(out));
+    }
+
+    /// The wait before the call's next retry (keyed by the call and the next attempt, so
+    /// drawing it never moves another draw).
+    fn backoff_sleep(
+        &self,
+        id: u32,
+        node: &CallNode,
+        backoff: BackoffKind,
+        base: u64,
+        cap: u64,
+        cs: CallState,
+    ) -> u64 {
+        let n = u32::from(cs.tries); // retry number, 1-based
+        let mut rng = self.streams.keyed(
+            node.backoff_stream,
+            combine(self.frames[id as usize].key, u64::from(cs.next_tag)),
+        );
+        crate::backoff::delay(backoff, n, base, cap, cs.prev_sleep, rng.unit())
+    }
+
+    /// Whether a retry that waits `sleep` first starts within the policy's time bound
+    /// (always, for counted policies). An attempt starting at the bound has no time left.
+    fn retry_in_time(&self, node: &CallNode, id: u32, sleep: u64) -> bool {
+        let Retry::UntilSuccess { within, .. } = node.retry else {
+            return true;
+        };
+        let frame = &self.frames[id as usize];
+        let bound = match within {
+            RetryWithin::Deadline => frame.deadline,
+            RetryWithin::Elapsed(d) => frame.start.saturating_add(nanos(d)).min(frame.deadline),
+        };
+        self.now.saturating_add(sleep) < bound
+    }
+
+    /// Whether the call's retry budget (if any) lets a retry go; counts a refusal.
+    fn budget_allows(&mut self, node: &CallNode, in_failover: bool) -> bool {
+        let Some(states) = node.budget else {
+            return true;
+        };
+        let allowed = self.budgets[states[usize::from(in_failover)]].allows(self.now);
+        if !allowed {
+            self.m.retries_denied_by_budget += 1;
+        }
+        allowed
     }
 
     /// SDK standard mode's retry quota: a throttle retry costs 5, any other 10 (FACTS.md).
@@ -447,5 +507,43 @@ impl<'p> Engine<'p> {
         if self.breakers[b].record(self.now, cfg, success) {
             self.m.breaker_opened += 1;
         }
+    }
+}
+
+/// Whether `retry` retries an attempt that failed with `out`.
+fn retryable(retry: &Retry, out: u8) -> bool {
+    match retry {
+        // FACTS.md: the SDK's classifiers retry throttling codes, timeouts, IO errors and
+        // HTTP 500/502/503/504; not ConditionalCheckFailedException (CONFLICT) nor
+        // application errors.
+        Retry::SdkStandard => matches!(
+            out,
+            outcome::THROTTLE | outcome::TIMEOUT | outcome::TRANSIENT
+        ),
+        _ => matches!(
+            out,
+            outcome::THROTTLE
+                | outcome::TIMEOUT
+                | outcome::ERROR
+                | outcome::CONFLICT
+                | outcome::TRANSIENT
+        ),
+    }
+}
+
+/// An attempt's bit in `CallState::outstanding`: tags beyond 63 (only `until_success` makes
+/// them) reuse the bits of finished tries; see `CallState::is_outstanding`.
+#[inline(always)]
+pub(super) fn tag_bit(tag: u16) -> u64 {
+    1 << (tag & 63)
+}
+
+impl CallState {
+    /// Whether the attempt `tag` is still awaited. Its bit alone could belong to an attempt
+    /// 64 tags later; the 64 most recent tags have distinct bits, and an older attempt was
+    /// finished (its bit cleared) before its try was retried, so it is stale.
+    #[inline(always)]
+    pub(super) fn is_outstanding(&self, tag: u16) -> bool {
+        self.outstanding & tag_bit(tag) != 0 && self.next_tag - tag <= 64
     }
 }

@@ -20,8 +20,10 @@ mod faults;
 mod frames;
 mod lambda;
 mod network;
+mod retry_budget;
 mod retry_quota;
 mod servers;
+mod shedding;
 mod steps;
 mod token_bucket;
 
@@ -31,14 +33,17 @@ pub(crate) use environments::EnvironmentTotals;
 use environments::{EnvironmentLedger, IdleEnvironment};
 use faults::{Delivery, verdict_effect};
 use network::{HOP_REQUEST, Reply, Transit};
+use retry_budget::BudgetState;
 use retry_quota::RetryQuota;
+use shedding::QueueDelayState;
 use token_bucket::TokenBucket;
 
 use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
-    Abandoned, Arrivals, BackoffKind, Capacity, Discipline, Invocation, InvokeMode, Join,
-    LoadShape, OpenLoop, Retry, Scenario,
+    Abandoned, Arrivals, BackoffKind, Capacity, ControlledDelay, Discipline, Invocation,
+    InvokeMode, Join, LoadShape, MAX_ATTEMPTS_UNTIL_SUCCESS, OpenLoop, Retry, RetryWithin,
+    Scenario,
 };
 use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
 use crate::queue::{EventQueue, Keyed};
@@ -229,6 +234,8 @@ struct WorkItem {
     deadline: u64,
     key: u64,
     added: u64,
+    /// When it joined the waiting line (its sojourn is measured from here).
+    enqueued: u64,
 }
 
 #[derive(Debug, Default)]
@@ -237,6 +244,8 @@ struct ReplicaState {
     version: u32,
     busy: u32,
     waiting: VecDeque<WorkItem>,
+    /// The controlled-delay bound's state (servers with `queue_delay` only).
+    queue_delay: QueueDelayState,
 }
 
 #[derive(Debug, Default)]
@@ -289,6 +298,7 @@ pub(crate) struct Engine<'p> {
     replicas: Vec<ReplicaState>,
     breakers: Vec<Breaker>,
     quotas: Vec<RetryQuota>,
+    budgets: Vec<BudgetState>,
     queues: Vec<QueueState>,
     batches: Vec<Vec<Message>>,
     free_batches: Vec<u32>,
@@ -385,6 +395,7 @@ impl<'p> Engine<'p> {
             replicas,
             breakers: vec![Breaker::default(); prog.breakers],
             quotas: vec![RetryQuota::default(); prog.quotas],
+            budgets: prog.budgets.iter().map(BudgetState::new).collect(),
             queues: (0..prog.queues.len())
                 .map(|_| QueueState::default())
                 .collect(),

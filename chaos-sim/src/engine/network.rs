@@ -169,6 +169,7 @@ impl<'p> Engine<'p> {
                 deadline,
                 key,
                 added: delivery.added,
+                enqueued: self.now,
             };
             self.send(replica, item, delivery.hold, plain);
             return (0, outcome::SENT);

@@ -86,6 +86,11 @@ pub(super) fn validate_capacity(path: &str, capacity: &Capacity) -> Result<(), M
                 "expected at least 1 worker",
             ));
         }
+        Capacity::Server {
+            discipline,
+            queue_delay,
+            ..
+        } => super::resilience::validate_server(path, *discipline, queue_delay.as_ref())?,
         _ => {}
     }
     Ok(())

@@ -16,6 +16,9 @@ pub(super) struct Compiler<'s> {
     pub(super) breakers: usize,
     /// (function, dependency, region) -> retry quota bucket.
     pub(super) quotas: BTreeMap<(usize, usize, usize), usize>,
+    /// Retry budget states: (function, dependency, region) and settings, by index; calls
+    /// with equal keys and settings share one.
+    pub(super) budgets: Vec<((usize, usize, usize), RetryBudget)>,
     /// Invocation edges: (caller, callee, path of the step).
     pub(super) edges: Vec<(usize, usize, String)>,
     pub(super) lanes: Vec<u64>,
@@ -435,6 +438,8 @@ impl<'s> Compiler<'s> {
             Retry::None => 1,
             Retry::SdkStandard => 3,
             Retry::Backoff { max_attempts, .. } => *max_attempts,
+            // Bounded by time; checked below.
+            Retry::UntilSuccess { .. } => 1,
         };
         if max_attempts == 0 {
             return Err(invalid(
@@ -443,8 +448,10 @@ impl<'s> Compiler<'s> {
             ));
         }
         let hedges = call.hedge.as_ref().map_or(0, |h| h.max_extra);
-        // Every attempt of a call has a bit in a 64-bit mask: attempts x (1 + hedges) per
-        // region, twice with failover.
+        super::resilience::validate_retry(path, &call.retry, call.retry_budget.as_ref(), hedges)?;
+        // Every attempt of a counted policy has a bit in a 64-bit mask: attempts x (1 +
+        // hedges) per region, twice with failover. `until_success` reuses the bits of
+        // finished tries (only the current try's attempts can be outstanding).
         let phases = if call.failover.is_some() { 2 } else { 1 };
         let attempt_bits = u64::from(max_attempts)
             .checked_mul(1 + u64::from(hedges))
@@ -483,6 +490,27 @@ impl<'s> Compiler<'s> {
         } else {
             None
         };
+        let budget = call.retry_budget.map(|settings| {
+            let mut state = |region: usize| {
+                let key = (function, dep, region);
+                match self
+                    .budgets
+                    .iter()
+                    .position(|(k, b)| *k == key && *b == settings)
+                {
+                    Some(i) => i,
+                    None => {
+                        self.budgets.push((key, settings));
+                        self.budgets.len() - 1
+                    }
+                }
+            };
+            let primary_state = state(primary_region);
+            let failover_state = failover
+                .as_ref()
+                .map_or(primary_state, |&(_, region, _)| state(region));
+            [primary_state, failover_state]
+        });
         let dep_name = &scenario.dependencies[dep].name;
         let plain = call.timeout.is_none()
             && call.retry == Retry::None
@@ -515,6 +543,7 @@ impl<'s> Compiler<'s> {
             hedge: call.hedge.as_ref().map(|h| (nanos(h.after), h.max_extra)),
             breaker,
             quota,
+            budget,
             fallback: call.fallback,
             backoff_stream: StreamId::named(&format!("backoff/{}/{path}", f.name)),
         };

@@ -6,6 +6,7 @@ use crate::rng::StreamId;
 
 mod checks;
 mod compile;
+mod resilience;
 
 use checks::{validate_hypothesis, validate_load};
 use compile::Compiler;
@@ -166,6 +167,8 @@ pub(crate) struct CallNode {
     /// region served): the SDK's retry partition is per service and Region, process-wide.
     /// All environments of a function share it, an approximation of one per process.
     pub quota: Option<[usize; 2]>,
+    /// Retry budget states: [primary, failover], keyed like `quota` and by the budget.
+    pub budget: Option<[usize; 2]>,
     pub fallback: bool,
     pub backoff_stream: StreamId,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
@@ -212,6 +215,8 @@ pub(crate) struct Program {
     pub queues: Vec<QueueDef>,
     pub breakers: usize,
     pub quotas: usize,
+    /// Each retry budget state's settings, by index.
+    pub budgets: Vec<RetryBudget>,
     pub entry: Entry,
     /// Unreserved pool size per region.
     pub unreserved_pool: Vec<u32>,
@@ -235,6 +240,7 @@ impl Program {
             deps: Vec::new(),
             breakers: 0,
             quotas: BTreeMap::new(),
+            budgets: Vec::new(),
             edges: Vec::new(),
             lanes: Vec::new(),
         };
@@ -295,6 +301,7 @@ impl Program {
             queues,
             breakers: c.breakers,
             quotas: c.quotas.len(),
+            budgets: c.budgets.into_iter().map(|(_, b)| b).collect(),
             entry,
             unreserved_pool,
             lanes: c.lanes,

@@ -143,6 +143,7 @@ pub(super) fn convert_step(
         (s.operation.is_some(), "operation"),
         (s.timeout.is_some(), "timeout"),
         (s.retry.is_some(), "retry"),
+        (s.retry_budget.is_some(), "retry_budget"),
         (s.hedge.is_some(), "hedge"),
         (s.circuit_breaker.is_some(), "circuit_breaker"),
         (s.fallback.is_some(), "fallback"),
@@ -201,12 +202,14 @@ pub(super) fn convert_step(
     let retry = match s.retry {
         None | Some(RawRetry::None) => Retry::None,
         Some(RawRetry::SdkStandard) => Retry::SdkStandard,
-        Some(RawRetry::Table(t)) => Retry::Backoff {
-            max_attempts: t.attempts,
-            backoff: t.backoff,
-            base: t.base.unwrap_or(Duration::from_millis(25)),
-            cap: t.cap.unwrap_or(Duration::from_secs(20)),
-        },
+        Some(RawRetry::Table(t)) => convert_retry_table(t, path)?,
+    };
+    let retry_budget = match s.retry_budget {
+        None => None,
+        Some(b) => {
+            spans.record(format!("{path}.retry_budget"), b.span());
+            Some(convert_retry_budget(b.into_inner(), path)?)
+        }
     };
     Ok(Step::Call(CallStep {
         dependency: dependency.into_inner(),
@@ -224,7 +227,84 @@ pub(super) fn convert_step(
         }),
         fallback: s.fallback.unwrap_or(false),
         failover: s.failover.map(Spanned::into_inner),
+        retry_budget,
     }))
+}
+
+/// `{ attempts = N, ... }` (a count) or `{ within = "10s" | "deadline", ... }` (a time).
+fn convert_retry_table(t: RawRetryTable, path: &str) -> Result<Retry, Located> {
+    let backoff = t.backoff;
+    let base = t.base.unwrap_or(Duration::from_millis(25));
+    let cap = t.cap.unwrap_or(Duration::from_secs(20));
+    match (t.attempts, t.within) {
+        (Some(max_attempts), None) => Ok(Retry::Backoff {
+            max_attempts,
+            backoff,
+            base,
+            cap,
+        }),
+        (None, Some(within)) => Ok(Retry::UntilSuccess {
+            within: within.0,
+            backoff,
+            base,
+            cap,
+        }),
+        (Some(_), Some(_)) => Err(fail(
+            format!("{path}.retry.within"),
+            "set `attempts` (retry a number of times) or `within` (retry until success for a \
+             time), not both",
+        )),
+        (None, None) => Err(fail(
+            format!("{path}.retry"),
+            "a retry table needs `attempts = 3` (a count) or `within = \"10s\"` / \
+             `within = \"deadline\"` (until success, bounded by time)",
+        )),
+    }
+}
+
+/// gRPC's throttling (`max_tokens`, `token_ratio`) or Finagle's budget (`percent`,
+/// `min_retries_per_s`, `ttl`).
+fn convert_retry_budget(b: RawRetryBudget, path: &str) -> Result<RetryBudget, Located> {
+    let grpc = b.max_tokens.is_some() || b.token_ratio.is_some();
+    let finagle = b.percent.is_some() || b.min_retries_per_s.is_some() || b.ttl.is_some();
+    let at = format!("{path}.retry_budget");
+    match (grpc, finagle) {
+        (true, false) => match (b.max_tokens, b.token_ratio) {
+            (Some(max_tokens), Some(token_ratio)) => Ok(RetryBudget::TokenBucket {
+                max_tokens,
+                token_ratio,
+            }),
+            _ => Err(fail(
+                at,
+                "gRPC-style retry throttling needs both `max_tokens` and `token_ratio` (e.g. \
+                 { max_tokens = 10, token_ratio = 0.1 })",
+            )),
+        },
+        (false, true) => {
+            let Some(percent) = b.percent else {
+                return Err(fail(
+                    at,
+                    "a percentage budget needs `percent` (e.g. { percent = \"20%\", \
+                     min_retries_per_s = 10, ttl = \"10s\" })",
+                ));
+            };
+            Ok(RetryBudget::Percent {
+                percent: percent.0,
+                min_retries_per_s: b.min_retries_per_s.unwrap_or(10.0),
+                ttl: b.ttl.unwrap_or(Duration::from_secs(10)),
+            })
+        }
+        (true, true) => Err(fail(
+            at,
+            "use either gRPC's throttling (`max_tokens`, `token_ratio`) or a percentage budget \
+             (`percent`, `min_retries_per_s`, `ttl`), not both",
+        )),
+        (false, false) => Err(fail(
+            at,
+            "an empty retry budget: set { max_tokens = 10, token_ratio = 0.1 } or \
+             { percent = \"20%\" }",
+        )),
+    }
 }
 
 fn convert_functions(
@@ -310,7 +390,10 @@ fn convert_dependencies(
             }
             regions.push(r);
         }
-        let capacity = match d.capacity {
+        if let Some(c) = &d.capacity {
+            spans.record(format!("{base}.capacity"), c.span());
+        }
+        let capacity = match d.capacity.map(Spanned::into_inner) {
             None | Some(RawCapacity::Unlimited) => Capacity::Unlimited,
             Some(RawCapacity::OptimisticItem)
             | Some(RawCapacity::Table(RawCapacityTable::OptimisticItem {})) => {
@@ -347,10 +430,15 @@ fn convert_dependencies(
                 workers,
                 discipline,
                 abandoned,
+                queue_delay,
             })) => Capacity::Server {
                 workers,
                 discipline,
                 abandoned,
+                queue_delay: queue_delay.map(|q| ControlledDelay {
+                    target: q.target.unwrap_or(Duration::from_millis(5)),
+                    interval: q.interval.unwrap_or(Duration::from_millis(100)),
+                }),
             },
         };
         let hops = match d.hops {

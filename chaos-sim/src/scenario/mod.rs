@@ -53,6 +53,9 @@
 //! latency = { log_normal = { p50 = "6ms", p99 = "25ms" } }
 //! capacity = { token_bucket = { rate_per_s = 500, burst = 150000 } }
 //! # or { server = { workers = 8, discipline = "fifo", abandoned = "serve" } }
+//! # discipline = "fifo" | "lifo" | { adaptive_lifo = { standing_queue = 10 } }
+//! # abandoned = "serve" | "drop" | "drop_late" (also shed work that would finish too late)
+//! # queue_delay = { target = "5ms", interval = "100ms" } (CoDel-style bound on waiting)
 //! # or "optimistic_item"
 //! # network hops, each way a latency distribution (omit a side for no hop; see `model::Hops`)
 //! hops = { request = "2ms", response = { log_normal = { p50 = "2ms", p99 = "9ms" } } }
@@ -93,8 +96,12 @@
 //! Any percentile is a key: `latency_p95`, `latency_p99_99` (the `_` is the decimal point).
 //!
 //! Call options: `timeout`, `retry` (`"none"`, `"sdk_standard"`, or a table with `attempts`,
-//! `backoff` = none | exponential | full_jitter | equal_jitter | decorrelated_jitter, `base`,
-//! `cap`), `hedge = { after = "20ms", max_extra = 1 }` (or `hedge = "20ms"`),
+//! or instead `within = "10s"` / `within = "deadline"` to retry until success bounded by
+//! time, and `backoff` = none | exponential | full_jitter | equal_jitter |
+//! decorrelated_jitter | immediate, `base`, `cap`), `retry_budget` (gRPC-style
+//! `{ max_tokens = 10, token_ratio = 0.1 }` or Finagle-style `{ percent = "20%",
+//! min_retries_per_s = 10, ttl = "10s" }`, shared by the function's calls to the dependency
+//! in one region), `hedge = { after = "20ms", max_extra = 1 }` (or `hedge = "20ms"`),
 //! `circuit_breaker = { failure_threshold = 5, open_for = "10s", half_open_probes = 1 }`,
 //! `fallback = true`, `failover = "us-west-2"`. Joins: `"all"`, `"any"`, `{ quorum = 3 }`.
 //!

@@ -166,7 +166,7 @@ pub(super) struct RawDependency {
     pub(super) regions: Vec<String>,
     pub(super) latency: LatencyDist,
     #[serde(default)]
-    pub(super) capacity: Option<RawCapacity>,
+    pub(super) capacity: Option<Spanned<RawCapacity>>,
     #[serde(default)]
     pub(super) hops: Option<Spanned<RawHops>>,
 }
@@ -210,8 +210,19 @@ pub(super) enum RawCapacityTable {
         discipline: Discipline,
         #[serde(default = "default_abandoned")]
         abandoned: Abandoned,
+        queue_delay: Option<RawQueueDelay>,
     },
     OptimisticItem {},
+}
+
+/// `queue_delay = { target = "5ms", interval = "100ms" }` (both optional: Facebook's values).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawQueueDelay {
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) target: Option<Duration>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) interval: Option<Duration>,
 }
 
 /// FACTS.md: DynamoDB retains up to 300 s of unused capacity.
@@ -264,7 +275,8 @@ impl<'de> Deserialize<'de> for RawCapacity {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRetryTable {
-    pub(super) attempts: u32,
+    pub(super) attempts: Option<u32>,
+    pub(super) within: Option<RawWithin>,
     #[serde(default = "default_backoff")]
     pub(super) backoff: BackoffKind,
     #[serde(default, deserialize_with = "opt_duration")]
@@ -272,6 +284,74 @@ pub(super) struct RawRetryTable {
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) cap: Option<Duration>,
 }
+/// `within = "deadline"` or a duration such as `"10s"`.
+pub(super) struct RawWithin(pub(super) RetryWithin);
+
+impl<'de> Deserialize<'de> for RawWithin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if text == "deadline" {
+            return Ok(RawWithin(RetryWithin::Deadline));
+        }
+        parse_duration_value(&text)
+            .map(|d| RawWithin(RetryWithin::Elapsed(d)))
+            .map_err(|e| {
+                de::Error::custom(format!(
+                    "{e}; `within` takes \"deadline\" (the caller's) or a time such as \"10s\""
+                ))
+            })
+    }
+}
+
+/// `retry_budget = { max_tokens = 10, token_ratio = 0.1 }` (gRPC) or
+/// `retry_budget = { percent = "20%", min_retries_per_s = 10, ttl = "10s" }` (Finagle).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetryBudget {
+    pub(super) max_tokens: Option<f64>,
+    pub(super) token_ratio: Option<f64>,
+    pub(super) percent: Option<RawPercent>,
+    pub(super) min_retries_per_s: Option<f64>,
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub(super) ttl: Option<Duration>,
+}
+
+/// A percentage: `"20%"` or the number `20`; kept as a fraction.
+pub(super) struct RawPercent(pub(super) f64);
+
+impl<'de> Deserialize<'de> for RawPercent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = RawPercent;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage such as \"20%\" or 20")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawPercent, E> {
+                v.trim()
+                    .strip_suffix('%')
+                    .and_then(|n| n.trim().parse::<f64>().ok())
+                    .map(|p| RawPercent(p / 100.0))
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "expected a percentage such as \"20%\", found \"{v}\""
+                        ))
+                    })
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawPercent, E> {
+                Ok(RawPercent(v / 100.0))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawPercent, E> {
+                Ok(RawPercent(v as f64 / 100.0))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawPercent, E> {
+                Ok(RawPercent(v as f64 / 100.0))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 pub(super) fn default_backoff() -> BackoffKind {
     BackoffKind::FullJitter
 }
@@ -290,7 +370,8 @@ impl<'de> Deserialize<'de> for RawRetry {
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
                     "\"none\", \"sdk_standard\", or a table such as \
-                     { attempts = 3, backoff = \"full_jitter\", base = \"25ms\", cap = \"1s\" }",
+                     { attempts = 3, backoff = \"full_jitter\", base = \"25ms\", cap = \"1s\" } \
+                     or { within = \"10s\", backoff = \"immediate\" }",
                 )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRetry, E> {
@@ -377,6 +458,7 @@ pub(super) struct RawStep {
     #[serde(default, deserialize_with = "opt_duration")]
     pub(super) timeout: Option<Duration>,
     pub(super) retry: Option<RawRetry>,
+    pub(super) retry_budget: Option<Spanned<RawRetryBudget>>,
     pub(super) hedge: Option<RawHedge>,
     pub(super) circuit_breaker: Option<RawBreaker>,
     pub(super) fallback: Option<bool>,
