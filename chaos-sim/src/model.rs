@@ -588,9 +588,27 @@ pub enum Retry {
     /// The AWS SDK standard mode (FACTS.md): 3 attempts, full jitter with a 1 s base and a
     /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10, a
     /// first-try success gives 1 back, a success after a retry gives that retry's cost back).
-    /// One quota per (calling function, dependency, region): shared by all of a function's
-    /// environments, an approximation of the SDK's one per process.
+    /// The client holds its latest retry's permit until its next success returns it, as
+    /// aws-smithy-runtime does. Which clients share a bucket: [`CallStep::quota_scope()`].
     SdkStandard,
+}
+
+/// Which calls share an SDK standard-mode retry quota (token bucket and held permit).
+///
+/// The SDK keeps one bucket per retry partition (service and Region by default) in a
+/// process, and each client holds one retry permit. A Lambda execution environment is one
+/// process: its client and bucket see only its own invocations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// One quota per execution environment, dependency and Region served: what the SDK does
+    /// on Lambda (the default).
+    #[default]
+    Environment,
+    /// One quota per function, dependency and Region, shared by all of the function's
+    /// environments: as if one long-running process with one client served all of its
+    /// concurrent work (the simulator's behaviour before it kept quotas per environment).
+    Function,
 }
 
 /// A second (or further) attempt sent when the first has not answered after `after`.
@@ -632,6 +650,9 @@ pub struct CallStep {
     pub fallback: bool,
     /// On final failure, try the same dependency in this region (with a fresh retry budget).
     pub failover: Option<String>,
+    /// Which calls share the retry quota of [`Retry::SdkStandard`] (unused with other
+    /// retry policies).
+    pub quota_scope: QuotaScope,
 }
 
 impl CallStep {
@@ -646,6 +667,7 @@ impl CallStep {
             circuit_breaker: None,
             fallback: false,
             failover: None,
+            quota_scope: QuotaScope::Environment,
         }
     }
     /// Sets the per-attempt timeout.
@@ -664,6 +686,11 @@ impl CallStep {
             after,
             max_extra: 1,
         });
+        self
+    }
+    /// Sets which calls share the SDK standard-mode retry quota.
+    pub fn quota_scope(mut self, scope: QuotaScope) -> Self {
+        self.quota_scope = scope;
         self
     }
     /// Serves a fallback on final failure.
