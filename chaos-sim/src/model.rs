@@ -586,10 +586,10 @@ pub enum Retry {
         cap: Duration,
     },
     /// The AWS SDK standard mode (FACTS.md): 3 attempts, full jitter with a 1 s base and a
-    /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10, a
-    /// first-try success gives 1 back, a success after a retry gives that retry's cost back).
-    /// The client holds its latest retry's permit until its next success returns it, as
-    /// aws-smithy-runtime does. Which clients share a bucket: [`CallStep::quota_scope()`].
+    /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10). As
+    /// aws-smithy-runtime does, the client holds its latest retry's permit (a new one
+    /// replaces it, and the old tokens are gone) until its next success returns it, even
+    /// across a failed operation; a success holding no permit gives 1 back. Which clients share a bucket: [`CallStep::quota_scope()`].
     SdkStandard,
 }
 
