@@ -635,10 +635,10 @@ pub enum Retry {
         cap: Duration,
     },
     /// The AWS SDK standard mode (FACTS.md): 3 attempts, full jitter with a 1 s base and a
-    /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10, a
-    /// first-try success gives 1 back, a success after a retry gives that retry's cost back).
-    /// One quota per (calling function, dependency, region): shared by all of a function's
-    /// environments, an approximation of the SDK's one per process.
+    /// 20 s cap, and a retry quota of 500 (throttle retry costs 5, other retries 10). As
+    /// aws-smithy-runtime does, the client holds its latest retry's permit (a new one
+    /// replaces it, and the old tokens are gone) until its next success returns it, even
+    /// across a failed operation; a success holding no permit gives 1 back. Which clients share a bucket: [`CallStep::quota_scope()`].
     SdkStandard,
     /// Retries until an attempt succeeds, bounded by time instead of a count: a retry is sent
     /// only if it starts (after its backoff) before the bound. A call still makes at most
@@ -714,6 +714,24 @@ impl RetryBudget {
     }
 }
 
+/// Which calls share an SDK standard-mode retry quota (token bucket and held permit).
+///
+/// The SDK keeps one bucket per retry partition (service and Region by default) in a
+/// process, and each client holds one retry permit. A Lambda execution environment is one
+/// process: its client and bucket see only its own invocations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaScope {
+    /// One quota per execution environment, dependency and Region served: what the SDK does
+    /// on Lambda (the default).
+    #[default]
+    Environment,
+    /// One quota per function, dependency and Region, shared by all of the function's
+    /// environments: as if one long-running process with one client served all of its
+    /// concurrent work (the simulator's behaviour before it kept quotas per environment).
+    Function,
+}
+
 /// A second (or further) attempt sent when the first has not answered after `after`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hedge {
@@ -756,6 +774,9 @@ pub struct CallStep {
     /// A limit on retries shared by the function's calls to this dependency and region,
     /// with any retry policy (on top of `sdk_standard`'s own quota).
     pub retry_budget: Option<RetryBudget>,
+    /// Which calls share the retry quota of [`Retry::SdkStandard`] (unused with other
+    /// retry policies).
+    pub quota_scope: QuotaScope,
 }
 
 impl CallStep {
@@ -771,6 +792,7 @@ impl CallStep {
             fallback: false,
             failover: None,
             retry_budget: None,
+            quota_scope: QuotaScope::Environment,
         }
     }
     /// Sets the per-attempt timeout.
@@ -794,6 +816,12 @@ impl CallStep {
     /// Limits retries with a budget shared by the function's calls to this dependency.
     pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
         self.retry_budget = Some(budget);
+        self
+    }
+
+    /// Sets which calls share the SDK standard-mode retry quota.
+    pub fn quota_scope(mut self, scope: QuotaScope) -> Self {
+        self.quota_scope = scope;
         self
     }
     /// Serves a fallback on final failure.

@@ -189,7 +189,7 @@ capacity = "optimistic_item"
 
 #[test]
 fn sdk_retry_quota_runs_dry_under_persistent_throttling() {
-    let (_, m) = run(r#"
+    let text = r#"
 [simulation]
 duration = "60s"
 [load]
@@ -197,7 +197,7 @@ target = "api"
 rate_per_s = 50
 [[function]]
 name = "api"
-handler = [{ call = "table", retry = "sdk_standard" }]
+handler = [{ call = "table", retry = "sdk_standard", quota_scope = "SCOPE" }]
 [[dependency]]
 name = "table"
 latency = "5ms"
@@ -205,11 +205,23 @@ latency = "5ms"
 fault = { error = "throttle" }
 probability = 1.0
 match = { service = "table" }
-"#);
-    // 500 tokens at 5 per throttle retry: at most 100 retries, then none.
-    assert_eq!(m.retries, 100);
-    assert!(m.retry_quota_exhausted > 0);
-    assert_eq!(m.failed_throttle, m.requests - m.in_flight);
+"#;
+    // 500 tokens at 5 per throttle retry, each granted permit replacing (forgetting) the
+    // one held, none ever given back: 100 retries per quota, then none.
+    let (_, shared) = run(&text.replace("SCOPE", "function"));
+    assert_eq!(shared.retries, 100);
+    assert!(shared.retry_quota_exhausted > 0);
+    assert_eq!(shared.failed_throttle, shared.requests - shared.in_flight);
+    // One quota per execution environment (the SDK's bucket is per process): at most 100
+    // each (an environment born late need not run dry before the end), far more in all.
+    let (_, per_env) = run(&text.replace("SCOPE", "environment"));
+    assert!(per_env.cold_starts > 1);
+    assert!(per_env.retries <= 100 * per_env.cold_starts);
+    assert!(per_env.retries > 10 * shared.retries, "{}", per_env.retries);
+    assert_eq!(
+        per_env.failed_throttle,
+        per_env.requests - per_env.in_flight
+    );
 }
 
 #[test]
@@ -286,5 +298,38 @@ handler = [{ compute = "1ms" }]
         (m.requests as f64 - expected).abs() < 5.0 * expected.sqrt(),
         "{}",
         m.requests
+    );
+}
+
+#[test]
+fn quota_scope_needs_sdk_standard_and_a_known_scope() {
+    let base = r#"[simulation]
+duration = "1s"
+[load]
+target = "api"
+rate_per_s = 1
+[[function]]
+name = "api"
+handler = [{ call = "table", STEP }]
+[[dependency]]
+name = "table"
+latency = "5ms"
+"#;
+    let without_sdk = base.replace("STEP", "quota_scope = \"function\"");
+    let e = scenario::parse(&without_sdk, "q.toml").expect_err("quota_scope without sdk_standard");
+    let text = e.to_string();
+    assert!(text.contains("quota_scope"), "{text}");
+    assert!(text.contains("sdk_standard"), "{text}");
+    assert!(text.contains("q.toml:8"), "{text}");
+    let unknown = base.replace(
+        "STEP",
+        "retry = \"sdk_standard\", quota_scope = \"process\"",
+    );
+    let text = scenario::parse(&unknown, "q.toml")
+        .expect_err("unknown scope")
+        .to_string();
+    assert!(
+        text.contains("environment") && text.contains("function"),
+        "{text}"
     );
 }

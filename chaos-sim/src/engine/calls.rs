@@ -349,9 +349,12 @@ impl<'p> Engine<'p> {
         }
         if out == outcome::OK {
             if let Some(buckets) = node.quota {
-                // SDK standard mode: a first-try success refunds 1 token (FACTS.md); a
-                // retried success releases its retry permit, returning that retry's cost.
-                self.quotas[buckets[usize::from(cs.in_failover)]].refund(cs.retry_cost);
+                // SDK standard mode: a success releases the client's held retry permit (its
+                // tokens go back), or regenerates 1 token when it holds none.
+                let q = buckets[usize::from(cs.in_failover)];
+                if let Some(quota) = self.quota_mut(id, node.quota_scope, q) {
+                    quota.success();
+                }
             }
             return self.complete(id, outcome::OK);
         }
@@ -400,7 +403,7 @@ impl<'p> Engine<'p> {
             };
             if bounded.is_none_or(|sleep| self.retry_in_time(node, id, sleep))
                 && self.budget_allows(node, cs.in_failover)
-                && let Some(cost) = self.take_quota(node, out, cs.in_failover)
+                && self.take_quota(id, node, out, cs.in_failover).is_some()
             {
                 if let Some(states) = node.budget {
                     self.budgets[states[usize::from(cs.in_failover)]].commit(self.now);
@@ -409,7 +412,6 @@ impl<'p> Engine<'p> {
                     Some(sleep) => sleep,
                     None => self.backoff_sleep(id, node, backoff, base, cap, cs),
                 };
-                cs.retry_cost = cost;
                 cs.prev_sleep = sleep;
                 self.frames[id as usize].state = State::Call(cs);
                 self.timer(sleep, Kind::BackoffDone, id, 0);
@@ -422,8 +424,7 @@ impl<'p> Engine<'p> {
             cs.hedges = 0;
             cs.prev_sleep = 0;
             // The failover region's client draws on its own Region's quota; the primary
-            // region's last permit is spent.
-            cs.retry_cost = 0;
+            // region's client keeps its permit until its next success.
             self.frames[id as usize].state = State::Call(cs);
             self.m.failovers += 1;
             return self.issue_attempt(id, false);
@@ -482,12 +483,20 @@ impl<'p> Engine<'p> {
     /// SDK standard mode's retry quota: a throttle retry costs 5, any other 10 (FACTS.md).
     /// The bucket is the one of the region the phase is served in (primary or failover).
     /// Returns the tokens taken (0 without a quota), or `None` when the quota refuses.
-    pub(super) fn take_quota(&mut self, node: &CallNode, out: u8, in_failover: bool) -> Option<u8> {
+    pub(super) fn take_quota(
+        &mut self,
+        id: u32,
+        node: &CallNode,
+        out: u8,
+        in_failover: bool,
+    ) -> Option<u8> {
         let Some(buckets) = node.quota else {
             return Some(0);
         };
         let q = buckets[usize::from(in_failover)];
-        let taken = self.quotas[q].take(out == outcome::THROTTLE);
+        let taken = self
+            .quota_mut(id, node.quota_scope, q)
+            .map_or(Some(0), |quota| quota.take(out == outcome::THROTTLE));
         if taken.is_none() {
             self.m.retry_quota_exhausted += 1;
         }

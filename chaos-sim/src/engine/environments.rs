@@ -15,6 +15,8 @@ pub(super) struct IdleEnvironment {
     pub(super) since: u64,
     /// When it was created (its cold start began).
     pub(super) born: u64,
+    /// Its slot of SDK retry quotas in the function's `FnState::env_quotas` (`NONE`: none).
+    pub(super) quota_slot: u32,
 }
 
 /// One function's environment accounting.
@@ -133,11 +135,19 @@ mod tests {
     fn idle_periods_end_at_reuse_expiry_or_the_end_of_the_run() {
         let mut ledger = EnvironmentLedger::default();
         let keep_alive = 10 * S;
-        ledger.reused(IdleEnvironment { since: S, born: 0 }, 3 * S); // 2 s idle
+        ledger.reused(
+            IdleEnvironment {
+                since: S,
+                born: 0,
+                quota_slot: 0,
+            },
+            3 * S,
+        ); // 2 s idle
         ledger.expired(
             IdleEnvironment {
                 since: 4 * S,
                 born: S,
+                quota_slot: 0,
             },
             keep_alive,
         ); // 10 s, dies at 14 s
@@ -145,10 +155,12 @@ mod tests {
             IdleEnvironment {
                 since: 5 * S,
                 born: 0,
+                quota_slot: 0,
             }, // expires at 15 s: before the end
             IdleEnvironment {
                 since: 15 * S,
                 born: 2 * S,
+                quota_slot: 0,
             }, // still warm at 20 s
         ];
         let totals = ledger.finish(20 * S, 0, &idle, keep_alive);

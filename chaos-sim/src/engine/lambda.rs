@@ -35,6 +35,9 @@ impl<'p> Engine<'p> {
                 // The stack is ordered by idle time: the top expired, so all did.
                 for env in state.warm.drain(..) {
                     state.environments.expired(env, def.keep_alive_ns);
+                    if env.quota_slot != NONE {
+                        state.free_quota_slots.push(env.quota_slot);
+                    }
                 }
             }
         }
@@ -46,6 +49,10 @@ impl<'p> Engine<'p> {
                 return Err(());
             }
         }
+        let quota_slot = match reused {
+            Some(env) => env.quota_slot,
+            None => state.new_quota_slot(self.prog.env_quotas[function]),
+        };
         state.environments.running_changes(now, state.active);
         state.active += 1;
         let active = state.active;
@@ -75,6 +82,7 @@ impl<'p> Engine<'p> {
                 handler_start: 0,
                 init_ns: 0,
                 env_born: reused.map_or(now, |env| env.born),
+                quota_slot,
             },
         );
         if warm {
@@ -164,6 +172,7 @@ impl<'p> Engine<'p> {
         handler_start: u64,
         init_ns: u64,
         env_born: u64,
+        quota_slot: u32,
     ) {
         let def = &self.prog.functions[function];
         let billed_ns = self
@@ -184,9 +193,13 @@ impl<'p> Engine<'p> {
             state.warm.push(IdleEnvironment {
                 since: now,
                 born: env_born,
+                quota_slot,
             });
         } else {
             state.environments.retire(env_born, now);
+            if quota_slot != NONE {
+                state.free_quota_slots.push(quota_slot);
+            }
         }
         self.region_active[def.region] -= 1;
         if matches!(def.limit, Limit::Unreserved) {
@@ -210,6 +223,7 @@ impl<'p> Engine<'p> {
             handler_start,
             init_ns,
             env_born,
+            quota_slot,
         } = self.frames[id as usize].state
         else {
             return;
@@ -226,6 +240,7 @@ impl<'p> Engine<'p> {
             handler_start,
             init_ns,
             env_born,
+            quota_slot,
         );
         self.complete(id, out);
     }

@@ -163,6 +163,8 @@ enum State {
         init_ns: u64,
         /// When its execution environment was created.
         env_born: u64,
+        /// Its environment's slot of SDK retry quotas (`NONE`: none).
+        quota_slot: u32,
     },
     Async {
         function: u32,
@@ -205,8 +207,6 @@ struct CallState {
     in_failover: bool,
     prev_sleep: u64,
     last_cause: u8,
-    /// Retry quota tokens taken by the latest retry of the current phase (0: no retry yet).
-    retry_cost: u8,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -256,6 +256,11 @@ struct FnState {
     scaling: TokenBucket,
     /// Running and idle environments over time, and their lifespans.
     environments: EnvironmentLedger,
+    /// SDK retry quotas kept per environment (`QuotaScope::Environment`): a slot of
+    /// `Program::env_quotas[function]` quotas per live environment.
+    env_quotas: Vec<RetryQuota>,
+    /// Slots of retired environments, reused by new ones.
+    free_quota_slots: Vec<u32>,
 }
 
 #[derive(Clone, Copy, Debug)]

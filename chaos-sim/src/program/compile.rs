@@ -14,11 +14,15 @@ pub(super) struct Compiler<'s> {
     pub(super) replicas: Vec<ReplicaDef>,
     pub(super) deps: Vec<DepDef>,
     pub(super) breakers: usize,
-    /// (function, dependency, region) -> retry quota bucket.
+    /// (function, dependency, region) -> retry quota bucket shared by the function's
+    /// environments (`quota_scope = "function"`).
     pub(super) quotas: BTreeMap<(usize, usize, usize), usize>,
     /// Retry budget states: (function, dependency, region) and settings, by index; calls
     /// with equal keys and settings share one.
     pub(super) budgets: Vec<((usize, usize, usize), RetryBudget)>,
+    /// (function, dependency, region) -> retry quota index within each of the function's
+    /// environments (`quota_scope = "environment"`).
+    pub(super) env_quotas: BTreeMap<(usize, usize, usize), usize>,
     /// Invocation edges: (caller, callee, path of the step).
     pub(super) edges: Vec<(usize, usize, String)>,
     pub(super) lanes: Vec<u64>,
@@ -478,9 +482,21 @@ impl<'s> Compiler<'s> {
             None => None,
         };
         let quota = if call.retry == Retry::SdkStandard {
-            let mut bucket = |region: usize| {
-                let next = self.quotas.len();
-                *self.quotas.entry((function, dep, region)).or_insert(next)
+            let mut bucket = |region: usize| match call.quota_scope {
+                QuotaScope::Function => {
+                    let next = self.quotas.len();
+                    *self.quotas.entry((function, dep, region)).or_insert(next)
+                }
+                QuotaScope::Environment => {
+                    let next = self
+                        .env_quotas
+                        .range((function, 0, 0)..(function + 1, 0, 0))
+                        .count();
+                    *self
+                        .env_quotas
+                        .entry((function, dep, region))
+                        .or_insert(next)
+                }
             };
             let primary_bucket = bucket(primary_region);
             let failover_bucket = failover
@@ -544,6 +560,7 @@ impl<'s> Compiler<'s> {
             breaker,
             quota,
             budget,
+            quota_scope: call.quota_scope,
             fallback: call.fallback,
             backoff_stream: StreamId::named(&format!("backoff/{}/{path}", f.name)),
         };

@@ -162,13 +162,17 @@ pub(crate) struct CallNode {
     pub retry: Retry,
     pub hedge: Option<(u64, u32)>,
     pub breaker: Option<(usize, CircuitBreaker)>,
-    /// SDK standard retry quota buckets: [primary, failover] (the same bucket when both
-    /// replicas are in one region). A bucket is keyed by (calling function, dependency,
-    /// region served): the SDK's retry partition is per service and Region, process-wide.
-    /// All environments of a function share it, an approximation of one per process.
+    /// SDK standard retry quotas: [primary, failover] (the same quota when both replicas
+    /// are in one region). A quota is keyed by (calling function, dependency, region served):
+    /// the SDK's retry partition is per service and Region in a process. With
+    /// `QuotaScope::Function` these index `Program::quotas`, shared by all of the function's
+    /// environments; with `QuotaScope::Environment` they index the function's
+    /// `env_quotas` quotas held by each of its environments.
     pub quota: Option<[usize; 2]>,
     /// Retry budget states: [primary, failover], keyed like `quota` and by the budget.
     pub budget: Option<[usize; 2]>,
+    /// Which calls share the quota.
+    pub quota_scope: QuotaScope,
     pub fallback: bool,
     pub backoff_stream: StreamId,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
@@ -217,6 +221,9 @@ pub(crate) struct Program {
     pub quotas: usize,
     /// Each retry budget state's settings, by index.
     pub budgets: Vec<RetryBudget>,
+    /// Retry quotas each environment of a function holds (`QuotaScope::Environment`), by
+    /// function.
+    pub env_quotas: Vec<usize>,
     pub entry: Entry,
     /// Unreserved pool size per region.
     pub unreserved_pool: Vec<u32>,
@@ -241,6 +248,7 @@ impl Program {
             breakers: 0,
             quotas: BTreeMap::new(),
             budgets: Vec::new(),
+            env_quotas: BTreeMap::new(),
             edges: Vec::new(),
             lanes: Vec::new(),
         };
@@ -292,6 +300,9 @@ impl Program {
                 "expected a work budget of at least 1 event",
             ));
         }
+        let env_quotas = (0..functions.len())
+            .map(|f| c.env_quotas.range((f, 0, 0)..(f + 1, 0, 0)).count())
+            .collect();
         Ok(Program {
             regions: c.regions,
             functions,
@@ -302,6 +313,7 @@ impl Program {
             breakers: c.breakers,
             quotas: c.quotas.len(),
             budgets: c.budgets.into_iter().map(|(_, b)| b).collect(),
+            env_quotas,
             entry,
             unreserved_pool,
             lanes: c.lanes,

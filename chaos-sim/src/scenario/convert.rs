@@ -211,6 +211,13 @@ pub(super) fn convert_step(
             Some(convert_retry_budget(b.into_inner(), path)?)
         }
     };
+    if s.quota_scope.is_some() && retry != Retry::SdkStandard {
+        return Err(fail(
+            format!("{path}.quota_scope"),
+            "`quota_scope` applies to `retry = \"sdk_standard\"` only: set that retry \
+             policy or remove `quota_scope`",
+        ));
+    }
     Ok(Step::Call(CallStep {
         dependency: dependency.into_inner(),
         operation: s.operation.unwrap_or_else(|| "call".to_string()),
@@ -228,6 +235,7 @@ pub(super) fn convert_step(
         fallback: s.fallback.unwrap_or(false),
         failover: s.failover.map(Spanned::into_inner),
         retry_budget,
+        quota_scope: s.quota_scope.unwrap_or_default(),
     }))
 }
 

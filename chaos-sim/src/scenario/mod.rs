@@ -103,7 +103,10 @@
 //! min_retries_per_s = 10, ttl = "10s" }`, shared by the function's calls to the dependency
 //! in one region), `hedge = { after = "20ms", max_extra = 1 }` (or `hedge = "20ms"`),
 //! `circuit_breaker = { failure_threshold = 5, open_for = "10s", half_open_probes = 1 }`,
-//! `fallback = true`, `failover = "us-west-2"`. Joins: `"all"`, `"any"`, `{ quorum = 3 }`.
+//! `fallback = true`, `failover = "us-west-2"`, `quota_scope` (with `retry = "sdk_standard"`:
+//! `"environment"`, the default and the SDK's behaviour on Lambda, one retry quota per
+//! execution environment; or `"function"`, one shared by all of the function's environments).
+//! Joins: `"all"`, `"any"`, `{ quorum = 3 }`.
 //!
 //! Fault sites: a dependency call is `region/function/dependency` (service = the dependency,
 //! operation = the call's `operation`, `"call"` by default; region = where the call is

@@ -463,6 +463,7 @@ pub(super) struct RawStep {
     pub(super) circuit_breaker: Option<RawBreaker>,
     pub(super) fallback: Option<bool>,
     pub(super) failover: Option<Spanned<String>>,
+    pub(super) quota_scope: Option<QuotaScope>,
 }
 
 // ------------------------------------------------------------------ durations
