@@ -1,10 +1,10 @@
 //! Golden reports: the JSON report of every bundled scenario, at its own seed and at two more,
 //! pinned byte for byte in `tests/golden/`, in the default engine mode and with one event per
 //! fan-out branch (`set_collapse_fan_outs(false)`), plus `tests/golden/scenarios/fan_outs.toml`,
-//! a scenario made to exercise the per-branch paths. The bundled scenarios fan out only to
-//! invocations, which run one event per branch in both modes, so both modes must match the same
-//! file; `fan_outs` (fan-outs of plain calls) has a `.per-branch` file, which differs only in
-//! `events` (tested).
+//! a scenario made to exercise the per-branch paths. Scenarios that fan out only to
+//! invocations (`ONE_FILE`) run one event per branch in both modes, so both modes must match
+//! the same file; those that fan out to plain calls (`fan_outs`, `tail_at_scale`) have a
+//! `.per-branch` file, which differs only in the engine's own work (tested for `fan_outs`).
 //! A refactoring must leave them unchanged; a change that means to move the numbers re-pins
 //! them with `CHAOS_GOLDEN_UPDATE=1 cargo test -p chaos-sim --test golden_reports` and says
 //! why in its commit.
@@ -12,7 +12,11 @@
 use chaos_sim::{Simulation, scenario};
 use std::path::{Path, PathBuf};
 
-const SCENARIOS: [&str; 3] = ["checkout", "region_outage", "retry_storm"];
+/// Every scenario in `examples/scenarios/`.
+const BUNDLED: [&str; 4] = ["checkout", "region_outage", "retry_storm", "tail_at_scale"];
+/// The bundled scenarios that fan out only to invocations: both engine modes match one file.
+/// The others (and `fan_outs`) fan out to plain calls and have a `.per-branch` file.
+const ONE_FILE: [&str; 3] = ["checkout", "region_outage", "retry_storm"];
 /// Seeds run besides each scenario's own (`None`).
 const SEEDS: [Option<u64>; 3] = [None, Some(1), Some(20_260_101)];
 
@@ -55,7 +59,7 @@ fn report(name: &str, seed: Option<u64>, mode: Mode) -> String {
 fn golden_path(name: &str, seed: Option<u64>, mode: Mode) -> PathBuf {
     let seed = seed.map_or_else(|| "own".to_string(), |s| s.to_string());
     let mode = match mode {
-        Mode::PerBranch if !SCENARIOS.contains(&name) => ".per-branch",
+        Mode::PerBranch if !ONE_FILE.contains(&name) => ".per-branch",
         _ => "",
     };
     root()
@@ -108,7 +112,7 @@ fn golden_names_cover_every_bundled_scenario() {
         })
         .collect();
     bundled.sort();
-    assert_eq!(bundled, SCENARIOS);
+    assert_eq!(bundled, BUNDLED);
 }
 
 #[test]
@@ -124,6 +128,11 @@ fn region_outage_report_is_pinned() {
 #[test]
 fn retry_storm_report_is_pinned() {
     check("retry_storm");
+}
+
+#[test]
+fn tail_at_scale_report_is_pinned() {
+    check("tail_at_scale");
 }
 
 #[test]
