@@ -35,23 +35,38 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Installs `package` from PyPI into the virtualenv `venv` unless `venv/bin/exe` is there;
+# on failure `why` says what went wrong.
+why=""
+ensure_venv() {
+    local venv=$1 exe=$2 package=$3 name=$4
+    [ -x "$venv/bin/$exe" ] && return 0
+    echo "chaos-aws tests: installing $name into $venv (once) ..."
+    local started=$SECONDS
+    if ! python3 -m venv "$venv"; then
+        why="python3 -m venv $venv failed: install Python 3 with its venv module"
+        return 1
+    fi
+    if ! "$venv/bin/pip" install --quiet "$package"; then
+        why="pip could not install $name from PyPI into $venv"
+        return 1
+    fi
+    echo "chaos-aws tests: $name installed in $((SECONDS - started)) s"
+}
+
+# Prints a free loopback port.
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
 start_moto() {
     local venv="${CHAOS_AWS_MOTO_VENV:-target/moto-venv}"
-    if [ ! -x "$venv/bin/moto_server" ]; then
-        echo "chaos-aws tests: installing moto[server] into $venv (once) ..."
-        local started=$SECONDS
-        if ! python3 -m venv "$venv"; then
-            setup_error="python3 -m venv $venv failed: install Python 3 with its venv module"
-            return 1
-        fi
-        if ! "$venv/bin/pip" install --quiet "moto[server]>=5,<6"; then
-            setup_error="pip could not install moto[server] from PyPI into $venv"
-            return 1
-        fi
-        echo "chaos-aws tests: moto installed in $((SECONDS - started)) s"
+    if ! ensure_venv "$venv" moto_server "moto[server]>=5,<6" "moto[server]"; then
+        setup_error=$why
+        return 1
     fi
     local port
-    if ! port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'); then
+    if ! port=$(free_port); then
         setup_error="could not find a free loopback port with python3"
         return 1
     fi
@@ -83,21 +98,12 @@ fi
 
 start_cargo_lambda() {
     local venv="${CHAOS_AWS_CARGO_LAMBDA_VENV:-target/cargo-lambda-venv}"
-    if [ ! -x "$venv/bin/cargo-lambda" ]; then
-        echo "chaos-aws tests: installing cargo-lambda into $venv (once) ..."
-        local started=$SECONDS
-        if ! python3 -m venv "$venv"; then
-            lambda_error="python3 -m venv $venv failed: install Python 3 with its venv module"
-            return 1
-        fi
-        if ! "$venv/bin/pip" install --quiet "cargo-lambda>=1.9,<2"; then
-            lambda_error="pip could not install cargo-lambda from PyPI into $venv"
-            return 1
-        fi
-        echo "chaos-aws tests: cargo-lambda installed in $((SECONDS - started)) s"
+    if ! ensure_venv "$venv" cargo-lambda "cargo-lambda>=1.9,<2" cargo-lambda; then
+        lambda_error=$why
+        return 1
     fi
     local port
-    if ! port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'); then
+    if ! port=$(free_port); then
         lambda_error="could not find a free loopback port with python3"
         return 1
     fi

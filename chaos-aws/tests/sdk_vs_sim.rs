@@ -7,9 +7,7 @@
 
 mod support;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chaos_sim::{Simulation, scenario};
 use support::{Attempts, chaos_client, dynamodb};
 
@@ -32,27 +30,7 @@ async fn sdk(triggers: &[&str], seed: u64) -> (f64, f64) {
     let attempts = Attempts::default();
     let client = dynamodb(&chaos, &attempts, seed);
     let table = format!("quota-{seed}-{}", std::process::id());
-    let _ = client
-        .create_table()
-        .table_name(&table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    support::create_table(&client, &table).await;
     attempts.clear();
     let mut failed = 0;
     for i in 0..OPERATIONS {

@@ -8,9 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::primitives::Blob;
 use support::{Attempts, chaos_client, dynamodb, endpoint, lambda};
 
@@ -250,27 +248,7 @@ async fn passes_through_to_moto_and_real_errors_stay_real() {
     let client = dynamodb(&chaos, &attempts, 5);
     let table = "chaos-aws-pass-through";
     let _ = client.delete_table().table_name(table).send().await;
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    support::create_table(&client, table).await;
     client
         .put_item()
         .table_name(table)

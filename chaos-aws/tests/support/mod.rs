@@ -154,3 +154,31 @@ pub fn lambda(chaos: &ChaosHttpClient, attempts: &Attempts) -> aws_sdk_lambda::C
 fn endpoint_or_unused() -> String {
     std::env::var("CHAOS_AWS_TEST_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9".to_owned())
 }
+
+/// Creates a pay-per-request DynamoDB table keyed by the string attribute `id`.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
