@@ -35,7 +35,8 @@
 //! (\*\*) With no known deadline a hang lasts [`HANG_WITHOUT_DEADLINE`] (Lambda's 900 s limit).
 //!
 //! (\*\*\*\*) A corruption is an [`Outcome::Fail`] with [`InjectedKind::Corrupt`]: adapters that
-//! can read the answer (chaos-aws's Lambda handler layer) make the real call and corrupt what
+//! can read the answer (chaos-aws's Lambda handler layer and its wire wrapper for SDK
+//! clients) make the real call and corrupt what
 //! it returns ([`crate::corrupt`]); where nothing can read the answer the caller fails, as a
 //! caller does when it cannot parse what came back: the generic tower layer returns the
 //! [`InjectedError`](crate::InjectedError), the HTTP layers answer 502 (servers) or an

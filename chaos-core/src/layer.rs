@@ -252,8 +252,26 @@ pin_project_lite::pin_project! {
         // No fault: the inner service's own future.
         Pass { #[pin] inner: F },
         // A fault: delay and/or failure, then (for latency only) the inner call.
-        Faulted { future: BoxedResponse<R, E> },
+        Faulted { future: FaultedFuture<R, E> },
     }
+}
+
+/// A faulted request's boxed future, dropped out of line: the drop of every
+/// [`ResponseFuture`] then stays small enough to inline into the caller, and only the few
+/// faulted requests pay for the call.
+struct FaultedFuture<R, E>(Option<BoxedResponse<R, E>>);
+
+impl<R, E> Drop for FaultedFuture<R, E> {
+    #[inline]
+    fn drop(&mut self) {
+        drop_out_of_line(self.0.take());
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_out_of_line<T>(value: T) {
+    drop(value);
 }
 
 impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
@@ -267,6 +285,7 @@ impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
 
 impl<F, R, E> ResponseFuture<F, R, E> {
     /// No fault: the inner service's own future, polled in place.
+    #[inline]
     pub(crate) fn pass(inner: F) -> Self {
         Self {
             state: State::Pass { inner },
@@ -277,7 +296,7 @@ impl<F, R, E> ResponseFuture<F, R, E> {
     pub(crate) fn faulted(future: impl Future<Output = Result<R, E>> + Send + 'static) -> Self {
         Self {
             state: State::Faulted {
-                future: Box::pin(future),
+                future: FaultedFuture(Some(Box::pin(future))),
             },
         }
     }
@@ -289,10 +308,15 @@ where
 {
     type Output = Result<R, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Pass { inner } => inner.poll(cx),
-            StateProj::Faulted { future } => future.as_mut().poll(cx),
+            StateProj::Faulted { future } => match future.0.as_mut() {
+                Some(future) => future.as_mut().poll(cx),
+                // Taken only by the drop, after which nothing polls.
+                None => Poll::Pending,
+            },
         }
     }
 }
@@ -310,6 +334,7 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S::Future, S::Response, S::Error>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
+use crate::decision::call_word;
 use crate::plan::{Call, CompiledPlan, Observer, ResolvedSite, SharedMatchCounter, Verdict};
 
 use super::counters::{
@@ -175,6 +176,15 @@ impl Drop for CachedPlan {
 #[derive(Default)]
 pub(super) struct ResolvedSites(Vec<ThreadSite>);
 
+/// What the general path at a site reads and fills: the plan's resolutions on this thread,
+/// and the thread's short-path table.
+pub(super) struct SiteTables<'a> {
+    resolved: &'a mut ResolvedSites,
+    quick: &'a mut Vec<QuickSite>,
+    /// The version of the plan `resolved` belongs to.
+    version: u64,
+}
+
 #[derive(Default)]
 struct ThreadSite {
     /// The token of the site this was resolved for.
@@ -186,17 +196,6 @@ struct ThreadSite {
 }
 
 impl ResolvedSites {
-    /// The site with `token`, when this thread resolved it for this plan and the short path
-    /// decides there.
-    #[inline]
-    fn quick(&self, token: Token) -> Option<(&ResolvedSite, &SiteTally)> {
-        let cached = self.0.get(site::slot_of(token))?;
-        if cached.token != token {
-            return None;
-        }
-        Some((&cached.resolved, cached.tally.as_deref()?))
-    }
-
     /// The resolution of the site with `token` in `loaded`, resolving it on first use.
     fn get(
         &mut self,
@@ -237,8 +236,95 @@ static EMPTY: ThreadSite = ThreadSite {
 /// Plans an injector holds for one thread; a handful at most.
 pub(super) const CACHED_PLANS_PER_THREAD: usize = 8;
 
+/// What one thread keeps: the plans it decides with, and the direct table of the sites it
+/// decides at on the short path.
+pub(super) struct ThreadCache {
+    plans: Vec<CachedPlan>,
+    /// By site slot ([`site::slot_of`]): what the short path at that site needs, for the
+    /// plan version it was resolved against. Filled by the general path; an entry is only
+    /// read when both its token and its version are the call's, and entries of a plan this
+    /// thread drops are cleared with it (their tallies then count no more).
+    sites: Vec<QuickSite>,
+}
+
+impl ThreadCache {
+    /// Drops the cached plan at `position`'s short-path sites: the plan is being replaced
+    /// or evicted, and its tallies are retired with it.
+    fn forget_sites_of(&mut self, position: usize) {
+        let Some(version) = self.plans.get(position).map(|entry| entry.version) else {
+            return;
+        };
+        for site in &mut self.sites {
+            if site.version == version {
+                *site = QuickSite::default();
+            }
+        }
+    }
+}
+
 thread_local! {
-    pub(super) static PLAN_CACHE: RefCell<Vec<CachedPlan>> = const { RefCell::new(Vec::new()) };
+    pub(super) static PLAN_CACHE: RefCell<ThreadCache> = const {
+        RefCell::new(ThreadCache { plans: Vec::new(), sites: Vec::new() })
+    };
+}
+
+/// A site where only rolls decide, as the short path reads it: one entry of a flat
+/// per-thread table indexed by the site's slot, holding the call-independent part of the
+/// decision (each candidate's key and bound) and the tally its passes count in.
+#[derive(Default)]
+struct QuickSite {
+    /// The site's token (0: empty, never a site's).
+    token: Token,
+    /// The version of the plan it was resolved against.
+    version: u64,
+    /// The first candidate's roll, kept inline: most sites have one candidate. A site with
+    /// none has a roll that sends a call to the general path only when its partial word is
+    /// 0 (one call in 2^64), where the call then passes as it should.
+    first: Roll,
+    /// The other candidates' rolls, in plan order.
+    rest: Box<[Roll]>,
+    tally: Option<Arc<SiteTally>>,
+}
+
+/// One candidate's roll, for the short path: a partial word above `bound` does not fire.
+#[derive(Clone, Copy)]
+struct Roll {
+    key: crate::decision::DecisionKey,
+    bound: u64,
+}
+
+impl Roll {
+    /// Whether the call with `call_word` may be admitted: then the general path decides.
+    #[inline(always)]
+    fn may_admit(self, call_word: u64) -> bool {
+        self.key.partial_for_call_word(call_word) <= self.bound
+    }
+}
+
+impl Default for Roll {
+    /// A roll that almost never needs the general path (see [`QuickSite::first`]).
+    fn default() -> Self {
+        Self {
+            key: crate::decision::DecisionKey::new(0, 0),
+            bound: 0,
+        }
+    }
+}
+
+impl QuickSite {
+    fn new(token: Token, version: u64, resolved: &ResolvedSite, tally: Arc<SiteTally>) -> Self {
+        let mut rolls = resolved.plain_rolls().map(|(key, probability)| Roll {
+            key,
+            bound: probability.partial_bound(),
+        });
+        Self {
+            token,
+            version,
+            first: rolls.next().unwrap_or_default(),
+            rest: rolls.collect(),
+            tally: Some(tally),
+        }
+    }
 }
 
 /// What a decision returns: the verdict alone, or with the label of the rule whose failure
@@ -323,10 +409,11 @@ fn with_current_entry<T>(version: u64, quick: impl FnOnce(&CachedPlan) -> Option
     PLAN_CACHE
         .try_with(|cache| {
             let cache = cache.try_borrow().ok()?;
+            let plans = &cache.plans;
             // Most threads use one injector: its entry is the first.
-            let entry = match cache.first() {
+            let entry = match plans.first() {
                 Some(first) if first.version == version => first,
-                _ => cache.iter().find(|entry| entry.version == version)?,
+                _ => plans.iter().find(|entry| entry.version == version)?,
             };
             quick(entry)
         })
@@ -350,7 +437,7 @@ pub(super) enum Quick {
 /// counted in the thread's own counters. Out of line and returning a small value in
 /// registers, so the entry points stay small enough to inline everywhere (a switched-off
 /// decision is then a load and a branch in the caller) and "nothing fired" builds nothing.
-#[inline]
+#[inline(never)]
 pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
     with_current_entry(version, |entry| {
         if !entry.loaded.plain {
@@ -371,22 +458,40 @@ pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
     .unwrap_or(Quick::Unsettled)
 }
 
-/// The short path of a decision at a site: this injector's plan is in the thread's cache
-/// and current, the thread has resolved the site, only rolls decide there, and none admits
-/// the call. It writes one counter, the site's tally, and returns `true`; `false` (nothing
-/// counted) leaves the decision to the general path. Out of line, as [`ad_hoc_quick`] is.
-#[inline(never)]
-pub(super) fn site_quick(version: u64, token: Token, request_key: u64, attempt: u32) -> bool {
-    with_current_entry(version, |entry| {
-        let (resolved, tally) = entry.sites.quick(token)?;
-        let call_word = resolved.call_word(request_key, attempt);
-        if resolved.first_admitted(call_word, |_| {}).is_some() {
-            return None;
-        }
-        tally.add_owned();
-        Some(())
-    })
-    .is_some()
+/// The short path of a decision at a site: this thread's table has the site resolved
+/// against the plan at `version`, only rolls decide there, and none admits the call (whose
+/// [`call_word`] the caller computed from the site's own hash). It writes one counter, the
+/// site's tally, and returns `true`; `false` (nothing counted) leaves the decision to the
+/// general path. No hashing, no shared write: a thread-local borrow, two compares to find
+/// the entry, then per candidate a keyed mix short of its last step and one compare.
+/// Always inlined: a call would cost about as much as the rest (saved registers, and a
+/// `Verdict` returned through memory instead of a branch the caller folds).
+#[inline(always)]
+fn site_quick(version: u64, token: Token, call_word: u64) -> bool {
+    PLAN_CACHE
+        .try_with(|cache| {
+            let Ok(cache) = cache.try_borrow() else {
+                return false;
+            };
+            let Some(site) = cache.sites.get(site::slot_of(token)) else {
+                return false;
+            };
+            if site.token != token || site.version != version {
+                return false;
+            }
+            let Some(tally) = &site.tally else {
+                return false;
+            };
+            // A roll at or under its bound may fire: the general path decides it exactly.
+            if site.first.may_admit(call_word)
+                || site.rest.iter().any(|roll| roll.may_admit(call_word))
+            {
+                return false;
+            }
+            tally.add_owned();
+            true
+        })
+        .unwrap_or(false)
 }
 
 impl Injector {
@@ -399,15 +504,16 @@ impl Injector {
     fn with_cached_plan<R>(
         &self,
         version: u64,
-        decide: impl FnOnce(&Loaded, Counting<'_>, Option<&mut ResolvedSites>) -> R,
+        decide: impl FnOnce(&Loaded, Counting<'_>, Option<SiteTables<'_>>) -> R,
     ) -> R {
         let id = self.shared.id;
         let mut decide = Some(decide);
         let cached = PLAN_CACHE.try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
-            let position = match cache.iter().position(|entry| entry.injector == id) {
+            let position = match cache.plans.iter().position(|entry| entry.injector == id) {
                 Some(position)
                     if cache
+                        .plans
                         .get(position)
                         .is_some_and(|entry| entry.version == version) =>
                 {
@@ -415,12 +521,17 @@ impl Injector {
                 }
                 _ => self.cache_miss(&mut cache, version)?,
             };
-            let entry = cache.get_mut(position)?;
+            let ThreadCache { plans, sites } = &mut *cache;
+            let entry = plans.get_mut(position)?;
             let decide = decide.take()?;
             Some(decide(
                 &entry.loaded,
                 Counting::Owned(&entry.counters),
-                Some(&mut entry.sites),
+                Some(SiteTables {
+                    resolved: &mut entry.sites,
+                    quick: sites,
+                    version: entry.version,
+                }),
             ))
         });
         match (cached, decide) {
@@ -438,11 +549,11 @@ impl Injector {
     /// entry comes first.
     #[cold]
     #[inline(never)]
-    fn cache_miss(&self, cache: &mut Vec<CachedPlan>, version: u64) -> Option<usize> {
+    fn cache_miss(&self, cache: &mut ThreadCache, version: u64) -> Option<usize> {
         let id = self.shared.id;
-        let found = cache.iter().position(|entry| entry.injector == id);
+        let found = cache.plans.iter().position(|entry| entry.injector == id);
         if let Some(position) = found
-            && cache.get(position)?.version == version
+            && cache.plans.get(position)?.version == version
         {
             return Some(position);
         }
@@ -456,22 +567,24 @@ impl Injector {
         };
         Some(match found {
             Some(position) => {
-                *cache.get_mut(position)? = entry;
+                cache.forget_sites_of(position);
+                *cache.plans.get_mut(position)? = entry;
                 position
             }
             None => {
-                if cache.len() >= CACHED_PLANS_PER_THREAD {
-                    cache.remove(0);
+                if cache.plans.len() >= CACHED_PLANS_PER_THREAD {
+                    cache.forget_sites_of(0);
+                    cache.plans.remove(0);
                 }
-                cache.push(entry);
-                cache.len() - 1
+                cache.plans.push(entry);
+                cache.plans.len() - 1
             }
         })
     }
 
     /// Decides an ad hoc call with the plan at `version`: the short path when it can
     /// (see [`ad_hoc_quick`]), the general one otherwise.
-    #[inline]
+    #[inline(always)]
     pub(super) fn decide_enabled<R: Decided>(&self, version: u64, call: &Call<'_>) -> R {
         match ad_hoc_quick(version, call) {
             Quick::Pass => R::pass(),
@@ -513,7 +626,7 @@ impl Injector {
 
     /// Decides a call at a [`Site`] with the plan at `version`: the short path when it can
     /// (see [`site_quick`]), the general one otherwise.
-    #[inline]
+    #[inline(always)]
     pub(super) fn decide_site_enabled<'s, R: Decided>(
         &self,
         version: u64,
@@ -524,7 +637,11 @@ impl Injector {
     ) -> R {
         let token = site.token();
         if let Some(token) = token
-            && site_quick(version, token, request_key, attempt)
+            && site_quick(
+                version,
+                token,
+                call_word(request_key, site.call_site().site_hash(), attempt),
+            )
         {
             return R::pass();
         }
@@ -536,9 +653,10 @@ impl Injector {
     }
 
     /// A decision at a site that the short path did not settle: first use, a reload, other
-    /// injectors, timed or counting rules, or a rule that fires. Resolves the site for next
-    /// time; at a site where only rolls decide, counts as the short path does (the site's
-    /// tally), otherwise per rule.
+    /// injectors, timed or counting rules, or a rule that may fire. Resolves the site for
+    /// next time (and, where only rolls decide, gives the short path its entry); there,
+    /// counts as the short path does (the site's tally), otherwise per rule.
+    #[cold]
     #[inline(never)]
     fn decide_site_slow<R: Decided>(
         &self,
@@ -546,17 +664,29 @@ impl Injector {
         call: SiteCall<'_>,
         token: Option<Token>,
     ) -> R {
-        self.with_cached_plan(version, |loaded, counting, sites| {
+        self.with_cached_plan(version, |loaded, counting, tables| {
             let ad_hoc = call.to_call();
-            let (Some(sites), Some(token)) = (sites, token) else {
+            let (Some(tables), Some(token)) = (tables, token) else {
                 // No thread cache, or no slot: decided the ad hoc way, to the same verdict.
                 return R::decided(loaded, self.evaluate(loaded, counting, &ad_hoc, None));
             };
-            let site = sites.get(loaded, &self.shared.guardrails, token, call.site());
+            let site = tables
+                .resolved
+                .get(loaded, &self.shared.guardrails, token, call.site());
             let Some(tally) = &site.tally else {
                 let verdict = self.evaluate(loaded, counting, &ad_hoc, Some(&site.resolved));
                 return R::decided(loaded, verdict);
             };
+            // The short path decides here from now on (until this plan leaves the thread).
+            let slot = site::slot_of(token);
+            if tables.quick.len() <= slot {
+                tables.quick.resize_with(slot + 1, Default::default);
+            }
+            if let Some(quick) = tables.quick.get_mut(slot)
+                && (quick.token != token || quick.version != tables.version)
+            {
+                *quick = QuickSite::new(token, tables.version, &site.resolved, Arc::clone(tally));
+            }
             // Every candidate is plain, so the call is evaluated by each, fired or not.
             tally.add_owned();
             let resolved = &site.resolved;

@@ -210,12 +210,13 @@ impl RuleCounters {
     }
 
     /// Adds one to a counter only this thread writes: a load and a store, no locked
-    /// instruction (snapshots read it with a relaxed load).
+    /// instruction (snapshots read it with a relaxed load). Wrapping, as
+    /// [`SiteTally::add_owned`]: 2^64 calls are out of reach.
     #[inline]
     pub(super) fn add_owned(&self, rule: usize, counter: usize) {
         if let Some(slot) = self.slot(rule, counter) {
             slot.store(
-                slot.load(Ordering::Relaxed).saturating_add(1),
+                slot.load(Ordering::Relaxed).wrapping_add(1),
                 Ordering::Relaxed,
             );
         }

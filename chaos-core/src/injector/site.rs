@@ -118,7 +118,7 @@ impl<'a> Site<'a> {
 
     /// This site's token, taking a slot on first use; `None` when every slot is taken (more
     /// than 16 million live sites): the site then decides the ad hoc way.
-    #[inline]
+    #[inline(always)]
     pub(super) fn token(&self) -> Option<Token> {
         match self.token.load(Ordering::Acquire) {
             0 => self.take_slot(),

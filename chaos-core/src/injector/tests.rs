@@ -628,3 +628,31 @@ fn site_tallies_keep_snapshots_exact_across_threads_reloads_and_dropped_sites() 
         injected[1] + more[1] + last[1]
     );
 }
+
+#[test]
+fn a_site_keeps_exact_counts_when_the_thread_evicts_its_plan() {
+    // The short path's per-thread site table must forget a plan the thread's cache evicts:
+    // the plan is still current, and passes counted into its retired tally would be lost.
+    let at_site =
+        quiet(Plan::new(3).with_rule(for_service("dynamodb").named("site").with_probability(0.5)));
+    let others: Vec<Injector> = (0..CACHED_PLANS_PER_THREAD as u64)
+        .map(|seed| {
+            quiet(Plan::new(seed).with_rule(Rule::error(ErrorKind::Throttle).with_probability(0.5)))
+        })
+        .collect();
+    let mut injected = 0;
+    for round in 0..20u64 {
+        for key in 0..10 {
+            if !at_site.decide_at(&PUT_ORDER, round * 10 + key).is_pass() {
+                injected += 1;
+            }
+        }
+        // As many other injectors as a thread caches, ad hoc: the site's plan is evicted.
+        for other in &others {
+            other.decide(&Call::new(round, "s"));
+        }
+    }
+    let stats = &at_site.snapshot().rules[0];
+    assert_eq!((stats.evaluated, stats.injected), (200, injected));
+    assert!(injected > 50 && injected < 150, "{injected}");
+}

@@ -256,9 +256,14 @@ impl CompiledPlan {
 
     /// The first step of an ad hoc decision when [`is_plain`](Self::is_plain): tests the
     /// call's candidates in order, hands each rule that selects the call to `count`, and
-    /// stops at the first whose roll admits it, returning its position among the candidates
-    /// and the call's word (`None`: nothing fires, every selecting rule was counted).
-    /// [`evaluate_plain_from`](Self::evaluate_plain_from) goes on from there.
+    /// stops at the first whose roll may admit it, returning its position among the
+    /// candidates and the call's word (`None`: nothing fires, every selecting rule was
+    /// counted). A roll is settled on its partial word ([`Probability::partial_bound`]):
+    /// "may admit" is exact but for about 2^-31 of words, which
+    /// [`evaluate_plain_from`](Self::evaluate_plain_from), going on from there, decides on
+    /// the full word.
+    ///
+    /// [`Probability::partial_bound`]: crate::decision::Probability::partial_bound
     #[inline]
     pub(crate) fn first_admitted(
         &self,
@@ -276,11 +281,8 @@ impl CompiledPlan {
                 continue;
             }
             count(index);
-            let call_word = *call_word_once.get_or_insert_with(|| {
-                let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
-                call_word(call.request_key, site_hash, call.attempt)
-            });
-            if rule.probability.admits(rule.key.for_call_word(call_word)) {
+            let call_word = *call_word_once.get_or_insert_with(|| call_word_of(call));
+            if rule.key.partial_for_call_word(call_word) <= rule.roll_bound {
                 return Some((position, call_word));
             }
         }
@@ -323,6 +325,15 @@ impl CompiledPlan {
     }
 }
 
+/// The part of every rule's decision word that depends on the call. Out of line: computed
+/// once per call, and inlined it would keep the call's fields live (spilled) across the
+/// rule loop of the short path.
+#[inline(never)]
+fn call_word_of(call: &Call<'_>) -> u64 {
+    let site_hash = call.site_hash.unwrap_or_else(|| hash_str(call.site));
+    call_word(call.request_key, site_hash, call.attempt)
+}
+
 /// The selector result of the last group of rules with one selector: plans often put runs
 /// of rules on one service, which then test the call once.
 struct LastGroup {
@@ -347,10 +358,17 @@ impl LastGroup {
         }
         if rule.selector_group != self.group {
             self.group = rule.selector_group;
-            self.selected = rule.selects(call);
+            self.selected = selects_out_of_line(rule, call);
         }
         self.selected
     }
+}
+
+/// A rule's selector test, out of the short path's rule loop: inlined, it keeps the call's
+/// names live (spilled) across a loop whose rules often select any call.
+#[inline(never)]
+fn selects_out_of_line(rule: &CompiledRule, call: &Call<'_>) -> bool {
+    rule.selects(call)
 }
 
 pub(super) const SELECTOR_MEMO: usize = 64;

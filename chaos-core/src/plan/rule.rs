@@ -46,6 +46,8 @@ pub(crate) struct CompiledRule {
     pub(super) per_call: bool,
     pub(super) event: Vec<(String, CompiledTest)>,
     pub(super) probability: Probability,
+    /// [`Probability::partial_bound`] of `probability`, for the short path's rolls.
+    pub(super) roll_bound: u64,
     pub(super) trigger: crate::rule::Trigger,
     pub(super) counts_calls: bool,
     pub(super) schedule: crate::rule::Schedule,
@@ -165,6 +167,7 @@ impl CompiledRule {
             per_call: !matches!(route, Pattern::Any) || !event.is_empty(),
             route,
             event,
+            roll_bound: probability.partial_bound(),
             probability,
             counts_calls: rule.trigger.counts_calls(),
             trigger: rule.trigger.clone(),

@@ -100,6 +100,15 @@ impl ResolvedSite {
     }
 
     #[cfg(feature = "runtime")]
+    /// Each candidate's decision key and probability, in plan order (the injector's short
+    /// path, where [`is_plain`](Self::is_plain)).
+    pub(crate) fn plain_rolls(&self) -> impl Iterator<Item = (DecisionKey, Probability)> + '_ {
+        self.candidates
+            .iter()
+            .map(|candidate| (candidate.key, candidate.probability))
+    }
+
+    #[cfg(feature = "runtime")]
     /// The part of every candidate's decision word that depends on the call.
     #[inline]
     pub(crate) fn call_word(&self, request_key: u64, attempt: u32) -> u64 {
