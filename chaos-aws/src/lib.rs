@@ -154,6 +154,7 @@
 //! | `error = "timeout"`, `hang` | a connector timeout error, after the connector's connect + read timeouts when the SDK sets them (else at once) | same | same | same | same | same | same |
 //! | `error = "connection_reset"` | a connector I/O error (`ConnectionReset`) | same | same | same | same | same | same |
 //! | `latency` | the SDK's own async sleep, then the real request | same | same | same | same | same | same |
+//! | `corrupt = "mode"` | the real request (the service acts on it), then its answer's body corrupted: see [Corrupted answers](#corrupted-answers) | same | same | same | same | same | same |
 //!
 //! Where the generic kind is ambiguous, name the exact error with
 //! `error = { custom = { name = "CODE", message = "..." } }`. The codes each service accepts:
@@ -192,6 +193,46 @@
 //! The SDK retries throttles, `RequestTimeout`, 500/502/503/504 and connector errors (three
 //! attempts in standard mode); it does not retry `ConditionalCheckFailedException`,
 //! `ResourceNotFoundException` or other client errors.
+//!
+//! # Corrupted answers
+//!
+//! A `corrupt` rule (`fault = { corrupt = "truncate" }`, also `flip`, `empty`,
+//! `json_invalid`: see `chaos_core::corrupt`) lets the request go to the real client: the
+//! service receives it and acts on it (a `PutItem` writes its item). The wrapper then reads
+//! the answer's body, at most [`DEFAULT_CORRUPT_BODY_LIMIT`] bytes (16 MiB, or
+//! [`ChaosHttpClientBuilder::corrupt_body_limit`]; a longer body is corrupted within its first
+//! bytes and ends there), corrupts it the way the decision says (mode and seed replay from
+//! `(seed, rule, invocation id, site, attempt)`), and hands it to the SDK with the service's
+//! status and headers. Two kinds of header are treated apart:
+//!
+//! * framing: `Content-Length` becomes the corrupted body's length and `Transfer-Encoding`
+//!   is dropped, so the answer is whole by its framing and only its content is wrong (a
+//!   connection cut before the declared length is `error = "connection_reset"`);
+//! * checksums of the content (DynamoDB's `x-amz-crc32`, S3's `x-amz-checksum-*`,
+//!   `Content-MD5`, the ETag) stay as the service sent them, wrong for the new body, as they
+//!   are when a body is corrupted in transit. The Rust SDK does not check DynamoDB's
+//!   `x-amz-crc32` (botocore and the Java SDK do, and retry on a mismatch). It does check
+//!   S3's `x-amz-checksum-*` on `GetObject` by default (response checksum validation
+//!   `WhenSupported`): a corrupted object is a successful `GetObject` whose body fails to
+//!   read with a checksum mismatch (`ChecksumMismatch`, not retried), in every mode.
+//!
+//! What the SDK then raises, pinned against moto with aws-sdk-dynamodb and aws-sdk-s3
+//! (`tests/wire_corrupt.rs`):
+//!
+//! * a body that is no longer JSON (`json_invalid`, a non-empty `truncate`, most `flip`s):
+//!   `SdkError::ServiceError` of the operation's unhandled kind (`code()` and `message()` are
+//!   `None`) wrapping the JSON `DeserializeError`, with the raw 200 answer. Standard retry
+//!   mode does not retry it: the attempt counts once, and the caller gets the error;
+//! * an empty body (`empty`, or a `truncate` to 0 bytes): the SDK reads it as `{}`, so
+//!   the call succeeds with an empty output: a `GetItem` sees no item, a `PutItem` succeeds;
+//! * a `flip` that leaves valid JSON: the call succeeds with wrong content (a value changed,
+//!   or a renamed key skipped: the attribute or the item is missing);
+//! * an error answer is corrupted too: its code can no longer be read, so the error is
+//!   unhandled instead of typed. A DynamoDB throttle (a 400) so corrupted is not retried; a
+//!   500, 502, 503 or 504 still is, by its status.
+//!
+//! Payloads the SDK does not parse and no checksum covers (a Lambda `Invoke`'s payload, an
+//! S3 object stored without a checksum) reach the caller corrupted. The answer to a `HEAD` request has no body and is left as it came.
 //!
 //! # Operations recognised on the wire
 //!
@@ -278,5 +319,6 @@ pub use guard::{AlarmReader, AlarmState, AlarmStop, DEFAULT_ALARM_POLL};
 #[cfg(feature = "lambda")]
 pub use lambda::{ChaosHandler, ChaosHandlerLayer, HandlerError, StatusMode};
 pub use services::{Service, check_plan};
+pub use wire::corrupt::DEFAULT_CORRUPT_BODY_LIMIT;
 pub use wire::responses::{LAMBDA_FUNCTION_ERROR, LAMBDA_THROTTLE_REASONS};
 pub use wire::{ChaosHttpClient, ChaosHttpClientBuilder, isolated_retry_partition};

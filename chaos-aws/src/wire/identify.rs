@@ -366,6 +366,20 @@ mod tests {
     }
 
     #[test]
+    fn attempt_is_read_wherever_the_sdk_puts_it() {
+        // The SDK adds `ttl=` first when it knows the read timeout and the clock skew.
+        for (header, attempt) in [
+            ("attempt=1; max=3", 0),
+            ("attempt=3; max=3", 2),
+            ("ttl=20261201T101500Z; attempt=2; max=3", 1),
+            ("max=5;attempt=4", 3),
+            ("attempt=x; max=3", 0),
+        ] {
+            assert_eq!(sdk_attempt(header).unwrap_or(0), attempt, "{header}");
+        }
+    }
+
+    #[test]
     fn lambda_routes_by_method_and_path() {
         let invoke = WireCall::read(&request(
             "POST",

@@ -1,6 +1,7 @@
 //! Faults at the AWS SDK's HTTP seam: [`ChaosHttpClient`] wraps the real HTTP client and
 //! decides every request on the wire with a chaos-core [`Injector`].
 
+pub(crate) mod corrupt;
 pub(crate) mod identify;
 pub(crate) mod responses;
 
@@ -46,6 +47,8 @@ struct Shared {
     site: Cow<'static, str>,
     guard: Option<Guard>,
     live: Option<LiveConfig>,
+    /// The most bytes of an answer read to corrupt it.
+    corrupt_body_limit: usize,
     /// Set once a delay had to be skipped for want of a sleep implementation.
     warned_no_sleep: AtomicBool,
 }
@@ -70,6 +73,7 @@ pub struct ChaosHttpClientBuilder {
     site: Cow<'static, str>,
     guard: Option<Guard>,
     live: Option<LiveConfig>,
+    corrupt_body_limit: usize,
 }
 
 impl ChaosHttpClient {
@@ -82,6 +86,7 @@ impl ChaosHttpClient {
             site: Cow::Borrowed("aws"),
             guard: None,
             live: None,
+            corrupt_body_limit: corrupt::DEFAULT_CORRUPT_BODY_LIMIT,
         }
     }
 
@@ -159,6 +164,15 @@ impl ChaosHttpClientBuilder {
         self
     }
 
+    /// The most bytes of an answer read to corrupt it when a `corrupt` rule fires
+    /// ([`DEFAULT_CORRUPT_BODY_LIMIT`](crate::DEFAULT_CORRUPT_BODY_LIMIT), 16 MiB, unless set).
+    /// A longer answer is read up to the limit, corrupted there, and ends there: the wrapper
+    /// never holds more than this much of an answer in memory.
+    pub fn corrupt_body_limit(mut self, bytes: usize) -> Self {
+        self.corrupt_body_limit = bytes;
+        self
+    }
+
     /// Builds the client. Fails when the plan names a service, operation or error code the
     /// wrapper does not know, or does not compile.
     pub fn build(self) -> Result<ChaosHttpClient, ConfigError> {
@@ -177,6 +191,7 @@ impl ChaosHttpClientBuilder {
                 site: self.site,
                 guard: self.guard,
                 live: self.live,
+                corrupt_body_limit: self.corrupt_body_limit,
                 warned_no_sleep: AtomicBool::new(false),
             }),
         })
@@ -293,11 +308,22 @@ impl HttpConnector for ChaosConnector {
             }
         };
         let inner = self.inner.clone();
+        let corrupt_body_limit = shared.corrupt_body_limit;
         HttpConnectorFuture::new(async move {
             if let Some(delay) = delay {
                 delay.await;
             }
             match effect.outcome {
+                // The request goes out and the service acts on it; its answer is corrupted.
+                Outcome::Fail {
+                    kind: InjectedKind::Corrupt(corruption),
+                    ..
+                } => {
+                    let is_head = request.method().eq_ignore_ascii_case("HEAD");
+                    let response = inner.call(request).await?;
+                    corrupt::corrupt_response(response, &corruption, corrupt_body_limit, is_head)
+                        .await
+                }
                 Outcome::Fail { rule, kind } => reply(&request, &wire, rule, kind),
                 // Latency only, or an outcome chaos-core adds later: the real call goes ahead.
                 _ => inner.call(request).await,
@@ -306,7 +332,8 @@ impl HttpConnector for ChaosConnector {
     }
 }
 
-/// The injected answer: a service error response or a connector error.
+/// The injected answer: a service error response or a connector error. (A corruption is
+/// answered by the real connector, then corrupted: see [`corrupt`].)
 fn reply(
     request: &HttpRequest,
     wire: &WireCall,
