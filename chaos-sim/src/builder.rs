@@ -7,7 +7,7 @@ use crate::checked::{CheckedScenario, SimError};
 use crate::core_api::Rule;
 use crate::model::{
     Account, DEFAULT_MAX_EVENTS, Dependency, Function, Hypothesis, Invocation, Load, LoadShape,
-    OpenLoop, Queue, Scenario, TimelineSettings,
+    OpenLoop, Queue, RegionHops, Scenario, TimelineSettings,
 };
 use std::time::Duration;
 
@@ -35,6 +35,7 @@ impl ScenarioBuilder {
                 },
                 functions: Vec::new(),
                 dependencies: Vec::new(),
+                network: Vec::new(),
                 queues: Vec::new(),
                 faults: Vec::new(),
                 hypothesis: Hypothesis::default(),
@@ -87,6 +88,12 @@ impl ScenarioBuilder {
     /// Adds a dependency.
     pub fn dependency(&mut self, dependency: Dependency) -> &mut Self {
         self.scenario.dependencies.push(dependency);
+        self
+    }
+    /// Adds the network hops between two regions (`[[network]]` in a file); see
+    /// [`RegionHops`] for which hops an attempt crosses.
+    pub fn region_hops(&mut self, hops: RegionHops) -> &mut Self {
+        self.scenario.network.push(hops);
         self
     }
     /// Adds a queue.

@@ -1,12 +1,15 @@
 //! What one run measured.
 
+pub(crate) mod latency_counts;
+
 use crate::engine::EnvironmentTotals;
 use crate::timeline::Timeline;
 use hdrhistogram::Histogram;
 
 /// Highest latency the histogram tracks exactly: 24 hours in nanoseconds (larger values are
-/// clamped to it).
-const HISTOGRAM_MAX_NS: u64 = 24 * 3600 * 1_000_000_000;
+/// clamped to it). The engine counts latencies in the same layout
+/// ([`latency_counts::ThreeDigitCounts`]) and hands them over at the end of a run.
+const HISTOGRAM_MAX_NS: u64 = latency_counts::HIGHEST_TRACKABLE_NS;
 
 /// Per-function counters.
 #[derive(Clone, Debug, Default, PartialEq)]

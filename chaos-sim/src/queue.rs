@@ -141,7 +141,7 @@ pub(crate) struct EventQueue<T> {
 /// The calendar's slots past the current one.
 struct Ring<T> {
     /// `buckets[s % RING]` holds the events of slot `s`, for `slot < s < slot + RING`.
-    buckets: Vec<Vec<T>>,
+    buckets: [Vec<T>; RING],
     /// Bit `i` set when `buckets[i]` is non-empty.
     occupied: [u64; RING_WORDS],
     /// Events of slots `slot + RING` and later.
@@ -159,7 +159,7 @@ impl<T: Keyed> EventQueue<T> {
             current: Vec::with_capacity(64),
             late: QuadHeap::with_capacity(64),
             ring: Box::new(Ring {
-                buckets: (0..RING).map(|_| Vec::new()).collect(),
+                buckets: std::array::from_fn(|_| Vec::new()),
                 occupied: [0; RING_WORDS],
                 overflow: QuadHeap::with_capacity(64),
             }),
@@ -191,8 +191,12 @@ impl<T: Keyed> EventQueue<T> {
     fn place(&mut self, item: T, slot: u64) {
         if slot - self.slot < RING as u64 {
             let i = slot as usize % RING;
-            self.ring.buckets[i].push(item);
-            self.ring.occupied[i / 64] |= 1 << (i % 64);
+            let bucket = &mut self.ring.buckets[i];
+            // Only the first event of a slot marks it: cheaper than marking on every push.
+            if bucket.is_empty() {
+                self.ring.occupied[i / 64] |= 1 << (i % 64);
+            }
+            bucket.push(item);
         } else {
             self.ring.overflow.push(item);
         }

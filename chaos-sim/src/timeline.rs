@@ -9,11 +9,12 @@
 //! integrated over time as they change, for an exact time-average and a peak per interval.
 //! Work in flight at a dependency is known when the work starts (its end time is drawn then),
 //! so it is added to the intervals it overlaps at once. Latency quantiles come from one
-//! bounded histogram, read and cleared at each boundary.
+//! bounded histogram laid out as hdrhistogram's (`metrics::latency_counts`), read and cleared (the
+//! range it touched) at each boundary.
 
+use crate::metrics::latency_counts::TwoDigitCounts;
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::Scenario;
-use hdrhistogram::Histogram;
 use std::time::Duration;
 
 /// Most intervals a run records. Past it the last interval stays open to the run's end (and
@@ -27,13 +28,6 @@ pub const DEFAULT_INTERVALS: u64 = 120;
 /// The interval when the run's length cannot be known before it runs (a closed loop bounded
 /// by a request count): one second.
 pub const FALLBACK_INTERVAL: Duration = Duration::from_secs(1);
-
-/// Latency is tracked per interval to 2 significant digits (1% resolution; the run's
-/// percentiles keep 3). The histogram is cleared at every boundary, so a smaller one keeps
-/// that cheap: about 42 KB instead of 300 KB.
-const INTERVAL_SIGFIG: u8 = 2;
-/// Same bound as the run's histogram: 24 hours in nanoseconds.
-const HISTOGRAM_MAX_NS: u64 = 24 * 3600 * 1_000_000_000;
 
 /// The interval of `scenario`'s series: `[timeline] interval` when set; otherwise the smallest
 /// of 1, 2 and 5 times a power of ten milliseconds at which the load's planned length spans at
@@ -218,7 +212,9 @@ pub(crate) struct Recorder {
     start: u64,
     last: Totals,
     last_throttles: Vec<u64>,
-    latency: Histogram<u64>,
+    /// This interval's successful latencies, to 2 significant digits (1% resolution; the
+    /// run's percentiles keep 3), from 1 ns to 24 hours.
+    latency: TwoDigitCounts,
     concurrency: Vec<Level>,
     queues: Vec<Level>,
     /// Each server replica's waiting line as last reported, and its dependency.
@@ -256,16 +252,13 @@ impl Recorder {
                 ..DependencySeries::default()
             })
             .collect();
-        let latency = Histogram::new_with_bounds(1, HISTOGRAM_MAX_NS, INTERVAL_SIGFIG)
-            .or_else(|_| Histogram::new(INTERVAL_SIGFIG))
-            .unwrap_or_else(|_| unreachable_histogram());
         Self {
             next_boundary: interval_ns,
             interval_ns,
             start: 0,
             last: Totals::default(),
             last_throttles: vec![0; functions.len()],
-            latency,
+            latency: TwoDigitCounts::new(),
             concurrency: vec![Level::default(); functions.len()],
             queues: vec![Level::default(); dependencies.len()],
             replica_queue: replica_deps.map(|d| (d, 0)).collect(),
@@ -283,7 +276,7 @@ impl Recorder {
     /// A successful request's end-to-end latency.
     #[inline]
     pub(crate) fn record_latency(&mut self, ns: u64) {
-        self.latency.saturating_record(ns.max(1));
+        self.latency.record(ns.max(1));
     }
 
     /// A request arrived now.
@@ -316,7 +309,18 @@ impl Recorder {
         if duration <= self.next_boundary - now {
             self.in_flight_now[dep] += u128::from(duration);
         } else {
-            self.in_flight_spanning(dep, now, duration);
+            self.in_flight_from(dep, now, duration);
+        }
+    }
+
+    /// Dependency `dep` works on an attempt for `duration` from `after` nanoseconds past
+    /// `now` (a request that crosses the network first, its end drawn at issue time).
+    #[inline]
+    pub(crate) fn in_flight_after(&mut self, dep: usize, now: u64, after: u64, duration: u64) {
+        if after.saturating_add(duration) <= self.next_boundary - now {
+            self.in_flight_now[dep] += u128::from(duration);
+        } else {
+            self.in_flight_from(dep, now.saturating_add(after), duration);
         }
     }
 
@@ -332,18 +336,25 @@ impl Recorder {
         self.in_flight_now[dep] += work;
     }
 
+    /// Work from `start` (at or after the current interval's start) for `duration`, added to
+    /// every interval it overlaps.
     #[cold]
-    fn in_flight_spanning(&mut self, dep: usize, now: u64, duration: u64) {
-        let end = now.saturating_add(duration);
-        let here = self.next_boundary.saturating_sub(now);
+    fn in_flight_from(&mut self, dep: usize, start: u64, duration: u64) {
+        let end = start.saturating_add(duration);
+        let here = self.next_boundary.min(end).saturating_sub(start);
         self.in_flight_now[dep] += u128::from(here);
         let deps = self.in_flight_now.len();
         // Intervals after the current one that the work overlaps, held to MAX_INTERVALS.
-        let mut at = self.next_boundary;
-        let mut offset = 0usize;
+        let mut at = self.next_boundary.max(start);
+        let mut offset =
+            usize::try_from((at - self.next_boundary) / self.interval_ns).unwrap_or(usize::MAX);
         let room = MAX_INTERVALS.saturating_sub(self.out.len() + 1);
         while at < end && offset < room {
-            let until = at.saturating_add(self.interval_ns).min(end);
+            // The end of the interval `offset` places after the current one.
+            let interval_end = self
+                .next_boundary
+                .saturating_add(self.interval_ns.saturating_mul(offset as u64 + 1));
+            let until = interval_end.min(end);
             let slot = offset * deps + dep;
             if self.in_flight_later.len() <= slot {
                 self.in_flight_later.resize((offset + 1) * deps, 0);
@@ -355,7 +366,9 @@ impl Recorder {
     }
 
     /// Closes every interval that ends at or before `time`, given the run's totals so far (all
-    /// of them from events before `time`).
+    /// of them from events before `time`). Once per interval: kept out of the run loop.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn roll(
         &mut self,
         time: u64,
@@ -435,16 +448,10 @@ impl Recorder {
             .push(now.failed_throttle - last.failed_throttle);
         out.failed_error.push(now.failed_error - last.failed_error);
         out.retries.push(now.retries - last.retries);
-        if self.latency.is_empty() {
-            out.latency_p50_ns.push(None);
-            out.latency_p99_ns.push(None);
-        } else {
-            out.latency_p50_ns
-                .push(Some(self.latency.value_at_quantile(0.5)));
-            out.latency_p99_ns
-                .push(Some(self.latency.value_at_quantile(0.99)));
-            self.latency.reset();
-        }
+        let quantiles = self.latency.quantiles(0.5, 0.99);
+        out.latency_p50_ns.push(quantiles.map(|q| q.0));
+        out.latency_p99_ns.push(quantiles.map(|q| q.1));
+        self.latency.clear();
         for (i, series) in out.functions.iter_mut().enumerate() {
             let (mean, peak) = self.concurrency[i].close(end, length);
             series.concurrency_mean.push(mean);
@@ -482,12 +489,6 @@ fn fold_after(series: &mut Vec<u64>, keep: usize) {
     }
     let tail: u64 = series.drain(keep..).sum();
     series[keep - 1] += tail;
-}
-
-#[cold]
-fn unreachable_histogram() -> Histogram<u64> {
-    // 2 significant figures and these bounds are valid constants for hdrhistogram.
-    panic!("internal invariant: constant histogram bounds are valid")
 }
 
 #[cfg(test)]
@@ -542,6 +543,20 @@ mod tests {
         r.in_flight(0, 90, 230);
         let t = r.finish(400, 150, 0, &m, &[]);
         assert_eq!(t.dependencies[0].in_flight_mean, vec![0.1, 1.0]);
+    }
+
+    #[test]
+    fn work_that_starts_later_is_added_from_its_start() {
+        let mut r = recorder(100);
+        r.in_flight_after(0, 50, 10, 20); // 60..80, inside interval 0
+        r.in_flight_after(0, 50, 40, 30); // 90..120: 10 in 0, 20 in 1
+        r.in_flight_after(0, 50, 170, 230); // 220..450: 80 in 2, 100 in 3, 50 in 4
+        let m = RunMetrics::new();
+        let t = r.finish(500, 499, 0, &m, &[]);
+        assert_eq!(
+            t.dependencies[0].in_flight_mean,
+            vec![0.3, 0.2, 0.8, 1.0, 0.5]
+        );
     }
 
     #[test]

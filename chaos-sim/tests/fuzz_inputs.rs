@@ -27,7 +27,12 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 /// (checkout: 12,419 per run).
 const WORK_BUDGET: u64 = 300_000;
 
-const SCENARIOS: [&str; 3] = ["checkout.toml", "retry_storm.toml", "region_outage.toml"];
+const SCENARIOS: [&str; 4] = [
+    "checkout.toml",
+    "retry_storm.toml",
+    "region_outage.toml",
+    "region_failover_latency.toml",
+];
 
 /// Values that have broken parsers and simulators before: zeros, negatives, the edges of
 /// integer and float ranges, non-numbers, and durations from nothing to centuries.

@@ -13,10 +13,28 @@ use chaos_sim::{Simulation, scenario};
 use std::path::{Path, PathBuf};
 
 /// Every scenario in `examples/scenarios/`.
-const BUNDLED: [&str; 4] = ["checkout", "region_outage", "retry_storm", "tail_at_scale"];
-/// The bundled scenarios that fan out only to invocations: both engine modes match one file.
+const BUNDLED: [&str; 8] = [
+    "backoff_jitter",
+    "checkout",
+    "hedging",
+    "metastable",
+    "region_failover_latency",
+    "region_outage",
+    "retry_storm",
+    "tail_at_scale",
+];
+/// The bundled scenarios that fan out only to invocations, or not at all: both engine modes
+/// match one file.
 /// The others (and `fan_outs`) fan out to plain calls and have a `.per-branch` file.
-const ONE_FILE: [&str; 3] = ["checkout", "region_outage", "retry_storm"];
+const ONE_FILE: [&str; 7] = [
+    "backoff_jitter",
+    "checkout",
+    "hedging",
+    "metastable",
+    "region_failover_latency",
+    "region_outage",
+    "retry_storm",
+];
 /// Seeds run besides each scenario's own (`None`).
 const SEEDS: [Option<u64>; 3] = [None, Some(1), Some(20_260_101)];
 
@@ -116,8 +134,28 @@ fn golden_names_cover_every_bundled_scenario() {
 }
 
 #[test]
+fn backoff_jitter_report_is_pinned() {
+    check("backoff_jitter");
+}
+
+#[test]
+fn hedging_report_is_pinned() {
+    check("hedging");
+}
+
+#[test]
 fn checkout_report_is_pinned() {
     check("checkout");
+}
+
+#[test]
+fn metastable_report_is_pinned() {
+    check("metastable");
+}
+
+#[test]
+fn region_failover_latency_report_is_pinned() {
+    check("region_failover_latency");
 }
 
 #[test]

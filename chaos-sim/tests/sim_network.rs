@@ -228,6 +228,41 @@ capacity = "optimistic_item"
     }
 }
 
+#[test]
+fn a_contended_item_behind_hops_takes_calls_of_more_than_64_attempts() {
+    // Regression: an attempt's conditional write looked its tag up with `1 << tag`, which
+    // overflows from the 65th attempt of a call retrying until success (a panic in debug
+    // builds). 70 clients in lockstep (constant hops and waits): every round all read the
+    // same version at the same instant and only the first write lands, so client k
+    // succeeds at its k-th attempt, and a round takes four 1 ms hops plus the 1 ms wait.
+    let clients: u64 = 70;
+    let m = sim(&format!(
+        r#"
+[simulation]
+seed = 1
+requests = {clients}
+[load]
+target = "writer"
+kind = "closed"
+clients = {clients}
+[[function]]
+name = "writer"
+cold_start = "0ms"
+handler = [{{ call = "item", retry = {{ within = "deadline", backoff = "none", base = "1ms" }} }}]
+[[dependency]]
+name = "item"
+latency = "0ms"
+capacity = "optimistic_item"
+hops = {{ request = "1ms", response = "1ms" }}
+"#
+    ))
+    .run_control();
+    assert_eq!(m.succeeded, clients);
+    assert_eq!(m.attempts, clients * (clients + 1) / 2);
+    assert_eq!(m.conflicts, clients * (clients - 1) / 2);
+    assert_eq!(m.work_end_ns, (clients * 4 + (clients - 1)) * MS);
+}
+
 /// A steady 10 requests per second; a partition from 2 s to 5 s on the calls to `db`.
 fn partitioned(capacity: &str, call: &str) -> String {
     format!(
@@ -309,6 +344,29 @@ fn a_caller_that_times_out_gives_up_and_the_server_still_gets_the_request() {
     assert_eq!(bucket.late_deliveries, 30);
     assert_eq!(bucket.failed_timeout, 30);
     assert_eq!((bucket.succeeded, bucket.dependency_throttles), (45, 24));
+}
+
+#[test]
+fn drop_late_drops_abandoned_work_that_lands_at_a_free_worker() {
+    // As above, 30 calls whose callers gave up land when the partition heals, at free workers.
+    // `drop_late` drops work whose caller left (and sheds work that would finish late), as
+    // `drop` does. It used to let such work through to its look-ahead: counted as abandoned
+    // work served and then shed as late, or served in full had its deadline still been ahead.
+    let text = partitioned(
+        r#"{ server = { workers = 50, abandoned = "drop_late" } }"#,
+        r#"{ call = "db", timeout = "50ms" }"#,
+    );
+    let m = sim(&text).run_experiment();
+    assert_eq!(
+        (
+            m.late_deliveries,
+            m.dropped_work,
+            m.abandoned_work_served,
+            m.shed_late
+        ),
+        (30, 30, 0, 0)
+    );
+    assert_eq!((m.failed_timeout, m.succeeded), (30, 69));
 }
 
 #[test]

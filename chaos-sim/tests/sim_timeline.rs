@@ -443,3 +443,121 @@ fn too_few_intervals_after_the_faults_is_not_measured_and_fails_the_bound() {
     assert_eq!(r.status, RecoveryStatus::Recovered, "{r:?}");
     assert_eq!(r.recovery_ms, Some(0.0));
 }
+
+/// One request a second for 20 s to `db` (10 ms of service) behind `hops`, 1 s intervals.
+fn behind_hops(capacity: &str, hops: &str, call: &str) -> String {
+    format!(
+        r#"
+[simulation]
+seed = 5
+requests = 20
+[load]
+target = "api"
+kind = "constant"
+rate_per_s = 1
+[timeline]
+interval = "1s"
+[[function]]
+name = "api"
+cold_start = "0ms"
+handler = [{call}]
+[[dependency]]
+name = "db"
+latency = "10ms"
+capacity = {capacity}
+{hops}
+"#
+    )
+}
+
+/// The dependency's work over the whole series: sum of (time-averaged work in flight x
+/// interval), nanoseconds.
+fn dependency_work_ns(m: &RunMetrics) -> f64 {
+    let t = &m.timeline;
+    t.dependencies[0].in_flight_mean.iter().sum::<f64>() * t.interval_ns as f64
+}
+
+#[test]
+fn work_in_flight_counts_requests_that_cross_network_hops() {
+    // Every attempt is served for 10 ms, with or without hops: the dependency's work over the
+    // run is attempts x 10 ms whatever the network adds around it (an optimistic item's work
+    // is its read, as without hops).
+    let hops = r#"hops = { request = "3ms", response = "4ms" }"#;
+    let capacities = [
+        r#""unlimited""#,
+        r#"{ token_bucket = { rate_per_s = 1000, burst = 1000 } }"#,
+        r#"{ server = { workers = 1 } }"#,
+        r#""optimistic_item""#,
+    ];
+    let calls = [
+        (r#"{ call = "db" }"#, 1),
+        (r#"{ call = "db", retry = { attempts = 3 } }"#, 1),
+        (
+            r#"{ fan_out = { call = "db", count = 5, join = "all" } }"#,
+            5,
+        ),
+    ];
+    for capacity in capacities {
+        for (call, per_request) in calls {
+            if capacity.contains("optimistic") && per_request > 1 {
+                continue; // branches writing one item conflict: not every attempt succeeds
+            }
+            for collapse in [true, false] {
+                let run = |hops: &str| {
+                    let s = scenario::parse(&behind_hops(capacity, hops, call), "hops.toml")
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let mut sim = Simulation::new(s).unwrap_or_else(|e| panic!("{e}"));
+                    sim.set_collapse_fan_outs(collapse);
+                    sim.run_control()
+                };
+                let (with, without) = (run(hops), run(""));
+                let what = format!("{capacity}, {call}, collapsed {collapse}");
+                assert_eq!(with.succeeded, 20, "{what}");
+                assert_eq!(with.attempts, 20 * per_request, "{what}");
+                let want = (20 * per_request) as f64 * 10e6;
+                let (got, base) = (dependency_work_ns(&with), dependency_work_ns(&without));
+                assert!((base - want).abs() < 1.0, "{what} without hops: {base} ns");
+                assert!((got - want).abs() < 1.0, "{what} with hops: {got} ns");
+            }
+        }
+    }
+}
+
+#[test]
+fn calls_a_partition_holds_are_in_flight_when_they_land() {
+    // 10 requests a second; a partition holds the calls to `db` from 2 s to 5 s and delivers
+    // the 30 it held when it heals: the dependency works on nothing in between, then on
+    // 30 + 10 calls of 10 ms in the interval from 5 s (0.4 on average).
+    let text = r#"
+[simulation]
+seed = 2
+duration = "10s"
+[load]
+target = "api"
+kind = "constant"
+rate_per_s = 10
+[timeline]
+interval = "1s"
+[[function]]
+name = "api"
+cold_start = "0ms"
+timeout = "30s"
+handler = [{ call = "db" }]
+[[dependency]]
+name = "db"
+latency = "10ms"
+[[fault]]
+name = "cut"
+fault = "partition"
+probability = 1.0
+match = { service = "db" }
+window = { start = "2s", duration = "3s" }
+"#;
+    let s = scenario::parse(text, "partition.toml").unwrap_or_else(|e| panic!("{e}"));
+    let m = Simulation::new(s).expect("compiles").run_experiment();
+    assert_eq!(m.partition_held, 30);
+    let in_flight = &m.timeline.dependencies[0].in_flight_mean;
+    assert_eq!(&in_flight[2..5], &[0.0, 0.0, 0.0], "{in_flight:?}");
+    assert!((in_flight[5] - 0.4).abs() < 1e-9, "{in_flight:?}");
+    assert!((dependency_work_ns(&m) - m.requests as f64 * 10e6).abs() < 1.0);
+}

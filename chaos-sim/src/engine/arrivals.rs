@@ -222,9 +222,7 @@ impl<'p> Engine<'p> {
                 } else {
                     self.m.fallback_served += 1;
                 }
-                self.m
-                    .latency
-                    .saturating_record((self.now - f.start).max(1));
+                self.latency.record((self.now - f.start).max(1));
                 self.tl.record_latency(self.now - f.start);
             }
             outcome::TIMEOUT => self.m.failed_timeout += 1,

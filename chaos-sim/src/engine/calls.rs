@@ -30,30 +30,8 @@ impl<'p> Engine<'p> {
         }
         cs.outstanding |= tag_bit(tag);
         self.frames[id as usize].state = State::Call(cs);
-        if let Some(states) = node.budget
-            && !hedge
-            && cs.tries == 1
-        {
-            // A request reaches the client: Finagle's budget earns its deposit.
-            self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
-        }
-        // Circuit breaker: an open circuit fails fast without calling.
-        if let Some((b, cfg)) = &node.breaker {
-            // Each replica (primary, failover) has its own breaker.
-            if !self.breaker_allows(*b + usize::from(cs.in_failover), cfg) {
-                self.m.short_circuited += 1;
-                let generation = frame.generation;
-                self.push(
-                    0,
-                    Kind::AttemptDone,
-                    id,
-                    generation,
-                    outcome::CIRCUIT_OPEN,
-                    tag,
-                    0,
-                );
-                return;
-            }
+        if node.guarded && !self.guards_allow(id, node, tag, hedge, cs) {
+            return;
         }
         self.m.attempts += 1;
         let (replica, site) = if cs.in_failover {
@@ -64,13 +42,14 @@ impl<'p> Engine<'p> {
         } else {
             (node.primary, node.site_primary.as_str())
         };
+        let phase = usize::from(cs.in_failover);
         let dep = &self.prog.deps[node.dep];
         let generation = frame.generation;
         match &dep.capacity {
             Capacity::Unlimited | Capacity::TokenBucket { .. } => {
                 let reply = Reply::Attempt(id);
                 let (key, deadline) = (frame.key, frame.deadline);
-                let (mut delay, mut out) = if node.network {
+                let (mut delay, mut out) = if node.network[phase] {
                     self.network_attempt(node, replica, site, key, tag, deadline, reply)
                 } else {
                     self.immediate_attempt(node, replica, site, key, tag, deadline)
@@ -88,7 +67,7 @@ impl<'p> Engine<'p> {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
                     }
-                    Ok(delivery) if delivery.hold == 0 && !dep.has_hops => {
+                    Ok(delivery) if delivery.hold == 0 && !node.network[phase] => {
                         let attempt_key = combine(frame.key, u64::from(tag));
                         let lat = dep
                             .latency
@@ -116,7 +95,7 @@ impl<'p> Engine<'p> {
                             added: delivery.added,
                             enqueued: self.now,
                         };
-                        self.send(replica, item, delivery.hold, false);
+                        self.send(node.routes[phase], item, delivery.hold, false);
                     }
                 }
             }
@@ -140,16 +119,56 @@ impl<'p> Engine<'p> {
                             added: delivery.added,
                             enqueued: self.now,
                         };
-                        if delivery.hold == 0 && dep.hops[HOP_REQUEST].is_none() {
+                        if delivery.hold == 0 && !node.request_hop[phase] {
                             self.server_offer(replica, item);
                         } else {
-                            self.send(replica, item, delivery.hold, false);
+                            self.send(node.routes[phase], item, delivery.hold, false);
                         }
                     }
                 }
             }
         }
         self.arm_attempt_timers(id, node, tag, hedge, cs);
+    }
+
+    /// A retry budget's deposit for a new request, and the circuit breaker's verdict: `false`
+    /// when an open circuit fails the attempt fast (its result is queued). Only calls with a
+    /// breaker, a quota or a budget get here.
+    #[inline(always)]
+    fn guards_allow(
+        &mut self,
+        id: u32,
+        node: &CallNode,
+        tag: u16,
+        hedge: bool,
+        cs: CallState,
+    ) -> bool {
+        if let Some(states) = node.budget
+            && !hedge
+            && cs.tries == 1
+        {
+            // A request reaches the client: Finagle's budget earns its deposit.
+            self.budgets[states[usize::from(cs.in_failover)]].on_request(self.now);
+        }
+        // Circuit breaker: an open circuit fails fast without calling.
+        if let Some((b, cfg)) = &node.breaker {
+            // Each replica (primary, failover) has its own breaker.
+            if !self.breaker_allows(*b + usize::from(cs.in_failover), cfg) {
+                self.m.short_circuited += 1;
+                let generation = self.frames[id as usize].generation;
+                self.push(
+                    0,
+                    Kind::AttemptDone,
+                    id,
+                    generation,
+                    outcome::CIRCUIT_OPEN,
+                    tag,
+                    0,
+                );
+                return false;
+            }
+        }
+        true
     }
 
     /// The faults for one attempt: `Ok(added latency)`, or `Err((delay, outcome))` when a rule
@@ -335,27 +354,10 @@ impl<'p> Engine<'p> {
             }
         }
         cs.outstanding &= !tag_bit(tag);
-        if let Some((b, cfg)) = &node.breaker
-            && out != outcome::CIRCUIT_OPEN
-        {
-            self.breaker_record(*b + usize::from(cs.in_failover), cfg, out == outcome::OK);
-        }
-        if let Some(states) = node.budget {
-            // gRPC counts successes and the failures its policy would retry.
-            let success = out == outcome::OK;
-            if success || retryable(&node.retry, out) {
-                self.budgets[states[usize::from(cs.in_failover)]].on_attempt(success);
-            }
+        if node.guarded {
+            self.guards_record(id, node, out, cs.in_failover);
         }
         if out == outcome::OK {
-            if let Some(buckets) = node.quota {
-                // SDK standard mode: a success releases the client's held retry permit (its
-                // tokens go back), or regenerates 1 token when it holds none.
-                let q = buckets[usize::from(cs.in_failover)];
-                if let Some(quota) = self.quota_mut(id, node.quota_scope, q) {
-                    quota.success();
-                }
-            }
             return self.complete(id, outcome::OK);
         }
         cs.last_cause = out;
@@ -366,32 +368,44 @@ impl<'p> Engine<'p> {
         self.after_failure(id, node, cs);
     }
 
+    /// An attempt's result as the call's breaker, retry budget and retry quota see it. Only
+    /// calls with one of them get here.
+    #[inline(always)]
+    fn guards_record(&mut self, id: u32, node: &CallNode, out: u8, in_failover: bool) {
+        if let Some((b, cfg)) = &node.breaker
+            && out != outcome::CIRCUIT_OPEN
+        {
+            self.breaker_record(*b + usize::from(in_failover), cfg, out == outcome::OK);
+        }
+        if let Some(states) = node.budget {
+            // gRPC counts successes and the failures its policy would retry.
+            let success = out == outcome::OK;
+            if success || retryable(&node.retry, out) {
+                self.budgets[states[usize::from(in_failover)]].on_attempt(success);
+            }
+        }
+        if out == outcome::OK
+            && let Some(buckets) = node.quota
+        {
+            // SDK standard mode: a success releases the client's held retry permit (its
+            // tokens go back), or regenerates 1 token when it holds none.
+            let q = buckets[usize::from(in_failover)];
+            if let Some(quota) = self.quota_mut(id, node.quota_scope, q) {
+                quota.success();
+            }
+        }
+    }
+
+    #[inline]
     pub(super) fn after_failure(&mut self, id: u32, node: &CallNode, mut cs: CallState) {
         let out = cs.last_cause;
-        let (policy_allows, backoff, base, cap) = match &node.retry {
-            Retry::None => (false, BackoffKind::None, 0, 0),
-            Retry::Backoff {
-                max_attempts,
-                backoff,
-                base,
-                cap,
-            } => (
-                u32::from(cs.tries) < *max_attempts,
-                *backoff,
-                nanos(*base),
-                nanos(*cap),
-            ),
-            Retry::SdkStandard => (
-                u32::from(cs.tries) < crate::backoff::SDK_STANDARD_ATTEMPTS,
-                BackoffKind::FullJitter,
-                crate::backoff::SDK_STANDARD_BASE_NS,
-                crate::backoff::SDK_STANDARD_CAP_NS,
-            ),
-            // Bounded by time, checked once the backoff is known.
-            Retry::UntilSuccess {
-                backoff, base, cap, ..
-            } => (true, *backoff, nanos(*base), nanos(*cap)),
-        };
+        let RetrySchedule {
+            max_attempts,
+            backoff,
+            base_ns: base,
+            cap_ns: cap,
+        } = node.retry_schedule;
+        let policy_allows = u32::from(cs.tries) < max_attempts;
         if policy_allows && retryable(&node.retry, out) {
             // A time-bounded policy needs its wait to decide; counted ones draw it only once
             // the retry is granted.
@@ -402,19 +416,18 @@ impl<'p> Engine<'p> {
                 _ => None,
             };
             if bounded.is_none_or(|sleep| self.retry_in_time(node, id, sleep))
-                && self.budget_allows(node, cs.in_failover)
-                && self.take_quota(id, node, out, cs.in_failover).is_some()
+                && (!node.guarded || self.guards_grant_retry(id, node, out, cs.in_failover))
             {
-                if let Some(states) = node.budget {
-                    self.budgets[states[usize::from(cs.in_failover)]].commit(self.now);
-                }
                 let sleep = match bounded {
                     Some(sleep) => sleep,
                     None => self.backoff_sleep(id, node, backoff, base, cap, cs),
                 };
                 cs.prev_sleep = sleep;
-                self.frames[id as usize].state = State::Call(cs);
-                self.timer(sleep, Kind::BackoffDone, id, 0);
+                let frame = &mut self.frames[id as usize];
+                frame.state = State::Call(cs);
+                // `timer` inlined by hand: every retry goes through here.
+                let generation = frame.generation;
+                self.push(sleep, Kind::BackoffDone, id, generation, 0, 0, 0);
                 return;
             }
         }
@@ -437,6 +450,7 @@ impl<'p> Engine<'p> {
 
     /// The wait before the call's next retry (keyed by the call and the next attempt, so
     /// drawing it never moves another draw).
+    #[inline]
     fn backoff_sleep(
         &self,
         id: u32,
@@ -466,6 +480,21 @@ impl<'p> Engine<'p> {
             RetryWithin::Elapsed(d) => frame.start.saturating_add(nanos(d)).min(frame.deadline),
         };
         self.now.saturating_add(sleep) < bound
+    }
+
+    /// Whether the call's retry budget and retry quota (if any) let a retry go, in that
+    /// order; a granted retry is paid for (quota tokens taken, budget withdrawal committed).
+    #[inline(never)]
+    fn guards_grant_retry(&mut self, id: u32, node: &CallNode, out: u8, in_failover: bool) -> bool {
+        if !self.budget_allows(node, in_failover)
+            || self.take_quota(id, node, out, in_failover).is_none()
+        {
+            return false;
+        }
+        if let Some(states) = node.budget {
+            self.budgets[states[usize::from(in_failover)]].commit(self.now);
+        }
+        true
     }
 
     /// Whether the call's retry budget (if any) lets a retry go; counts a refusal.

@@ -1,8 +1,10 @@
 //! The execution environments of one function over time: how many ran and idled on average,
 //! and how long each lived, for the platform metrics people size capacity with.
 //!
-//! Running environments are integrated as the count changes (area under the curve, exact in
-//! integer nanoseconds). An idle environment's period is known exactly only when it ends: it is
+//! Running environments are integrated as the area under their count, exact in integer
+//! nanoseconds: each running period adds its end minus its start, so the ledger only sums the
+//! times periods start and end (no multiplication per change) and settles the periods still
+//! running at the end. An idle environment's period is known exactly only when it ends: it is
 //! reused (the period ends now), or found expired (it ended at `idle since + keep-alive`,
 //! however much later the engine looks), or the run ends (it ends at the end of the run or at
 //! its expiry, whichever comes first). Each period is added when it ends, so expiry needs no
@@ -22,8 +24,10 @@ pub(super) struct IdleEnvironment {
 /// One function's environment accounting.
 #[derive(Debug, Default)]
 pub(super) struct EnvironmentLedger {
-    /// Running environments x nanoseconds, up to `last_change`.
-    running_ns: u128,
+    /// Sum of the times running periods started.
+    starts_ns: u128,
+    /// Sum of the times running periods ended.
+    ends_ns: u128,
     /// When the count of running environments last changed.
     last_change: u64,
     /// Idle environments x nanoseconds, over idle periods that ended.
@@ -47,11 +51,17 @@ pub(crate) struct EnvironmentTotals {
 }
 
 impl EnvironmentLedger {
-    /// The count of running environments is about to change at `now`; `running` is the count
-    /// that held since the last change.
-    #[inline]
-    pub(super) fn running_changes(&mut self, now: u64, running: u32) {
-        self.running_ns += u128::from(running) * u128::from(now - self.last_change);
+    /// An environment starts running at `now`.
+    #[inline(always)]
+    pub(super) fn starts_running(&mut self, now: u64) {
+        self.starts_ns += u128::from(now);
+        self.last_change = now;
+    }
+
+    /// A running environment stops running at `now`.
+    #[inline(always)]
+    pub(super) fn stops_running(&mut self, now: u64) {
+        self.ends_ns += u128::from(now);
         self.last_change = now;
     }
 
@@ -91,7 +101,8 @@ impl EnvironmentLedger {
         idle: &[IdleEnvironment],
         keep_alive: u64,
     ) -> EnvironmentTotals {
-        self.running_changes(end, running);
+        // Closed periods add end minus start; the `running` open ones end at `end`.
+        let running_ns = self.ends_ns + u128::from(running) * u128::from(end) - self.starts_ns;
         let mut alive_at_end = u64::from(running);
         for &env in idle {
             let expiry = env.since.saturating_add(keep_alive);
@@ -103,7 +114,7 @@ impl EnvironmentLedger {
             }
         }
         EnvironmentTotals {
-            running_ns: self.running_ns,
+            running_ns,
             idle_ns: self.idle_ns,
             retired: self.retired,
             alive_at_end,
@@ -122,9 +133,10 @@ mod tests {
     #[test]
     fn running_time_is_the_area_under_the_count() {
         let mut ledger = EnvironmentLedger::default();
-        ledger.running_changes(S, 0); // 0 -> 1 at 1 s
-        ledger.running_changes(2 * S, 1); // 1 -> 2 at 2 s
-        ledger.running_changes(4 * S, 2); // 2 -> 1 at 4 s
+        ledger.starts_running(S); // 0 -> 1 at 1 s
+        ledger.starts_running(2 * S); // 1 -> 2 at 2 s
+        ledger.stops_running(4 * S); // 2 -> 1 at 4 s
+        assert_eq!(ledger.last_change(), 4 * S);
         let totals = ledger.finish(5 * S, 1, &[], S);
         // 1 x 1 s + 2 x 2 s + 1 x 1 s.
         assert_eq!(totals.running_ns, u128::from(6 * S));

@@ -15,7 +15,8 @@ pub(super) struct Delivery {
 
 /// The effect of `verdict` on a call whose caller has `budget` left (`None`: no known
 /// deadline): `Ok(delivery)` when the call proceeds, `Err((delay, outcome))` when it fails
-/// after `delay`.
+/// after `delay`. Inline: it runs once per attempt a plan looks at.
+#[inline(always)]
 pub(super) fn verdict_effect(
     verdict: &Verdict,
     budget: Option<u64>,

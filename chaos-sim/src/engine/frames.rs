@@ -30,13 +30,32 @@ impl<'p> Engine<'p> {
         if waiting > self.m.peak_event_queue {
             self.m.peak_event_queue = waiting;
             if waiting > MAX_EVENTS_IN_FLIGHT as u64 {
-                self.stop(format!(
-                    "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated \
-                     seconds: lower the load, a burst or the number of clients",
-                    self.now as f64 / 1e9
-                ));
+                self.too_many_events();
             }
         }
+    }
+
+    /// Out of line: the message's formatting stays out of every place `push` is inlined.
+    #[cold]
+    #[inline(never)]
+    fn too_many_events(&mut self) {
+        self.stop(format!(
+            "more than {MAX_EVENTS_IN_FLIGHT} events waiting at {:.3} simulated seconds: lower \
+             the load, a burst or the number of clients",
+            self.now as f64 / 1e9
+        ));
+    }
+
+    /// Out of line, as `too_many_events`.
+    #[cold]
+    #[inline(never)]
+    fn too_many_frames(&mut self) {
+        self.stop(format!(
+            "more than {MAX_FRAMES_IN_FLIGHT} steps in flight at {:.3} simulated seconds \
+             (nested fan-outs, bursts or clients multiply): lower a fan-out count, a burst \
+             or the load",
+            self.now as f64 / 1e9
+        ));
     }
 
     /// The generator of dependency `dep`'s service time for `key` (the same draws as
@@ -130,26 +149,17 @@ impl<'p> Engine<'p> {
         deadline: u64,
         state: State,
     ) -> u32 {
-        let parent_generation = if parent == NONE {
-            0
+        let (parent_generation, next_sibling) = if parent == NONE {
+            (0, NONE)
         } else {
-            self.frames[parent as usize].generation
+            let p = &self.frames[parent as usize];
+            (p.generation, p.first_child)
         };
         self.frames_in_use += 1;
         if self.frames_in_use > MAX_FRAMES_IN_FLIGHT {
-            self.stop(format!(
-                "more than {MAX_FRAMES_IN_FLIGHT} steps in flight at {:.3} simulated seconds \
-                 (nested fan-outs, bursts or clients multiply): lower a fan-out count, a burst \
-                 or the load",
-                self.now as f64 / 1e9
-            ));
+            self.too_many_frames();
         }
         self.m.peak_frames = self.m.peak_frames.max(self.frames_in_use);
-        let next_sibling = if parent == NONE {
-            NONE
-        } else {
-            self.frames[parent as usize].first_child
-        };
         let frame = Frame {
             generation: 0,
             parent,

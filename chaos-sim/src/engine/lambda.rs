@@ -53,7 +53,7 @@ impl<'p> Engine<'p> {
             Some(env) => env.quota_slot,
             None => state.new_quota_slot(self.prog.env_quotas[function]),
         };
-        state.environments.running_changes(now, state.active);
+        state.environments.starts_running(now);
         state.active += 1;
         let active = state.active;
         self.tl.concurrency(function, now, active);
@@ -186,7 +186,7 @@ impl<'p> Engine<'p> {
             .saturating_add(billed_mb_ms(def.memory_mb, billed_ns));
         let now = self.now;
         let state = &mut self.funcs[function];
-        state.environments.running_changes(now, state.active);
+        state.environments.stops_running(now);
         state.active -= 1;
         self.tl.concurrency(function, self.now, state.active);
         if keep_warm {

@@ -32,20 +32,21 @@ use breaker::Breaker;
 pub(crate) use environments::EnvironmentTotals;
 use environments::{EnvironmentLedger, IdleEnvironment};
 use faults::{Delivery, verdict_effect};
-use network::{HOP_REQUEST, Reply, Transit};
+use network::{Reply, Transit};
 use retry_budget::BudgetState;
 use retry_quota::RetryQuota;
 use shedding::QueueDelayState;
 use token_bucket::TokenBucket;
 
 use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
+use crate::metrics::latency_counts::ThreeDigitCounts;
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
     Abandoned, Arrivals, BackoffKind, Capacity, ControlledDelay, Discipline, Invocation,
     InvokeMode, Join, LoadShape, MAX_ATTEMPTS_UNTIL_SUCCESS, OpenLoop, Retry, RetryWithin,
     Scenario,
 };
-use crate::program::{CallNode, Entry, Limit, Node, Program, nanos};
+use crate::program::{CallNode, Entry, Limit, Node, Program, RetrySchedule, nanos};
 use crate::queue::{EventQueue, Keyed};
 use crate::rng::{KeyedRng, StreamId, Streams, combine};
 use crate::timeline::Recorder;
@@ -312,7 +313,7 @@ pub(crate) struct Engine<'p> {
     streams: Streams,
     /// Each dependency's service-time stream seed, computed once (drawn per attempt).
     service_seeds: Vec<u64>,
-    /// Each dependency's hop stream seeds: [request, response].
+    /// Each route's hop stream seeds (its dependency's): [request, response].
     hop_seeds: Vec<[u64; 2]>,
     /// Requests crossing the network to a dependency, and the free slots among them.
     transit: Vec<Transit>,
@@ -334,6 +335,8 @@ pub(crate) struct Engine<'p> {
     stopped: Option<String>,
     /// Per-interval series.
     tl: Recorder,
+    /// Successful requests' latencies, handed over to `m.latency` when the run ends.
+    latency: ThreeDigitCounts,
 }
 
 /// Step frames alive at once, at most (about 100 bytes each): beyond this a run stops with an
@@ -413,9 +416,9 @@ impl<'p> Engine<'p> {
                 .map(|d| streams.seed_of(d.service_stream))
                 .collect(),
             hop_seeds: prog
-                .deps
+                .routes
                 .iter()
-                .map(|d| d.hop_streams.map(|stream| streams.seed_of(stream)))
+                .map(|r| prog.deps[r.dep].hop_streams.map(|s| streams.seed_of(s)))
                 .collect(),
             transit: Vec::new(),
             free_transit: Vec::new(),
@@ -441,6 +444,7 @@ impl<'p> Engine<'p> {
                 prog.deps.iter().map(|d| d.name.clone()),
                 prog.replicas.iter().map(|r| r.dep),
             ),
+            latency: ThreeDigitCounts::new(),
         }
     }
 
@@ -494,6 +498,7 @@ impl<'p> Engine<'p> {
 
     fn finish(mut self) -> RunMetrics {
         self.m.stopped = self.stopped.take();
+        self.latency.add_to(&mut self.m.latency);
         self.m.end_time_ns = self.now;
         if self.in_flight_requests > 0 {
             self.m.work_end_ns = self.now;

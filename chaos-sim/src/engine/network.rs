@@ -9,9 +9,11 @@
 //! timeout ended first has given up; the server still gets the request: `late_deliveries`).
 //! Answers cross the response hop back as an `AttemptDone` (or `Deliver`) event.
 //!
-//! Hop draws are keyed by the attempt (its request key and tag) and the crossing, on a
-//! stream per dependency and direction, so a retry pays the hops again and the control and
-//! experiment runs draw the same hops for the same attempt.
+//! Which hops an attempt crosses is its route's (caller region to replica, resolved at
+//! compile time: the dependency's own hops, else the region pair's). Hop draws are keyed by
+//! the attempt (its request key and tag) and the crossing, on a stream per dependency and
+//! direction, so a retry pays the hops again and the control and experiment runs draw the
+//! same hops for the same attempt.
 
 use super::*;
 
@@ -30,34 +32,34 @@ pub(super) enum Reply {
     Plain(u32),
 }
 
-/// A request crossing the network to `replica`.
+/// A request crossing the network on `route` (to its replica).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Transit {
-    replica: u32,
+    route: u32,
     /// The attempt; for a plain call `frame`/`generation` are its parent's.
     item: WorkItem,
     plain: bool,
 }
 
 impl<'p> Engine<'p> {
-    /// A hop's latency for `key` in `direction` (`HOP_REQUEST` or `HOP_RESPONSE`): zero, with
-    /// no draw, when the dependency has no hop that way.
+    /// A hop's latency on `route` for `key` in `direction` (`HOP_REQUEST` or
+    /// `HOP_RESPONSE`): zero, with no draw, when the route has no hop that way.
     #[inline]
-    pub(super) fn hop(&self, dep: usize, direction: usize, key: u64) -> u64 {
-        match &self.prog.deps[dep].hops[direction] {
+    pub(super) fn hop(&self, route: usize, direction: usize, key: u64) -> u64 {
+        match &self.prog.routes[route].hops[direction] {
             None => 0,
             Some(dist) => {
-                dist.sample_nanos(&mut KeyedRng::new(self.hop_seeds[dep][direction], key))
+                dist.sample_nanos(&mut KeyedRng::new(self.hop_seeds[route][direction], key))
             }
         }
     }
 
-    /// Sends `item` to `replica`: it arrives after `hold` (a partition) and the request hop.
-    pub(super) fn send(&mut self, replica: usize, item: WorkItem, hold: u64, plain: bool) {
-        let dep = self.prog.replicas[replica].dep;
-        let delay = hold.saturating_add(self.hop(dep, HOP_REQUEST, item.key));
+    /// Sends `item` on `route`: it arrives at the route's replica after `hold` (a partition)
+    /// and the request hop.
+    pub(super) fn send(&mut self, route: usize, item: WorkItem, hold: u64, plain: bool) {
+        let delay = hold.saturating_add(self.hop(route, HOP_REQUEST, item.key));
         let transit = Transit {
-            replica: replica as u32,
+            route: route as u32,
             item,
             plain,
         };
@@ -144,9 +146,10 @@ impl<'p> Engine<'p> {
         reply: Reply,
     ) -> (u64, u8) {
         let key = combine(request_key, u64::from(tag));
+        let route = node.route_to(replica);
         let to_server = delivery
             .hold
-            .saturating_add(self.hop(node.dep, HOP_REQUEST, key));
+            .saturating_add(self.hop(route, HOP_REQUEST, key));
         if to_server > 0
             && matches!(
                 self.prog.deps[node.dep].capacity,
@@ -171,29 +174,34 @@ impl<'p> Engine<'p> {
                 added: delivery.added,
                 enqueued: self.now,
             };
-            self.send(replica, item, delivery.hold, plain);
+            self.send(route, item, delivery.hold, plain);
             return (0, outcome::SENT);
         }
-        let (at_server, out) = self.bucket_or_unlimited(node.dep, replica, key, delivery.added);
-        let back = self.hop(node.dep, HOP_RESPONSE, key);
+        let (at_server, out) =
+            self.bucket_or_unlimited(node.dep, replica, key, delivery.added, to_server);
+        let back = self.hop(route, HOP_RESPONSE, key);
         (
             to_server.saturating_add(at_server).saturating_add(back),
             out,
         )
     }
 
-    /// Capacity and service at an unlimited or token-bucket replica, now: (time at the
-    /// server, outcome).
+    /// Capacity and service at an unlimited or token-bucket replica (decided now, the
+    /// request landing `arrives_in` from now): (time at the server, outcome). The timeline
+    /// counts the dependency's work from when the request lands.
     fn bucket_or_unlimited(
         &mut self,
         dep: usize,
         replica: usize,
         key: u64,
         added: u64,
+        arrives_in: u64,
     ) -> (u64, u8) {
         let lat = self.prog.deps[dep]
             .latency
             .sample_nanos(&mut self.service_rng(dep, key));
+        self.tl
+            .in_flight_after(dep, self.now, arrives_in, added.saturating_add(lat));
         let out = match self.prog.deps[dep].capacity {
             Capacity::TokenBucket { rate_per_s, burst }
                 if !self.replicas[replica]
@@ -211,17 +219,12 @@ impl<'p> Engine<'p> {
     /// A request lands at its dependency (`Kind::Arrive`): the server acts on it now, even if
     /// its caller has given up.
     pub(super) fn arrive(&mut self, index: u32) {
-        let Some(&Transit {
-            replica,
-            item,
-            plain,
-        }) = self.transit.get(index as usize)
-        else {
+        let Some(&Transit { route, item, plain }) = self.transit.get(index as usize) else {
             return;
         };
         self.free_transit.push(index);
-        let replica = replica as usize;
-        let dep = self.prog.replicas[replica].dep;
+        let route = route as usize;
+        let (dep, replica) = (self.prog.routes[route].dep, self.prog.routes[route].replica);
         let waiting = if plain {
             item.frame != NONE && self.valid(item.frame, item.generation)
         } else {
@@ -236,9 +239,10 @@ impl<'p> Engine<'p> {
             } => {
                 // Work whose caller left lands like any other; the server's policy for
                 // abandoned work applies now if a worker would take it at once (otherwise
-                // when a worker picks it from the line, as for all waiting work).
+                // when a worker picks it from the line, as for all waiting work): `drop` and
+                // `drop_late` both drop it, as `server_next` does.
                 if !waiting && self.replicas[replica].busy < workers {
-                    if abandoned == Abandoned::Drop {
+                    if abandoned != Abandoned::Serve {
                         self.m.dropped_work += 1;
                         return;
                     }
@@ -253,10 +257,13 @@ impl<'p> Engine<'p> {
                     let lat = self.prog.deps[dep]
                         .latency
                         .sample_nanos(&mut self.service_rng(dep, item.key));
+                    // The read is the dependency's work, as without hops.
+                    self.tl
+                        .in_flight(dep, self.now, item.added.saturating_add(lat));
                     // The read's answer crosses back, the conditional write crosses over.
                     let between = self
-                        .hop(dep, HOP_RESPONSE, item.key)
-                        .saturating_add(self.hop(dep, HOP_REQUEST, combine(item.key, 1)));
+                        .hop(route, HOP_RESPONSE, item.key)
+                        .saturating_add(self.hop(route, HOP_REQUEST, combine(item.key, 1)));
                     self.push(
                         item.added.saturating_add(lat).saturating_add(between),
                         Kind::OccWrite,
@@ -269,9 +276,10 @@ impl<'p> Engine<'p> {
                 }
             }
             Capacity::Unlimited | Capacity::TokenBucket { .. } => {
-                let (at_server, out) = self.bucket_or_unlimited(dep, replica, item.key, item.added);
+                let (at_server, out) =
+                    self.bucket_or_unlimited(dep, replica, item.key, item.added, 0);
                 if waiting {
-                    let delay = at_server.saturating_add(self.hop(dep, HOP_RESPONSE, item.key));
+                    let delay = at_server.saturating_add(self.hop(route, HOP_RESPONSE, item.key));
                     if plain {
                         let out = if outcome::is_failure(out) {
                             outcome::cause(out)
@@ -302,7 +310,7 @@ impl<'p> Engine<'p> {
         let State::Call(cs) = self.frames[id as usize].state else {
             return;
         };
-        if cs.outstanding & (1 << tag) == 0 {
+        if !cs.is_outstanding(tag) {
             return;
         }
         let node = self.call_node(id);
@@ -320,18 +328,22 @@ impl<'p> Engine<'p> {
             outcome::CONFLICT
         };
         let key = combine(self.frames[id as usize].key, u64::from(tag));
-        let back = self.hop(node.dep, HOP_RESPONSE, combine(key, 1));
+        let route = node.routes[usize::from(cs.in_failover)];
+        let back = self.hop(route, HOP_RESPONSE, combine(key, 1));
         self.timer_with(back, Kind::AttemptDone, id, out, tag);
     }
 
     /// A queueing server finished an attempt: its answer crosses the response hop.
     pub(super) fn server_answer(&mut self, id: u32, tag: u16, replica: usize) {
-        let dep = self.prog.replicas[replica].dep;
-        if self.prog.deps[dep].hops[HOP_RESPONSE].is_none() {
+        if !self.prog.replicas[replica].response_hops {
+            return self.attempt_result(id, tag, outcome::OK, 0);
+        }
+        let route = self.call_node(id).route_to(replica);
+        if self.prog.routes[route].hops[HOP_RESPONSE].is_none() {
             return self.attempt_result(id, tag, outcome::OK, 0);
         }
         let key = combine(self.frames[id as usize].key, u64::from(tag));
-        let back = self.hop(dep, HOP_RESPONSE, key);
+        let back = self.hop(route, HOP_RESPONSE, key);
         self.timer_with(back, Kind::AttemptDone, id, outcome::OK, tag);
     }
 
@@ -340,12 +352,13 @@ impl<'p> Engine<'p> {
         self.push(delay, kind, frame, generation, out, tag, 0);
     }
 
-    /// Whether a plain call to `dep` can be answered at issue time: not when a token bucket
-    /// must see the request after a hop or a partition's hold (fan-outs of such calls run
-    /// one event per branch).
-    pub(super) fn decided_at_issue(&self, dep: usize) -> bool {
-        let def = &self.prog.deps[dep];
-        !(matches!(def.capacity, Capacity::TokenBucket { .. })
-            && (def.has_hops || self.plan_partitions))
+    /// Whether a plain call can be answered at issue time: not when a token bucket must see
+    /// the request after a hop or a partition's hold (fan-outs of such calls run one event
+    /// per branch).
+    pub(super) fn decided_at_issue(&self, call: &CallNode) -> bool {
+        !(matches!(
+            self.prog.deps[call.dep].capacity,
+            Capacity::TokenBucket { .. }
+        ) && (call.network[0] || self.plan_partitions))
     }
 }

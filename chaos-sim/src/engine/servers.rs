@@ -3,6 +3,7 @@
 use super::*;
 
 impl<'p> Engine<'p> {
+    #[inline(always)]
     pub(super) fn server_config(
         &self,
         replica: usize,
@@ -18,6 +19,8 @@ impl<'p> Engine<'p> {
         }
     }
 
+    /// Inline: an attempt at a server replica goes through here (once per attempt).
+    #[inline(always)]
     pub(super) fn server_offer(&mut self, replica: usize, mut item: WorkItem) {
         let (workers, _, abandoned, queue_delay) = self.server_config(replica);
         let r = &mut self.replicas[replica];

@@ -46,9 +46,13 @@ impl<'p> Engine<'p> {
                 if let Node::Call(call) = &prog.nodes[*child as usize]
                     && call.plain
                 {
+                    let generation = self.frames[id as usize].generation;
+                    if let Some(fan_out) = self.unfaulted_fan_out(call, key) {
+                        self.unfaulted_branches(fan_out, id, generation, *count);
+                        return;
+                    }
                     // Branches of plain calls: the same steps as `start_node` on each, without
                     // the dispatch.
-                    let generation = self.frames[id as usize].generation;
                     for i in 0..*count {
                         if self.stopped.is_some() {
                             break;
@@ -104,7 +108,7 @@ impl<'p> Engine<'p> {
             self.m.attempts += 1;
             let site = call.site_primary.as_str();
             let reply = Reply::Plain(NONE);
-            if call.network {
+            if call.network[0] {
                 self.network_attempt(call, call.primary, site, key, 0, deadline, reply);
             } else {
                 let (_, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
@@ -130,7 +134,7 @@ impl<'p> Engine<'p> {
     ) {
         self.m.attempts += 1;
         let site = call.site_primary.as_str();
-        let (mut delay, mut out) = if call.network {
+        let (mut delay, mut out) = if call.network[0] {
             let reply = Reply::Plain(parent);
             self.network_attempt(call, call.primary, site, key, 0, deadline, reply)
         } else {
@@ -150,10 +154,80 @@ impl<'p> Engine<'p> {
         self.push(delay, Kind::Deliver, parent, generation, out, 0, 0);
     }
 
+    /// A fan-out of `call` whose branches are served at once and all succeed: no fault plan,
+    /// no network on the primary route, an unlimited dependency (`None` otherwise). What does
+    /// not change between branches (the dependency, its stream, the interval's room) is looked
+    /// up once.
+    #[inline(always)]
+    fn unfaulted_fan_out(&self, call: &CallNode, key: u64) -> Option<UnfaultedFanOut<'p>> {
+        let prog: &'p Program = self.prog;
+        let dep = &prog.deps[call.dep];
+        (self.plan.is_none() && !call.network[0] && matches!(dep.capacity, Capacity::Unlimited))
+            .then(|| UnfaultedFanOut {
+                dep: call.dep,
+                latency: &dep.latency,
+                seed: self.service_seeds[call.dep],
+                key,
+                room: self.tl.room(self.now),
+            })
+    }
+
+    /// Branch `i` of an unfaulted fan-out: its service time, drawn as `immediate_attempt`
+    /// draws attempt tag 0 of the branch's key, and its work recorded (`work_here` collects
+    /// the work that ends in the current interval, recorded once by the caller).
+    #[inline(always)]
+    fn unfaulted_branch(
+        &mut self,
+        fan_out: &UnfaultedFanOut<'p>,
+        i: u32,
+        work_here: &mut u128,
+    ) -> u64 {
+        let attempt_key = combine(combine(fan_out.key, u64::from(i)), 0);
+        let service = fan_out
+            .latency
+            .sample_nanos(&mut KeyedRng::new(fan_out.seed, attempt_key));
+        if service <= fan_out.room {
+            *work_here += u128::from(service);
+        } else {
+            self.tl.in_flight(fan_out.dep, self.now, service);
+        }
+        service
+    }
+
+    /// The branches of an unfaulted fan-out of plain calls, one event each: every branch
+    /// answers `OK` after its service time (the steps of `plain_call_to` on each branch).
+    #[inline(never)]
+    fn unfaulted_branches(
+        &mut self,
+        fan_out: UnfaultedFanOut<'p>,
+        parent: u32,
+        generation: u32,
+        count: u32,
+    ) {
+        let mut work_here = 0u128;
+        for i in 0..count {
+            if self.stopped.is_some() {
+                break;
+            }
+            self.m.attempts += 1;
+            let service = self.unfaulted_branch(&fan_out, i, &mut work_here);
+            self.push(
+                service,
+                Kind::Deliver,
+                parent,
+                generation,
+                outcome::OK,
+                0,
+                0,
+            );
+        }
+        self.tl.add_in_flight_here(fan_out.dep, work_here);
+    }
+
     /// Whether `node` is a plain call whose answer is known at issue time (fan-outs of them
     /// are joined at issue time).
     pub(super) fn plain_leaf(&self, node: u32) -> bool {
-        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain && self.decided_at_issue(c.dep))
+        matches!(&self.prog.nodes[node as usize], Node::Call(c) if c.plain && self.decided_at_issue(c))
     }
 
     /// A fan-out of plain calls. Their results are all known when they are sent (the
@@ -183,7 +257,13 @@ impl<'p> Engine<'p> {
         // The dependency's work that ends in the current interval, recorded once.
         let room = self.tl.room(self.now);
         let mut work_here = 0u128;
-        if call.network {
+        if let Some(fan_out) = self.unfaulted_fan_out(call, key) {
+            self.m.attempts += u64::from(count);
+            for i in 0..count {
+                let service = self.unfaulted_branch(&fan_out, i, &mut work_here);
+                results.push((service, i, outcome::OK));
+            }
+        } else if call.network[0] {
             for i in 0..count {
                 self.m.attempts += 1;
                 let branch_key = combine(key, u64::from(i));
@@ -284,27 +364,23 @@ impl<'p> Engine<'p> {
     #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
         if let State::FanOut {
-            mut ok,
-            mut failed,
-            mut fallback,
+            ok,
+            failed,
+            fallback,
             needed,
             max_failed,
-        } = self.frames[id as usize].state
+        } = &mut self.frames[id as usize].state
         {
+            // Counted in place when the join is not decided (the deciding branch leaves the
+            // state as it was for `child_done_deciding`).
             if outcome::is_failure(out) {
-                failed += 1;
-            } else {
-                ok += 1;
-                fallback |= out == outcome::FALLBACK;
-            }
-            if ok < needed && failed <= max_failed {
-                self.frames[id as usize].state = State::FanOut {
-                    ok,
-                    failed,
-                    fallback,
-                    needed,
-                    max_failed,
-                };
+                if *ok < *needed && *failed < *max_failed {
+                    *failed += 1;
+                    return;
+                }
+            } else if *ok + 1 < *needed && *failed <= *max_failed {
+                *ok += 1;
+                *fallback |= out == outcome::FALLBACK;
                 return;
             }
         }
@@ -392,4 +468,13 @@ fn join_needs(join: Join, count: u32) -> u32 {
         Join::Any => 1,
         Join::Quorum(k) => k,
     }
+}
+
+/// What the branches of an unfaulted fan-out share ([`Engine::unfaulted_fan_out`]).
+struct UnfaultedFanOut<'p> {
+    dep: usize,
+    latency: &'p crate::core_api::LatencyDist,
+    seed: u64,
+    key: u64,
+    room: u64,
 }

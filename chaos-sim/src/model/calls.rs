@@ -126,11 +126,12 @@ impl RetryBudget {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuotaScope {
-    /// One quota per execution environment, dependency and Region served: what the SDK does
-    /// on Lambda (the default).
+    /// One quota per execution environment, retry partition and Region served: what the SDK
+    /// does on Lambda (the default). A dependency is its own partition unless it names one
+    /// ([`Dependency::retry_partition`](crate::model::Dependency::retry_partition)).
     #[default]
     Environment,
-    /// One quota per function, dependency and Region, shared by all of the function's
+    /// One quota per function, retry partition and Region, shared by all of the function's
     /// environments: as if one long-running process with one client served all of its
     /// concurrent work (the simulator's behaviour before it kept quotas per environment).
     Function,
@@ -226,6 +227,13 @@ impl CallStep {
     /// Sets which calls share the SDK standard-mode retry quota.
     pub fn quota_scope(mut self, scope: QuotaScope) -> Self {
         self.quota_scope = scope;
+        self
+    }
+    /// On final failure, tries the dependency's replica in `region` (the attempts there
+    /// cross the network from the caller's region to it: see
+    /// [`RegionHops`](crate::model::RegionHops)).
+    pub fn failover(mut self, region: impl Into<String>) -> Self {
+        self.failover = Some(region.into());
         self
     }
     /// Serves a fallback on final failure.

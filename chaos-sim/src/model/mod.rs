@@ -36,6 +36,9 @@ pub struct Scenario {
     pub functions: Vec<Function>,
     /// Downstream dependencies (tables, services, databases).
     pub dependencies: Vec<Dependency>,
+    /// Network hops between regions (`[[network]]`), for calls to dependencies that have no
+    /// `hops` of their own; see [`RegionHops`].
+    pub network: Vec<RegionHops>,
     /// Queues that trigger functions.
     pub queues: Vec<Queue>,
     /// chaos-core rules injected in the experiment run (not in the control run).
@@ -348,8 +351,15 @@ pub struct Dependency {
     /// Capacity model.
     pub capacity: Capacity,
     /// Network hops between a caller and the dependency (none by default: a request reaches
-    /// the server at once and its answer returns at once).
+    /// the server at once and its answer returns at once). When set, they apply to calls
+    /// from every region and take the place of any [`RegionHops`] pair.
     pub hops: Hops,
+    /// The SDK retry partition its calls draw on (`sdk_standard` retries): dependencies
+    /// naming the same partition, such as two DynamoDB tables both set to `"dynamodb"`, are
+    /// reached through one SDK client and share its retry quota per Region served, as the
+    /// SDK's default partition (`<service>-<Region>`) does. `None` (the default): a quota of
+    /// its own, as if each dependency had its own client.
+    pub retry_partition: Option<String>,
 }
 
 impl Dependency {
@@ -361,12 +371,21 @@ impl Dependency {
             latency,
             capacity: Capacity::Unlimited,
             hops: Hops::default(),
+            retry_partition: None,
         }
     }
 
     /// The same dependency behind these network hops.
     pub fn with_hops(mut self, hops: Hops) -> Self {
         self.hops = hops;
+        self
+    }
+
+    /// The same dependency reached through the SDK retry partition `partition` (such as
+    /// `"dynamodb"`): its `sdk_standard` calls share one retry quota with every other
+    /// dependency naming the same partition (see [`Dependency::retry_partition`]).
+    pub fn with_retry_partition(mut self, partition: impl Into<String>) -> Self {
+        self.retry_partition = Some(partition.into());
         self
     }
 }
@@ -404,6 +423,55 @@ impl Hops {
     /// Whether neither direction has a hop.
     pub fn is_none(&self) -> bool {
         self.request.is_none() && self.response.is_none()
+    }
+}
+
+/// The network between two regions (`[[network]]` in a scenario file): every attempt a
+/// function in `from` makes at a dependency's replica in `to` crosses `hops` (`request` from
+/// the caller to the dependency, `response` back), drawn and paid as a dependency's own
+/// [`Hops`] are.
+///
+/// Which hops an attempt crosses, decided once per call and region when the scenario is
+/// compiled:
+///
+/// 1. the dependency's own [`Dependency::hops`], if it has any (the explicit setting wins);
+/// 2. else the pair from the caller's region to the region the attempt goes to (after a
+///    failover, the failover region's);
+/// 3. else the reverse pair: a pair applies both ways (network round trips are symmetric;
+///    `request` stays caller to dependency), unless the reverse pair is listed as well;
+/// 4. else none.
+///
+/// `from == to` sets the hops of calls inside that region ([`RegionHops::within`]); a region
+/// with no such entry has none, so scenarios without a `[[network]]` table run as before.
+/// A dependency's own hops replace the pairs for every region: to model a near replica and
+/// a far one, give the in-region hops as `from == to` entries instead.
+/// Each region must be one a function runs in or a dependency has a replica in, each ordered
+/// pair may be listed once, and each entry needs a hop at least one way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegionHops {
+    /// The caller's region.
+    pub from: String,
+    /// The region of the dependency's replica.
+    pub to: String,
+    /// The hops each way.
+    pub hops: Hops,
+}
+
+impl RegionHops {
+    /// Hops for calls from `from` to `to` (and from `to` to `from`, unless that pair is set
+    /// too).
+    pub fn new(from: impl Into<String>, to: impl Into<String>, hops: Hops) -> Self {
+        Self {
+            from: from.into(),
+            to: to.into(),
+            hops,
+        }
+    }
+
+    /// Hops for calls inside `region`.
+    pub fn within(region: impl Into<String>, hops: Hops) -> Self {
+        let region = region.into();
+        Self::new(region.clone(), region, hops)
     }
 }
 

@@ -13,15 +13,21 @@ pub(super) struct Compiler<'s> {
     pub(super) nodes: Vec<Node>,
     pub(super) replicas: Vec<ReplicaDef>,
     pub(super) deps: Vec<DepDef>,
+    /// `[[network]]` pairs by (caller region, replica region): the entry's index, mirrors of
+    /// pairs whose reverse is not listed included.
+    pub(super) pairs: BTreeMap<(usize, usize), usize>,
+    pub(super) routes: Vec<RouteDef>,
+    /// (caller region, replica) -> route.
+    pub(super) route_index: BTreeMap<(usize, usize), usize>,
     pub(super) breakers: usize,
-    /// (function, dependency, region) -> retry quota bucket shared by the function's
-    /// environments (`quota_scope = "function"`).
+    /// (function, retry partition, region) -> retry quota bucket shared by the function's
+    /// environments (`quota_scope = "function"`; see `retry_partition.rs`).
     pub(super) quotas: BTreeMap<(usize, usize, usize), usize>,
     /// Retry budget states: (function, dependency, region) and settings, by index; calls
     /// with equal keys and settings share one.
     pub(super) budgets: Vec<((usize, usize, usize), RetryBudget)>,
-    /// (function, dependency, region) -> retry quota index within each of the function's
-    /// environments (`quota_scope = "environment"`).
+    /// (function, retry partition, region) -> retry quota index within each of the
+    /// function's environments (`quota_scope = "environment"`).
     pub(super) env_quotas: BTreeMap<(usize, usize, usize), usize>,
     /// Invocation edges: (caller, callee, path of the step).
     pub(super) edges: Vec<(usize, usize, String)>,
@@ -94,6 +100,7 @@ impl Compiler<'_> {
         for (i, d) in scenario.dependencies.iter().enumerate() {
             let path = format!("dependency.{}", d.name);
             validate_capacity(&path, &d.capacity)?;
+            super::retry_partition::validate_retry_partition(&path, d.retry_partition.as_deref())?;
             let names: Vec<String> = if d.regions.is_empty() {
                 vec![DEFAULT_REGION.to_string()]
             } else {
@@ -108,7 +115,10 @@ impl Compiler<'_> {
                         format!("region `{r}` is listed twice"),
                     ));
                 }
-                self.replicas.push(ReplicaDef { dep: i });
+                self.replicas.push(ReplicaDef {
+                    dep: i,
+                    response_hops: false,
+                });
                 replicas.push((region, self.replicas.len() - 1));
             }
             self.deps.push(DepDef {
@@ -117,8 +127,6 @@ impl Compiler<'_> {
                 capacity: d.capacity.clone(),
                 service_stream: StreamId::named(&format!("service/{}", d.name)),
                 replicas,
-                hops: [d.hops.request.clone(), d.hops.response.clone()],
-                has_hops: !d.hops.is_none(),
                 hop_streams: [
                     StreamId::named(&format!("hop_request/{}", d.name)),
                     StreamId::named(&format!("hop_response/{}", d.name)),
@@ -482,26 +490,12 @@ impl<'s> Compiler<'s> {
             None => None,
         };
         let quota = if call.retry == Retry::SdkStandard {
-            let mut bucket = |region: usize| match call.quota_scope {
-                QuotaScope::Function => {
-                    let next = self.quotas.len();
-                    *self.quotas.entry((function, dep, region)).or_insert(next)
-                }
-                QuotaScope::Environment => {
-                    let next = self
-                        .env_quotas
-                        .range((function, 0, 0)..(function + 1, 0, 0))
-                        .count();
-                    *self
-                        .env_quotas
-                        .entry((function, dep, region))
-                        .or_insert(next)
-                }
+            let scope = call.quota_scope;
+            let primary_bucket = self.quota_bucket(path, function, dep, primary_region, scope)?;
+            let failover_bucket = match &failover {
+                Some((_, region, _)) => self.quota_bucket(path, function, dep, *region, scope)?,
+                None => primary_bucket,
             };
-            let primary_bucket = bucket(primary_region);
-            let failover_bucket = failover
-                .as_ref()
-                .map_or(primary_bucket, |&(_, region, _)| bucket(region));
             Some([primary_bucket, failover_bucket])
         } else {
             None
@@ -538,11 +532,22 @@ impl<'s> Compiler<'s> {
                 scenario.dependencies[dep].capacity,
                 Capacity::Unlimited | Capacity::TokenBucket { .. }
             );
+        let primary_route = self.route(dep, home, primary_region, primary);
+        let failover_route = failover
+            .as_ref()
+            .map_or(primary_route, |&(_, region, replica)| {
+                self.route(dep, home, region, replica)
+            });
+        let routes = [primary_route, failover_route];
         let timeout_lane = call.timeout.map_or(0, |t| self.lane(nanos(t)));
         let hedge_lane = call.hedge.as_ref().map_or(0, |h| self.lane(nanos(h.after)));
+        let guarded = breaker.is_some() || quota.is_some() || budget.is_some();
         let node = CallNode {
             plain,
-            network: !scenario.dependencies[dep].hops.is_none(),
+            guarded,
+            network: routes.map(|r| self.routes[r].has_hops),
+            request_hop: routes.map(|r| self.routes[r].hops[0].is_some()),
+            routes,
             timeout_lane,
             hedge_lane,
             dep,
@@ -556,6 +561,7 @@ impl<'s> Compiler<'s> {
             operation: call.operation.clone(),
             timeout_ns: call.timeout.map(nanos),
             retry: call.retry.clone(),
+            retry_schedule: RetrySchedule::of(&call.retry),
             hedge: call.hedge.as_ref().map(|h| (nanos(h.after), h.max_extra)),
             breaker,
             quota,

@@ -6,7 +6,9 @@ use crate::rng::StreamId;
 
 mod checks;
 mod compile;
+mod network;
 mod resilience;
+mod retry_partition;
 
 use checks::{validate_hypothesis, validate_load};
 use compile::Compiler;
@@ -132,6 +134,9 @@ pub(crate) struct FnDef {
 #[derive(Clone, Debug)]
 pub(crate) struct ReplicaDef {
     pub dep: usize,
+    /// Some route to this replica has a response hop (else a server's answers need no
+    /// route lookup).
+    pub response_hops: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -142,11 +147,22 @@ pub(crate) struct DepDef {
     pub service_stream: StreamId,
     /// (region, replica index).
     pub replicas: Vec<(usize, usize)>,
-    /// Network hops: request and response latencies, `None` for no hop.
-    pub hops: [Option<LatencyDist>; 2],
-    /// The hops' streams (`hop_request/<name>`, `hop_response/<name>`).
+    /// The streams of hops to this dependency, whichever setting they come from
+    /// (`hop_request/<name>`, `hop_response/<name>`).
     pub hop_streams: [StreamId; 2],
-    /// Whether any request or answer of this dependency crosses a hop.
+}
+
+/// The network between one caller region and one replica: the hops its attempts cross,
+/// resolved at compile time (see `network.rs`), so the engine looks a hop up by route alone.
+#[derive(Clone, Debug)]
+pub(crate) struct RouteDef {
+    /// The dependency (its hop streams).
+    pub dep: usize,
+    /// The replica attempts on this route go to.
+    pub replica: usize,
+    /// [request, response] latencies, `None` for no hop.
+    pub hops: [Option<LatencyDist>; 2],
+    /// Whether a request or answer on this route crosses a hop.
     pub has_hops: bool,
 }
 
@@ -155,15 +171,21 @@ pub(crate) struct CallNode {
     pub dep: usize,
     pub primary: usize,
     pub failover: Option<usize>,
+    /// Network routes to the replicas: [primary, failover] (the primary's again without
+    /// failover), indexing `Program::routes`.
+    pub routes: [usize; 2],
     pub site_primary: String,
     pub site_failover: String,
     pub operation: String,
     pub timeout_ns: Option<u64>,
     pub retry: Retry,
+    /// `retry`'s numbers.
+    pub retry_schedule: RetrySchedule,
     pub hedge: Option<(u64, u32)>,
     pub breaker: Option<(usize, CircuitBreaker)>,
     /// SDK standard retry quotas: [primary, failover] (the same quota when both replicas
-    /// are in one region). A quota is keyed by (calling function, dependency, region served):
+    /// are in one region). A quota is keyed by (calling function, retry partition, region
+    /// served), the partition being the dependency unless it names one:
     /// the SDK's retry partition is per service and Region in a process. With
     /// `QuotaScope::Function` these index `Program::quotas`, shared by all of the function's
     /// environments; with `QuotaScope::Environment` they index the function's
@@ -177,10 +199,64 @@ pub(crate) struct CallNode {
     pub backoff_stream: StreamId,
     /// No resilience and a capacity decided at issue time: runs without a frame of its own.
     pub plain: bool,
-    /// The dependency has network hops (attempts take the network path).
-    pub network: bool,
+    /// Has a circuit breaker, a retry quota or a retry budget (state kept per attempt):
+    /// calls without any skip all of that bookkeeping in one test.
+    pub guarded: bool,
+    /// The route has network hops (attempts take the network path): [primary, failover].
+    pub network: [bool; 2],
+    /// The route has a request hop (a server sees requests after it): [primary, failover].
+    pub request_hop: [bool; 2],
     pub timeout_lane: usize,
     pub hedge_lane: usize,
+}
+
+impl CallNode {
+    /// The route to `replica`, the call's primary or failover replica.
+    #[inline]
+    pub fn route_to(&self, replica: usize) -> usize {
+        self.routes[usize::from(replica != self.primary)]
+    }
+}
+
+/// A retry policy's numbers, converted once when the program is built (a failed attempt
+/// reads them without matching on the policy or converting durations).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RetrySchedule {
+    /// Attempts per phase (primary or failover) the policy allows, the first included: 0
+    /// without retries, `u32::MAX` when time bounds them instead.
+    pub max_attempts: u32,
+    pub backoff: BackoffKind,
+    pub base_ns: u64,
+    pub cap_ns: u64,
+}
+
+impl RetrySchedule {
+    pub(crate) fn of(retry: &Retry) -> Self {
+        let (max_attempts, backoff, base_ns, cap_ns) = match retry {
+            Retry::None => (0, BackoffKind::None, 0, 0),
+            Retry::Backoff {
+                max_attempts,
+                backoff,
+                base,
+                cap,
+            } => (*max_attempts, *backoff, nanos(*base), nanos(*cap)),
+            Retry::SdkStandard => (
+                crate::backoff::SDK_STANDARD_ATTEMPTS,
+                BackoffKind::FullJitter,
+                crate::backoff::SDK_STANDARD_BASE_NS,
+                crate::backoff::SDK_STANDARD_CAP_NS,
+            ),
+            Retry::UntilSuccess {
+                backoff, base, cap, ..
+            } => (u32::MAX, *backoff, nanos(*base), nanos(*cap)),
+        };
+        Self {
+            max_attempts,
+            backoff,
+            base_ns,
+            cap_ns,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -215,6 +291,8 @@ pub(crate) struct Program {
     pub functions: Vec<FnDef>,
     pub deps: Vec<DepDef>,
     pub replicas: Vec<ReplicaDef>,
+    /// Network routes (caller region to replica) that calls use.
+    pub routes: Vec<RouteDef>,
     pub nodes: Vec<Node>,
     pub queues: Vec<QueueDef>,
     pub breakers: usize,
@@ -245,6 +323,9 @@ impl Program {
             nodes: Vec::new(),
             replicas: Vec::new(),
             deps: Vec::new(),
+            pairs: BTreeMap::new(),
+            routes: Vec::new(),
+            route_index: BTreeMap::new(),
             breakers: 0,
             quotas: BTreeMap::new(),
             budgets: Vec::new(),
@@ -260,6 +341,7 @@ impl Program {
         }
         c.index_names()?;
         c.compile_dependencies()?;
+        c.compile_network()?;
         let (functions, unreserved_pool) = c.compile_functions()?;
         let queues = c.compile_queues()?;
         // Publish edges go to the queue's consumer.
@@ -308,6 +390,7 @@ impl Program {
             functions,
             deps: c.deps,
             replicas: c.replicas,
+            routes: c.routes,
             nodes: c.nodes,
             queues,
             breakers: c.breakers,

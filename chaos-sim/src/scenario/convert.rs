@@ -15,6 +15,7 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
     let sim = raw.simulation;
     let functions = convert_functions(raw.function, spans)?;
     let dependencies = convert_dependencies(raw.dependency, spans)?;
+    let network = convert_network(raw.network, spans);
     let queues = convert_queues(raw.queue, spans);
     let load = convert_load(raw.load, spans)?;
     let mut account = Account::default();
@@ -73,6 +74,7 @@ pub(super) fn convert(raw: RawScenario, spans: &mut Spans) -> Result<Scenario, L
         load,
         functions,
         dependencies,
+        network,
         queues,
         faults: raw
             .fault
@@ -467,15 +469,42 @@ fn convert_dependencies(
                 }
             }
         };
+        let retry_partition = d.retry_partition.map(|p| {
+            spans.record(format!("{base}.retry_partition"), p.span());
+            p.into_inner()
+        });
         dependencies.push(Dependency {
             name,
             regions,
             latency: d.latency,
             capacity,
             hops,
+            retry_partition,
         });
     }
     Ok(dependencies)
+}
+
+/// `[[network]]` entries, located by their index (`network.0.from`); the program checks the
+/// region names, duplicate pairs and empty entries, for files and builders alike.
+fn convert_network(raw: Vec<Spanned<RawRegionHops>>, spans: &mut Spans) -> Vec<RegionHops> {
+    let mut network = Vec::new();
+    for (i, entry) in raw.into_iter().enumerate() {
+        let base = format!("network.{i}");
+        spans.record(&base, entry.span());
+        let entry = entry.into_inner();
+        spans.record(format!("{base}.from"), entry.from.span());
+        spans.record(format!("{base}.to"), entry.to.span());
+        network.push(RegionHops::new(
+            entry.from.into_inner(),
+            entry.to.into_inner(),
+            Hops {
+                request: entry.request,
+                response: entry.response,
+            },
+        ));
+    }
+    network
 }
 
 fn convert_queues(raw: Vec<Spanned<RawQueue>>, spans: &mut Spans) -> Vec<Queue> {

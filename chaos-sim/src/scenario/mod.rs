@@ -51,6 +51,7 @@
 //! name = "orders"
 //! regions = ["eu-west-1", "us-east-1"]
 //! latency = { log_normal = { p50 = "6ms", p99 = "25ms" } }
+//! retry_partition = "dynamodb" # SDK client shared with other tables (see below)
 //! capacity = { token_bucket = { rate_per_s = 500, burst = 150000 } }
 //! # or { server = { workers = 8, discipline = "fifo", abandoned = "serve" } }
 //! # discipline = "fifo" | "lifo" | { adaptive_lifo = { standing_queue = 10 } }
@@ -59,6 +60,12 @@
 //! # or "optimistic_item"
 //! # network hops, each way a latency distribution (omit a side for no hop; see `model::Hops`)
 //! hops = { request = "2ms", response = { log_normal = { p50 = "2ms", p99 = "9ms" } } }
+//!
+//! [[network]]               # hops between regions, for dependencies without `hops`
+//! from = "eu-west-1"        # the caller's region
+//! to = "us-east-1"          # the replica's region (both ways unless the reverse is listed)
+//! request = "35ms"          # caller to dependency; omit a side for no hop
+//! response = { log_normal = { p50 = "35ms", p99 = "50ms" } }
 //!
 //! [[queue]]
 //! name = "emails"
@@ -105,7 +112,12 @@
 //! `circuit_breaker = { failure_threshold = 5, open_for = "10s", half_open_probes = 1 }`,
 //! `fallback = true`, `failover = "us-west-2"`, `quota_scope` (with `retry = "sdk_standard"`:
 //! `"environment"`, the default and the SDK's behaviour on Lambda, one retry quota per
-//! execution environment; or `"function"`, one shared by all of the function's environments).
+//! execution environment; or `"function"`, one shared by all of the function's environments;
+//! calls sharing a retry partition must agree on it).
+//! A dependency's `retry_partition = "dynamodb"` says which SDK client reaches it: the
+//! `sdk_standard` calls of dependencies naming the same partition draw on one quota per
+//! Region served, as the SDK's bucket per service and Region does (throttles on one table
+//! spend the retries of another); without it a dependency has a quota of its own.
 //! Joins: `"all"`, `"any"`, `{ quorum = 3 }`.
 //!
 //! Fault sites: a dependency call is `region/function/dependency` (service = the dependency,
@@ -118,6 +130,22 @@
 //! back; a retry pays them again. A `partition` fault holds a call until its window ends,
 //! then delivers it: a caller whose timeout ends first gives up, and the dependency still
 //! receives the request (`late_deliveries` in the report).
+//!
+//! Hops between regions: each `[[network]]` entry gives the hops of calls from functions in
+//! `from` to replicas in `to`. An attempt crosses its dependency's own `hops` if it has any
+//! (they apply from every region and win), else the entry from the caller's region to the
+//! region the attempt goes to (after a failover, the failover region's), else the entry
+//! for the reverse direction (a pair is symmetric unless its reverse is listed too, and
+//! `request` is always caller to dependency), else nothing. `from = to` gives calls inside
+//! that region their hops; a region without such an entry has none, so a scenario without
+//! `[[network]]` runs exactly as before. (A dependency's `hops` replace the pairs in every
+//! region: to model a near and a far replica, give in-region hops as `from = to` entries.)
+//! Errors: a region no function runs in and no
+//! dependency has a replica in (a pair nothing could cross is taken for a typo, with the
+//! closest region suggested), an ordered pair listed twice, an entry with neither
+//! `request` nor `response`, and any latency a distribution rejects (negative, NaN).
+//! `examples/scenarios/region_failover_latency.toml` shows a failover that keeps the success
+//! rate and breaks a latency bound once the cross-region round trip is modelled.
 //!
 //! Limits (each a located error): files of at most 16 MiB ([`MAX_INPUT_BYTES`]); durations of
 //! at most 10 years; steps and invocations nested at most 256 deep; at most 1,000,000

@@ -15,6 +15,8 @@ pub(super) struct RawScenario {
     #[serde(default)]
     pub(super) dependency: Vec<Spanned<RawDependency>>,
     #[serde(default)]
+    pub(super) network: Vec<Spanned<RawRegionHops>>,
+    #[serde(default)]
     pub(super) queue: Vec<Spanned<RawQueue>>,
     #[serde(default)]
     pub(super) fault: Vec<Spanned<Rule>>,
@@ -169,12 +171,24 @@ pub(super) struct RawDependency {
     pub(super) capacity: Option<Spanned<RawCapacity>>,
     #[serde(default)]
     pub(super) hops: Option<Spanned<RawHops>>,
+    pub(super) retry_partition: Option<Spanned<String>>,
 }
 
 /// `hops = { request = "2ms", response = { log_normal = { p50 = "2ms", p99 = "9ms" } } }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawHops {
+    pub(super) request: Option<LatencyDist>,
+    pub(super) response: Option<LatencyDist>,
+}
+
+/// `[[network]]`: `from = "us-east-1"`, `to = "eu-west-1"`, `request = "40ms"`,
+/// `response = { log_normal = { p50 = "40ms", p99 = "60ms" } }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRegionHops {
+    pub(super) from: Spanned<String>,
+    pub(super) to: Spanned<String>,
     pub(super) request: Option<LatencyDist>,
     pub(super) response: Option<LatencyDist>,
 }
