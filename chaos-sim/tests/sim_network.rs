@@ -2,11 +2,13 @@
 //! independently: closed forms for constant hops, a renewal model for the contended item, the
 //! window's end for a partition.
 
-use chaos_sim::{Report, RunMetrics, Simulation, scenario};
+mod support;
+
+use chaos_sim::{Report, Simulation, scenario};
+use support::{close, constant_latency_ns};
 
 fn sim(text: &str) -> Simulation {
-    let s = scenario::parse(text, "network.toml").unwrap_or_else(|e| panic!("{e}"));
-    Simulation::new(s).unwrap_or_else(|e| panic!("{e}"))
+    support::sim_named(text, "network.toml")
 }
 
 const MS: u64 = 1_000_000;
@@ -35,22 +37,6 @@ capacity = {capacity}
 {hops}
 "#
     )
-}
-
-/// The latency every request had (they are all equal), from the histogram (3 significant
-/// digits: within 0.1%), checked against the smallest and largest.
-fn constant_latency_ns(m: &RunMetrics) -> u64 {
-    assert_eq!(m.succeeded, m.requests, "every request succeeds");
-    let (low, high) = (m.latency_quantile_ns(0.0), m.latency_quantile_ns(1.0));
-    assert!(
-        high - low <= high / 1000,
-        "all requests take the same time: {low}..{high}"
-    );
-    high
-}
-
-fn close(got: u64, want: u64) -> bool {
-    got.abs_diff(want) <= want / 1000
 }
 
 #[test]

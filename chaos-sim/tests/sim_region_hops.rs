@@ -2,7 +2,10 @@
 //! independently: constant hops give exact latencies (request hop + service + response hop),
 //! drawn hops a mean of E[request] + service + E[response] within its standard error.
 
+mod support;
+
 use chaos_sim::{Report, RunMetrics, Simulation, scenario};
+use support::{close, constant_latency_ns};
 
 const MS: u64 = 1_000_000;
 /// Requests arrive one second apart, the first at 1 s; 20 of them.
@@ -74,8 +77,7 @@ capacity = {capacity}
 }
 
 fn sim(text: &str) -> Simulation {
-    let s = scenario::parse(text, "regions.toml").unwrap_or_else(|e| panic!("{e}"));
-    Simulation::new(s).unwrap_or_else(|e| panic!("{e}"))
+    support::sim_named(text, "regions.toml")
 }
 
 /// The far pair of these tests: 30 ms out, 35 ms back.
@@ -107,22 +109,6 @@ probability = 1.0
 
 const FAILOVER_WEST: &str = r#"{ call = "users", failover = "us-west-2" }"#;
 const FAILOVER_EAST: &str = r#"{ call = "users", failover = "us-east-1" }"#;
-
-/// The latency every request had (all equal), from the histogram (3 significant digits:
-/// within 0.1%), checked against the smallest and largest.
-fn constant_latency_ns(m: &RunMetrics) -> u64 {
-    assert_eq!(m.succeeded, m.requests, "every request succeeds");
-    let (low, high) = (m.latency_quantile_ns(0.0), m.latency_quantile_ns(1.0));
-    assert!(
-        high - low <= high / 1000,
-        "all requests take the same time: {low}..{high}"
-    );
-    high
-}
-
-fn close(got: u64, want: u64) -> bool {
-    got.abs_diff(want) <= want / 1000
-}
 
 #[test]
 fn a_failover_to_a_far_region_adds_exactly_its_request_and_response_hops() {
