@@ -9,13 +9,19 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::{Client, config};
+use chaos_core::advanced::{Failure, hash_str};
+use chaos_core::corrupt::CorruptMode;
+use chaos_core::{Call, CompiledPlan, Injector};
 use serde_json::{Value, json};
+use support::Attempts;
 
 const FUNCTION: &str = "chaos-echo";
 
@@ -40,7 +46,12 @@ fn endpoint() -> String {
 /// A Lambda client for the watcher: static dummy credentials, no retries (each test
 /// invocation is one invocation of the function; the SDK's retries are the wire tests' job).
 fn client() -> Client {
-    let config = config::Builder::new()
+    Client::from_conf(client_config().build())
+}
+
+/// `client()`'s settings, to add an HTTP client or interceptor to.
+fn client_config() -> config::Builder {
+    config::Builder::new()
         .behavior_version(config::BehaviorVersion::latest())
         .region(config::Region::new("us-east-1"))
         .credentials_provider(Credentials::from_keys("AKIDCHAOSTEST", "secret", None))
@@ -53,8 +64,6 @@ fn client() -> Client {
                 .operation_timeout(Duration::from_secs(600))
                 .build(),
         )
-        .build();
-    Client::from_conf(config)
 }
 
 async fn invoke(
@@ -131,4 +140,70 @@ async fn faults_reach_the_caller_through_the_lambda_runtime() {
         .await
         .expect("a corrupted answer is still an answer");
     assert_eq!(payload_json(&output), Value::Null);
+}
+
+/// A `corrupt` rule on the caller's side (the wire wrapper around aws-sdk-lambda's HTTP
+/// client) lets the invocation run and hands the caller the function's real answer corrupted
+/// as the decision says. Invoke's payload is the raw body, so the SDK accepts every corrupted
+/// form and the caller's own parsing is what meets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_invoke_answer_is_the_functions_real_answer_corrupted() {
+    let event = json!({"fault": "none", "order": 11});
+    let original = invoke(&client(), &event)
+        .await
+        .expect("an unfaulted invocation succeeds");
+    let original = original.payload().unwrap().as_ref().to_vec();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&original).unwrap(),
+        json!({"echo": event, "handled": true})
+    );
+    let modes = [
+        CorruptMode::Truncate,
+        CorruptMode::Flip,
+        CorruptMode::Empty,
+        CorruptMode::JsonInvalid,
+    ];
+    for (index, mode) in modes.into_iter().enumerate() {
+        let plan = format!(
+            "seed = {}\n[[rules]]\nname = \"corrupt\"\nfault = {{ corrupt = \"{mode}\" }}\n\
+             match = {{ service = \"lambda\", operation = \"Invoke\" }}\nprobability = 1.0\n",
+            70 + index
+        );
+        let attempts = Attempts::default();
+        let chaos = support::chaos_client(&plan);
+        let through_chaos = Client::from_conf(
+            client_config()
+                .http_client(chaos)
+                .interceptor(attempts.clone())
+                .build(),
+        );
+        let output = invoke(&through_chaos, &event)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: a corrupted answer is still an answer: {e:?}"));
+        assert_eq!(output.status_code(), 200, "{mode}");
+        assert_eq!(output.function_error(), None, "{mode}");
+        // Replay the decision from its inputs: the first attempt's invocation id is the key.
+        let seen = attempts.all();
+        assert_eq!(seen.len(), 1, "{mode}: retries are off");
+        let injector = Injector::builder()
+            .plan(CompiledPlan::from_toml_str(&plan).unwrap())
+            .ignore_env()
+            .build()
+            .unwrap();
+        let call = Call::new(hash_str(&seen[0].invocation_id), "tests")
+            .service("lambda")
+            .operation("Invoke");
+        let verdict = injector.decide(&call);
+        let Some(Failure::Corrupt { corruption, .. }) = verdict.failure.as_deref() else {
+            panic!("{mode}: the rule decides a corruption");
+        };
+        let payload = output.payload().map(Blob::as_ref).unwrap_or_default();
+        assert_eq!(payload, corruption.apply(&original).as_slice(), "{mode}");
+        assert_ne!(payload, original.as_slice(), "{mode}: the answer changed");
+        assert_ne!(
+            serde_json::from_slice::<Value>(payload).ok(),
+            Some(json!({"echo": event, "handled": true})),
+            "{mode}: the caller does not read the answer the function gave"
+        );
+    }
 }
