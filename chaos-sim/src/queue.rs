@@ -300,6 +300,24 @@ impl<T: Keyed> EventQueue<T> {
         item
     }
 
+    /// Removes the minimum if its key is below `bound` ([`pop_if`](Self::pop_if) with that
+    /// test). The common case first: nothing was pushed into the current slot since it became
+    /// current, so the next event is the last of `current`.
+    #[inline]
+    pub(crate) fn pop_below(&mut self, bound: u128) -> Option<T> {
+        if self.late.items.is_empty()
+            && let Some(&next) = self.current.last()
+        {
+            if next.key() >= bound {
+                return None;
+            }
+            self.current.truncate(self.current.len() - 1);
+            self.len -= 1;
+            return Some(next);
+        }
+        self.pop_if(|key| key < bound)
+    }
+
     /// Moves to the next slot that holds events and makes its events current (sorted);
     /// false when there are none. Called only when `current` and `late` are empty; below
     /// `HEAP_BELOW` events, turns the queue into one heap instead.

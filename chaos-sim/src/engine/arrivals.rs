@@ -61,6 +61,15 @@ impl RateSchedule {
         while self.cursor + 1 < self.segments.len() && self.segments[self.cursor].1 <= t {
             self.cursor += 1;
         }
+        // The last segment (a constant rate from its start on: every constant load): the
+        // loop's arithmetic for it, without the loop (its rate at any time is exactly `r0`).
+        if let Some(&(start, u64::MAX, r0, _)) = self.segments.get(self.cursor) {
+            if r0 > 0.0 {
+                let d = mass / r0;
+                return Some(t.max(start).saturating_add((d * SECOND as f64) as u64));
+            }
+            return None;
+        }
         let mut from = t;
         for &(start, end, r0, r1) in &self.segments[self.cursor..] {
             let from_s = from.max(start);
@@ -137,6 +146,10 @@ impl<'p> Engine<'p> {
                 self.stop_at.max(self.now)
             };
             self.horizon = end.saturating_add(nanos(self.scenario.drain));
+            self.horizon_key = self
+                .horizon
+                .checked_add(1)
+                .map_or(u128::MAX, |after| u128::from(after) << 64);
         }
     }
 

@@ -88,21 +88,25 @@ impl<'p> Engine<'p> {
         let was_empty = self.lanes[lane].is_empty();
         self.lanes[lane].push_back(event);
         // A lane's front changes only when it was empty (it is FIFO in time).
-        if was_empty && event.key < self.lane_front.0 {
-            self.lane_front = (event.key, lane);
+        if was_empty {
+            self.lane_fronts[lane] = event.key;
+            if event.key < self.lane_front.0 {
+                self.lane_front = (event.key, lane);
+            }
         }
     }
 
-    /// The earliest front of the lanes, after one was popped.
-    fn refresh_lane_front(&mut self) {
-        self.lane_front = (NO_LANE_EVENT, 0);
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && e.key < self.lane_front.0
-            {
-                self.lane_front = (e.key, i);
+    /// The earliest front of the lanes, after lane `popped` lost its front: a scan of the
+    /// fronts' keys, kept side by side so that it reads one small array.
+    fn refresh_lane_front(&mut self, popped: usize) {
+        self.lane_fronts[popped] = self.lanes[popped].front().map_or(NO_LANE_EVENT, |e| e.key);
+        let mut front = (NO_LANE_EVENT, 0);
+        for (i, &key) in self.lane_fronts.iter().enumerate() {
+            if key < front.0 {
+                front = (key, i);
             }
         }
+        self.lane_front = front;
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
@@ -115,13 +119,9 @@ impl<'p> Engine<'p> {
         loop {
             let (lane_key, lane) = self.lane_front;
             let horizon = self.horizon;
-            // One bound for both tests: before the lanes' front and at most at the horizon
-            // (every key of time <= horizon is below `(horizon + 1) << 64`).
-            let bound = match horizon.checked_add(1) {
-                Some(after) => lane_key.min(u128::from(after) << 64),
-                None => lane_key,
-            };
-            let from_queue = self.heap.pop_if(|key| key < bound);
+            // One bound for both tests: before the lanes' front and at most at the horizon.
+            let bound = lane_key.min(self.horizon_key);
+            let from_queue = self.heap.pop_below(bound);
             if from_queue.is_some() {
                 return from_queue;
             }
@@ -130,7 +130,7 @@ impl<'p> Engine<'p> {
                 return None;
             }
             let event = self.lanes[lane].pop_front();
-            self.refresh_lane_front();
+            self.refresh_lane_front(lane);
             match event {
                 Some(timer) if !self.valid(timer.frame, timer.generation) => {
                     self.m.cancelled_timers += 1;

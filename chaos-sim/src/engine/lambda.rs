@@ -112,11 +112,15 @@ impl<'p> Engine<'p> {
             return;
         };
         *handler_start = now;
-        let def = &self.prog.functions[*function as usize];
+        let function = *function as usize;
+        let def = &self.prog.functions[function];
         frame.deadline = now.saturating_add(def.timeout_ns);
         let key = frame.key;
         self.lane_timer(def.timeout_lane, Kind::InvocationTimeout, id, 0);
-        if let Some(plan) = self.plan {
+        // A site no rule can match passes every call (`evaluate` would count nothing).
+        if let Some(plan) = self.plan
+            && !self.function_sites[function].is_empty()
+        {
             let call = Call {
                 request_key: key,
                 site: &def.site,
@@ -127,7 +131,9 @@ impl<'p> Engine<'p> {
                 attempt: 0,
                 event: None,
             };
-            let verdict = plan.evaluate(&call, Duration::from_nanos(now), &self.counter);
+            let resolved = &self.function_sites[function];
+            let elapsed = Duration::from_nanos(now);
+            let verdict = plan.evaluate_resolved(resolved, &call, elapsed, &self.counter);
             let added = nanos(verdict.added_latency);
             if let Some(failure) = verdict.failure.as_deref() {
                 if matches!(

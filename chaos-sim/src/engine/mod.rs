@@ -38,7 +38,9 @@ use retry_quota::RetryQuota;
 use shedding::QueueDelayState;
 use token_bucket::TokenBucket;
 
-use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
+use crate::core_api::{
+    Call, CallSite, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter, ResolvedSite,
+};
 use crate::metrics::latency_counts::ThreeDigitCounts;
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
@@ -286,6 +288,11 @@ pub(crate) struct Engine<'p> {
     prog: &'p Program,
     plan: Option<&'p CompiledPlan>,
     counter: LocalMatchCounter,
+    /// The plan's rules that can match each call node's sites ([primary, failover], by node
+    /// index; empty without a plan), resolved once: a site no rule matches skips deciding.
+    call_sites: Vec<[ResolvedSite; 2]>,
+    /// The same for each function's invocations.
+    function_sites: Vec<ResolvedSite>,
     now: u64,
     seq: u64,
     heap: EventQueue<Event>,
@@ -293,6 +300,8 @@ pub(crate) struct Engine<'p> {
     /// The earliest key at the front of a lane and its lane (`NO_LANE_EVENT` when all are
     /// empty), kept so that taking the next event need not look at every lane.
     lane_front: (u128, usize),
+    /// Each lane's front key (`NO_LANE_EVENT` when empty).
+    lane_fronts: Vec<u128>,
     /// Reused buffer of (delay, branch, outcome) for collapsed fan-outs.
     scratch: Vec<(u64, u32, u8)>,
     frames: Vec<Frame>,
@@ -326,6 +335,9 @@ pub(crate) struct Engine<'p> {
     stop_at: u64,
     max_requests: u64,
     horizon: u64,
+    /// Keys below this are at or before the horizon: `(horizon + 1) << 64`, or `u128::MAX`
+    /// while the horizon is `u64::MAX` (every key of time <= horizon is below it).
+    horizon_key: u128,
     arrivals_open: bool,
     m: RunMetrics,
     collapse: bool,
@@ -383,16 +395,22 @@ impl<'p> Engine<'p> {
             LoadShape::Open(open) => Some(RateSchedule::new(open)),
             LoadShape::Closed(_) => None,
         };
+        let plan = plan.filter(|p| p.rule_count() > 0);
+        let (call_sites, function_sites) =
+            plan.map_or((Vec::new(), Vec::new()), |plan| resolve_sites(plan, prog));
         Self {
             scenario,
             prog,
-            plan: plan.filter(|p| p.rule_count() > 0),
+            plan,
+            call_sites,
+            function_sites,
             counter: LocalMatchCounter::new(plan.map_or(0, |p| p.rule_count())),
             now: 0,
             seq: 0,
             heap: EventQueue::new(),
             lanes: prog.lanes.iter().map(|_| VecDeque::new()).collect(),
             lane_front: (NO_LANE_EVENT, 0),
+            lane_fronts: vec![NO_LANE_EVENT; prog.lanes.len()],
             scratch: Vec::new(),
             frames: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
@@ -432,6 +450,7 @@ impl<'p> Engine<'p> {
             stop_at: scenario.duration.map_or(u64::MAX, nanos),
             max_requests: scenario.requests.unwrap_or(u64::MAX),
             horizon: u64::MAX,
+            horizon_key: u128::MAX,
             arrivals_open: true,
             m: RunMetrics::new(),
             collapse: true,
@@ -606,6 +625,36 @@ impl<'p> Engine<'p> {
             Kind::AsyncRetry => self.async_try(ev.frame),
         }
     }
+}
+
+/// The plan's candidates at every call node's sites and every function's invocation site.
+fn resolve_sites(
+    plan: &CompiledPlan,
+    prog: &Program,
+) -> (Vec<[ResolvedSite; 2]>, Vec<ResolvedSite>) {
+    let calls = prog
+        .nodes
+        .iter()
+        .map(|node| match node {
+            Node::Call(call) => {
+                let service = prog.deps[call.dep].name.as_str();
+                [&call.site_primary, &call.site_failover].map(|site| {
+                    plan.resolve(
+                        &CallSite::new(site)
+                            .service(service)
+                            .operation(&call.operation),
+                    )
+                })
+            }
+            _ => [ResolvedSite::EMPTY, ResolvedSite::EMPTY],
+        })
+        .collect();
+    let functions = prog
+        .functions
+        .iter()
+        .map(|f| plan.resolve(&CallSite::new(&f.site).service("lambda").operation("invoke")))
+        .collect();
+    (calls, functions)
 }
 
 fn fm_cold(fm: &mut FunctionMetrics) {

@@ -106,12 +106,12 @@ impl<'p> Engine<'p> {
             // Nobody waits for the answer, but the dependency still sees the request (a held
             // or hopped request reaches it later).
             self.m.attempts += 1;
-            let site = call.site_primary.as_str();
+            let phase = 0; // the primary replica's site
             let reply = Reply::Plain(NONE);
             if call.network[0] {
-                self.network_attempt(call, call.primary, site, key, 0, deadline, reply);
+                self.network_attempt(call, call.primary, phase, key, 0, deadline, reply);
             } else {
-                let (_, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+                let (_, out) = self.immediate_attempt(call, call.primary, phase, key, 0, deadline);
                 if out == outcome::HELD {
                     self.held_attempt(call, call.primary, key, 0, deadline, reply);
                 }
@@ -133,12 +133,12 @@ impl<'p> Engine<'p> {
         deadline: u64,
     ) {
         self.m.attempts += 1;
-        let site = call.site_primary.as_str();
+        let phase = 0; // the primary replica's site
         let (mut delay, mut out) = if call.network[0] {
             let reply = Reply::Plain(parent);
-            self.network_attempt(call, call.primary, site, key, 0, deadline, reply)
+            self.network_attempt(call, call.primary, phase, key, 0, deadline, reply)
         } else {
-            self.immediate_attempt(call, call.primary, site, key, 0, deadline)
+            self.immediate_attempt(call, call.primary, phase, key, 0, deadline)
         };
         // `HELD` and `SENT` sort with the failures: the common path tests nothing more.
         if outcome::is_failure(out) {
@@ -248,7 +248,7 @@ impl<'p> Engine<'p> {
             return;
         };
         let call: &CallNode = call;
-        let site = call.site_primary.as_str();
+        let phase = 0; // the primary replica's site
         let mut results = std::mem::take(&mut self.scratch);
         results.clear();
         // Tested once per fan-out, not per branch. `plain_leaf` admits only calls answered at
@@ -268,7 +268,7 @@ impl<'p> Engine<'p> {
                 self.m.attempts += 1;
                 let branch_key = combine(key, u64::from(i));
                 let (delay, out) =
-                    self.network_attempt(call, call.primary, site, branch_key, 0, deadline, reply);
+                    self.network_attempt(call, call.primary, phase, branch_key, 0, deadline, reply);
                 results.push((delay, i, outcome::cause_of(out)));
             }
         } else {
@@ -278,7 +278,7 @@ impl<'p> Engine<'p> {
                 let (mut delay, mut out, served) = self.immediate_attempt_unrecorded(
                     call,
                     call.primary,
-                    site,
+                    phase,
                     branch_key,
                     0,
                     deadline,
