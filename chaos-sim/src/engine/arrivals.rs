@@ -198,6 +198,23 @@ impl<'p> Engine<'p> {
         // The request key depends only on the arrival index, so a control run and an
         // experiment run key the same request identically.
         let key = self.streams.request_key(arrival);
+        if client == NONE
+            && let Entry::Function(f, Invocation::Sync) = self.prog.entry
+        {
+            // The invocation is the request's frame; a throttled request gets one of its own
+            // to be answered through the queue, as below.
+            if self.start_invocation_for(NONE, f, key, 0, true).is_err() {
+                let root = self.alloc(
+                    NONE,
+                    NONE,
+                    key,
+                    u64::MAX,
+                    State::Request { arrival, client },
+                );
+                self.deliver_later(root, outcome::THROTTLE);
+            }
+            return;
+        }
         let root = self.alloc(
             NONE,
             NONE,
@@ -226,22 +243,7 @@ impl<'p> Engine<'p> {
         let State::Request { client, arrival } = f.state else {
             return;
         };
-        self.in_flight_requests -= 1;
-        self.m.work_end_ns = self.now;
-        match out {
-            outcome::OK | outcome::FALLBACK => {
-                if out == outcome::OK {
-                    self.m.succeeded += 1;
-                } else {
-                    self.m.fallback_served += 1;
-                }
-                self.latency.record((self.now - f.start).max(1));
-                self.tl.record_latency(self.now - f.start);
-            }
-            outcome::TIMEOUT => self.m.failed_timeout += 1,
-            outcome::THROTTLE => self.m.failed_throttle += 1,
-            _ => self.m.failed_error += 1,
-        }
+        self.request_ended(f.start, out);
         self.release(id);
         if client != NONE
             && let LoadShape::Closed(closed) = &self.scenario.load.shape
@@ -252,6 +254,28 @@ impl<'p> Engine<'p> {
             );
             let think = closed.think_time.sample_nanos(&mut rng);
             self.push(think, Kind::ClientWake, NONE, 0, 0, 0, client);
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// A request that arrived at `start` ended now with `out`: its counts and latency.
+    pub(super) fn request_ended(&mut self, start: u64, out: u8) {
+        self.in_flight_requests -= 1;
+        self.m.work_end_ns = self.now;
+        match out {
+            outcome::OK | outcome::FALLBACK => {
+                if out == outcome::OK {
+                    self.m.succeeded += 1;
+                } else {
+                    self.m.fallback_served += 1;
+                }
+                self.latency.record((self.now - start).max(1));
+                self.tl.record_latency(self.now - start);
+            }
+            outcome::TIMEOUT => self.m.failed_timeout += 1,
+            outcome::THROTTLE => self.m.failed_throttle += 1,
+            _ => self.m.failed_error += 1,
         }
     }
 }

@@ -11,6 +11,19 @@ impl<'p> Engine<'p> {
         key: u64,
         retry: u32,
     ) -> Result<u32, ()> {
+        self.start_invocation_for(parent, function, key, retry, false)
+    }
+
+    /// `start_invocation`; with `request`, the invocation is an open-loop request's whole
+    /// work (no parent: see `State::Invocation::request`).
+    pub(super) fn start_invocation_for(
+        &mut self,
+        parent: u32,
+        function: usize,
+        key: u64,
+        retry: u32,
+        request: bool,
+    ) -> Result<u32, ()> {
         let def = &self.prog.functions[function];
         let region = def.region;
         let fits = match def.limit {
@@ -83,6 +96,7 @@ impl<'p> Engine<'p> {
                 init_ns: 0,
                 env_born: reused.map_or(now, |env| env.born),
                 quota_slot,
+                request,
             },
         );
         if warm {
@@ -224,13 +238,19 @@ impl<'p> Engine<'p> {
     /// Ends an invocation with `out`: counts it, releases its environment (not reused warm
     /// after a timeout: Lambda restarts the runtime), and completes its frame.
     pub(super) fn end_invocation(&mut self, id: u32, out: u8, timed_out: bool) {
-        let State::Invocation {
-            function,
-            handler_start,
-            init_ns,
-            env_born,
-            quota_slot,
-        } = self.frames[id as usize].state
+        let Frame {
+            start,
+            state:
+                State::Invocation {
+                    function,
+                    handler_start,
+                    init_ns,
+                    env_born,
+                    quota_slot,
+                    request,
+                },
+            ..
+        } = self.frames[id as usize]
         else {
             return;
         };
@@ -249,6 +269,9 @@ impl<'p> Engine<'p> {
             quota_slot,
         );
         self.complete(id, out);
+        if request {
+            self.request_ended(start, out);
+        }
     }
 }
 

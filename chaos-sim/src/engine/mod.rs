@@ -168,6 +168,9 @@ enum State {
         env_born: u64,
         /// Its environment's slot of SDK retry quotas (`NONE`: none).
         quota_slot: u32,
+        /// It is an open-loop request's whole work (the entry function, invoked
+        /// synchronously): the request has no frame of its own and ends when it ends.
+        request: bool,
     },
     Async {
         function: u32,
@@ -184,13 +187,12 @@ enum State {
         fallback: bool,
     },
     FanOut {
-        ok: u32,
-        failed: u32,
+        /// Successes still needed to decide the join (at least 1 while it runs), and
+        /// failures it still survives: counted down, so that a branch's answer needs no look
+        /// at the program and one test.
+        successes_left: u32,
+        failures_left: u32,
         fallback: bool,
-        /// Successes that decide the join, and failures it survives (from the node, kept
-        /// here so that a branch's answer needs no look at the program).
-        needed: u32,
-        max_failed: u32,
     },
     Compute,
     Call(CallState),

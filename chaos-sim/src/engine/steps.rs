@@ -36,11 +36,9 @@ impl<'p> Engine<'p> {
                     key,
                     deadline,
                     State::FanOut {
-                        ok: 0,
-                        failed: 0,
+                        successes_left: needed,
+                        failures_left: count - needed,
                         fallback: false,
-                        needed,
-                        max_failed: count - needed,
                     },
                 );
                 if let Node::Call(call) = &prog.nodes[*child as usize]
@@ -205,11 +203,12 @@ impl<'p> Engine<'p> {
         count: u32,
     ) {
         let mut work_here = 0u128;
+        let mut sent = 0;
         for i in 0..count {
             if self.stopped.is_some() {
                 break;
             }
-            self.m.attempts += 1;
+            sent += 1;
             let service = self.unfaulted_branch(&fan_out, i, &mut work_here);
             self.push(
                 service,
@@ -221,6 +220,7 @@ impl<'p> Engine<'p> {
                 0,
             );
         }
+        self.m.attempts += sent;
         self.tl.add_in_flight_here(fan_out.dep, work_here);
     }
 
@@ -364,22 +364,20 @@ impl<'p> Engine<'p> {
     #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
         if let State::FanOut {
-            ok,
-            failed,
+            successes_left,
+            failures_left,
             fallback,
-            needed,
-            max_failed,
         } = &mut self.frames[id as usize].state
         {
             // Counted in place when the join is not decided (the deciding branch leaves the
             // state as it was for `child_done_deciding`).
             if outcome::is_failure(out) {
-                if *ok < *needed && *failed < *max_failed {
-                    *failed += 1;
+                if *failures_left > 0 {
+                    *failures_left -= 1;
                     return;
                 }
-            } else if *ok + 1 < *needed && *failed <= *max_failed {
-                *ok += 1;
+            } else if *successes_left > 1 {
+                *successes_left -= 1;
                 *fallback |= out == outcome::FALLBACK;
                 return;
             }
@@ -425,34 +423,34 @@ impl<'p> Engine<'p> {
                 self.start_node(child, id, combine(key, u64::from(next)), deadline);
             }
             State::FanOut {
-                mut ok,
-                mut failed,
-                mut fallback,
-                needed,
-                max_failed,
+                successes_left,
+                failures_left,
+                fallback,
             } => {
+                // A join's deciding answer (a success or failure the join cannot absorb);
+                // other answers were counted in place by `child_done`.
                 if outcome::is_failure(out) {
-                    failed += 1;
-                } else {
-                    ok += 1;
-                    fallback |= out == outcome::FALLBACK;
-                }
-                let success = if fallback {
-                    outcome::FALLBACK
-                } else {
-                    outcome::OK
-                };
-                if ok >= needed {
+                    if failures_left == 0 {
+                        self.complete(id, out);
+                    } else {
+                        self.frames[id as usize].state = State::FanOut {
+                            successes_left,
+                            failures_left: failures_left - 1,
+                            fallback,
+                        };
+                    }
+                } else if successes_left <= 1 {
+                    let success = if fallback || out == outcome::FALLBACK {
+                        outcome::FALLBACK
+                    } else {
+                        outcome::OK
+                    };
                     self.complete(id, success);
-                } else if failed > max_failed {
-                    self.complete(id, out);
                 } else {
                     self.frames[id as usize].state = State::FanOut {
-                        ok,
-                        failed,
-                        fallback,
-                        needed,
-                        max_failed,
+                        successes_left: successes_left - 1,
+                        failures_left,
+                        fallback: fallback || out == outcome::FALLBACK,
                     };
                 }
             }
