@@ -150,6 +150,7 @@ impl<'p> Engine<'p> {
                 .horizon
                 .checked_add(1)
                 .map_or(u128::MAX, |after| u128::from(after) << 64);
+            self.pop_bound = self.lane_front.0.min(self.horizon_key);
         }
     }
 

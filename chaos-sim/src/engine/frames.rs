@@ -15,6 +15,23 @@ impl<'p> Engine<'p> {
         tag: u16,
         data: u32,
     ) {
+        self.push_or_stop(delay, kind, frame, generation, outcome, tag, data);
+    }
+
+    /// `push`, answering whether the event crossed the bound on waiting events (the run
+    /// stops): a loop of pushes then needs no test of `stopped` of its own.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_or_stop(
+        &mut self,
+        delay: u64,
+        kind: Kind,
+        frame: u32,
+        generation: u32,
+        outcome: u8,
+        tag: u16,
+        data: u32,
+    ) -> bool {
         self.seq += 1;
         self.heap.push(Event {
             key: (u128::from(self.now.saturating_add(delay)) << 64) | u128::from(self.seq),
@@ -31,8 +48,10 @@ impl<'p> Engine<'p> {
             self.m.peak_event_queue = waiting;
             if waiting > MAX_EVENTS_IN_FLIGHT as u64 {
                 self.too_many_events();
+                return true;
             }
         }
+        false
     }
 
     /// Out of line: the message's formatting stays out of every place `push` is inlined.
@@ -92,6 +111,7 @@ impl<'p> Engine<'p> {
             self.lane_fronts[lane] = event.key;
             if event.key < self.lane_front.0 {
                 self.lane_front = (event.key, lane);
+                self.pop_bound = event.key.min(self.horizon_key);
             }
         }
     }
@@ -107,6 +127,7 @@ impl<'p> Engine<'p> {
             }
         }
         self.lane_front = front;
+        self.pop_bound = front.0.min(self.horizon_key);
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
@@ -117,15 +138,13 @@ impl<'p> Engine<'p> {
     #[inline]
     pub(super) fn next_event(&mut self) -> Option<Event> {
         loop {
-            let (lane_key, lane) = self.lane_front;
-            let horizon = self.horizon;
-            // One bound for both tests: before the lanes' front and at most at the horizon.
-            let bound = lane_key.min(self.horizon_key);
-            let from_queue = self.heap.pop_below(bound);
+            let from_queue = self.heap.pop_below(self.pop_bound);
             if from_queue.is_some() {
                 return from_queue;
             }
             // The queue is empty, or its next event comes after the lanes' or the horizon.
+            let (lane_key, lane) = self.lane_front;
+            let horizon = self.horizon;
             if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
                 return None;
             }

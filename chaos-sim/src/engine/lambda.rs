@@ -181,8 +181,9 @@ impl<'p> Engine<'p> {
     }
 
     pub(super) fn run_handler(&mut self, id: u32) {
-        let f = self.frames[id as usize];
-        self.start_node(f.node, id, f.key, f.deadline);
+        let f = &self.frames[id as usize];
+        let (node, key, deadline) = (f.node, f.key, f.deadline);
+        self.start_node(node, id, key, deadline);
     }
 
     pub(super) fn release_environment(

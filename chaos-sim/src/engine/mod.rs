@@ -340,6 +340,9 @@ pub(crate) struct Engine<'p> {
     /// Keys below this are at or before the horizon: `(horizon + 1) << 64`, or `u128::MAX`
     /// while the horizon is `u64::MAX` (every key of time <= horizon is below it).
     horizon_key: u128,
+    /// The queue's events below this key come next: `min(lane_front.0, horizon_key)`, kept
+    /// whenever either changes (one load per event instead of the comparison).
+    pop_bound: u128,
     arrivals_open: bool,
     m: RunMetrics,
     collapse: bool,
@@ -453,6 +456,7 @@ impl<'p> Engine<'p> {
             max_requests: scenario.requests.unwrap_or(u64::MAX),
             horizon: u64::MAX,
             horizon_key: u128::MAX,
+            pop_bound: u128::MAX,
             arrivals_open: true,
             m: RunMetrics::new(),
             collapse: true,

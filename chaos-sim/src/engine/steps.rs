@@ -204,13 +204,15 @@ impl<'p> Engine<'p> {
     ) {
         let mut work_here = 0u128;
         let mut sent = 0;
+        // Only a push can stop the run inside the loop (it answers when it does).
+        let mut stopped = self.stopped.is_some();
         for i in 0..count {
-            if self.stopped.is_some() {
+            if stopped {
                 break;
             }
             sent += 1;
             let service = self.unfaulted_branch(&fan_out, i, &mut work_here);
-            self.push(
+            stopped = self.push_or_stop(
                 service,
                 Kind::Deliver,
                 parent,
