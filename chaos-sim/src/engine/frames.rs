@@ -270,7 +270,10 @@ impl<'p> Engine<'p> {
 
     #[inline]
     pub(super) fn valid(&self, frame: u32, generation: u32) -> bool {
-        frame != NONE && self.frames[frame as usize].generation == generation
+        // `NONE` is past every frame (at most `MAX_FRAMES_IN_FLIGHT` exist): one bounds test.
+        self.frames
+            .get(frame as usize)
+            .is_some_and(|f| f.generation == generation)
     }
 
     /// Finishes `id` and reports `outcome` to its parent.

@@ -508,6 +508,13 @@ impl<'p> Engine<'p> {
             }
             self.now = time;
             self.m.events += 1;
+            // The commonest event (a branch's or a step's answer) first, tested once.
+            if ev.kind == Kind::Deliver {
+                if self.valid(ev.frame, ev.generation) {
+                    self.child_done(ev.frame, ev.outcome);
+                }
+                continue;
+            }
             self.dispatch(ev);
         }
         self.finish()
@@ -568,14 +575,8 @@ impl<'p> Engine<'p> {
         self.m
     }
 
+    /// Every event but `Deliver` (handled in the run loop).
     fn dispatch(&mut self, ev: Event) {
-        // The commonest event (a branch's or a step's answer) first, tested once.
-        if ev.kind == Kind::Deliver {
-            if self.valid(ev.frame, ev.generation) {
-                self.child_done(ev.frame, ev.outcome);
-            }
-            return;
-        }
         match ev.kind {
             Kind::Arrival => self.on_arrival(),
             Kind::Burst => {
@@ -608,8 +609,11 @@ impl<'p> Engine<'p> {
                     self.arrive(ev.data);
                 }
             }
-            // Handled before the match.
-            Kind::Deliver => {}
+            Kind::Deliver => {
+                if self.valid(ev.frame, ev.generation) {
+                    self.child_done(ev.frame, ev.outcome);
+                }
+            }
             Kind::ComputeDone => self.complete(ev.frame, outcome::OK),
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),
