@@ -91,7 +91,7 @@ impl<'p> Engine<'p> {
     }
 
     /// A timer with the fixed delay of `lane`: appended to that lane, already in order.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lane_timer(&mut self, lane: usize, kind: Kind, frame: u32, tag: u16) {
         self.seq += 1;
         let event = Event {
@@ -159,7 +159,7 @@ impl<'p> Engine<'p> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn alloc(
         &mut self,
         parent: u32,
@@ -245,7 +245,23 @@ impl<'p> Engine<'p> {
     /// counts as abandoned), so no further step, attempt, retry or hedge starts for them.
     /// Invocations and asynchronous events below it are detached instead: a function invoked
     /// by a caller that gave up runs to its own end, as on the platform.
+    #[inline(always)]
     pub(super) fn release(&mut self, id: u32) {
+        if self.frames[id as usize].first_child != NONE {
+            self.release_children(id);
+        }
+        self.unlink(id);
+        let f = &mut self.frames[id as usize];
+        f.generation = f.generation.wrapping_add(1);
+        f.state = State::Free;
+        f.parent = NONE;
+        self.frames_in_use -= 1;
+        self.free.push(id);
+    }
+
+    /// `release`'s first part for a frame with live children (most have none).
+    #[inline(never)]
+    fn release_children(&mut self, id: u32) {
         loop {
             let child = self.frames[id as usize].first_child;
             if child == NONE {
@@ -259,13 +275,6 @@ impl<'p> Engine<'p> {
                 _ => self.release(child),
             }
         }
-        self.unlink(id);
-        let f = &mut self.frames[id as usize];
-        f.generation = f.generation.wrapping_add(1);
-        f.state = State::Free;
-        f.parent = NONE;
-        self.frames_in_use -= 1;
-        self.free.push(id);
     }
 
     #[inline]

@@ -350,6 +350,8 @@ pub(crate) struct Engine<'p> {
     frames_in_use: u64,
     /// Set when a resource bound stops the run; loops that start work check it.
     stopped: Option<String>,
+    /// `stopped.is_some()`, kept as a flag the run loop tests in one instruction.
+    halted: bool,
     /// Per-interval series.
     tl: Recorder,
     /// Successful requests' latencies, handed over to `m.latency` when the run ends.
@@ -463,6 +465,7 @@ impl<'p> Engine<'p> {
             in_flight_requests: 0,
             frames_in_use: 0,
             stopped: None,
+            halted: false,
             tl: Recorder::new(
                 crate::timeline::interval_of(scenario),
                 prog.functions.iter().map(|f| f.name.clone()),
@@ -485,7 +488,7 @@ impl<'p> Engine<'p> {
     pub(crate) fn run(mut self) -> RunMetrics {
         self.start_load();
         let max_events = self.scenario.max_events;
-        while self.stopped.is_none()
+        while !self.halted
             && let Some(ev) = self.next_event()
         {
             if self.m.events >= max_events {
@@ -525,6 +528,7 @@ impl<'p> Engine<'p> {
     fn stop(&mut self, reason: String) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
+            self.halted = true;
         }
     }
 

@@ -380,7 +380,9 @@ impl<'p> Engine<'p> {
                 }
             } else if *successes_left > 1 {
                 *successes_left -= 1;
-                *fallback |= out == outcome::FALLBACK;
+                if out != outcome::OK {
+                    *fallback = true; // the only other success
+                }
                 return;
             }
         }
