@@ -57,6 +57,7 @@ impl RateSchedule {
     /// (the inverse of the cumulative rate), or `None` if the rate stays zero. A constant
     /// process advances by mass 1; a Poisson process by exponential masses, which is exact
     /// for a time-varying rate. `t` never decreases between calls.
+    #[inline]
     pub(super) fn advance(&mut self, t: u64, mut mass: f64) -> Option<u64> {
         while self.cursor + 1 < self.segments.len() && self.segments[self.cursor].1 <= t {
             self.cursor += 1;

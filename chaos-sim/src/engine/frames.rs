@@ -286,6 +286,7 @@ impl<'p> Engine<'p> {
     }
 
     /// Finishes `id` and reports `outcome` to its parent.
+    #[inline]
     pub(super) fn complete(&mut self, id: u32, outcome: u8) {
         let Frame {
             parent,
