@@ -221,12 +221,10 @@ impl<T: Keyed> EventQueue<T> {
     fn place(&mut self, item: T, slot: u64) {
         if slot - self.slot < RING as u64 {
             let i = slot as usize % RING;
-            let bucket = &mut self.ring.buckets[i];
-            // Only the first event of a slot marks it: cheaper than marking on every push.
-            if bucket.is_empty() {
-                self.ring.occupied[i / 64] |= 1 << (i % 64);
-            }
-            bucket.push(item);
+            // Marked on every push: a test for the first event would mispredict about once
+            // per slot, which costs more than the extra store.
+            self.ring.occupied[i / 64] |= 1 << (i % 64);
+            self.ring.buckets[i].push(item);
         } else {
             self.ring.overflow.push(item);
         }
