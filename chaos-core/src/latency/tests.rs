@@ -363,3 +363,57 @@ fn log_normal_fast_path_matches_rand_distr() {
         }
     }
 }
+
+#[test]
+fn the_nanosecond_conversion_keeps_its_definition_on_the_fast_path() {
+    // The conversion as first defined: round half up below 2^52 ns, whole numbers above,
+    // 0 for NaN and non-positive values, saturating at u64::MAX. `secs_to_nanos` converts
+    // the common range through `i64`; it must give these values everywhere.
+    fn defined(secs: f64) -> u64 {
+        let nanos = secs * 1e9;
+        if nanos.is_nan() || nanos <= 0.0 {
+            0
+        } else if nanos >= u64::MAX as f64 {
+            u64::MAX
+        } else if nanos < 4_503_599_627_370_496.0 {
+            (nanos + 0.5) as u64
+        } else {
+            nanos as u64
+        }
+    }
+    let mut probes = vec![
+        0.0,
+        -0.0,
+        -1e-9,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MIN_POSITIVE,
+        4.999_999e-10,
+        5e-10,
+        5.000_001e-10,
+        1.5e-9,
+        2.5e-9,
+        0.020,
+        1e12,
+        1e30,
+    ];
+    // Around 2^52 ns and u64::MAX ns, a few ulps either side.
+    for edge in [4_503_599_627_370_496.0 / 1e9, u64::MAX as f64 / 1e9] {
+        for step in -4i64..=4 {
+            probes.push(f64::from_bits(edge.to_bits().wrapping_add_signed(step)));
+        }
+    }
+    // Values over the whole range, with their halves.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for _ in 0..20_000 {
+        let mantissa: f64 = rng.random();
+        let exponent = rng.random_range(-12..=13);
+        let secs = mantissa * 10f64.powi(exponent);
+        probes.push(secs);
+        probes.push(((secs * 1e9).floor() + 0.5) / 1e9);
+    }
+    for secs in probes {
+        assert_eq!(secs_to_nanos(secs), defined(secs), "{secs:e} s");
+    }
+}

@@ -57,9 +57,19 @@ impl RateSchedule {
     /// (the inverse of the cumulative rate), or `None` if the rate stays zero. A constant
     /// process advances by mass 1; a Poisson process by exponential masses, which is exact
     /// for a time-varying rate. `t` never decreases between calls.
+    #[inline]
     pub(super) fn advance(&mut self, t: u64, mut mass: f64) -> Option<u64> {
         while self.cursor + 1 < self.segments.len() && self.segments[self.cursor].1 <= t {
             self.cursor += 1;
+        }
+        // The last segment (a constant rate from its start on: every constant load): the
+        // loop's arithmetic for it, without the loop (its rate at any time is exactly `r0`).
+        if let Some(&(start, u64::MAX, r0, _)) = self.segments.get(self.cursor) {
+            if r0 > 0.0 {
+                let d = mass / r0;
+                return Some(t.max(start).saturating_add((d * SECOND as f64) as u64));
+            }
+            return None;
         }
         let mut from = t;
         for &(start, end, r0, r1) in &self.segments[self.cursor..] {
@@ -137,6 +147,11 @@ impl<'p> Engine<'p> {
                 self.stop_at.max(self.now)
             };
             self.horizon = end.saturating_add(nanos(self.scenario.drain));
+            self.horizon_key = self
+                .horizon
+                .checked_add(1)
+                .map_or(u128::MAX, |after| u128::from(after) << 64);
+            self.pop_bound = self.lane_front.0.min(self.horizon_key);
         }
     }
 
@@ -185,6 +200,23 @@ impl<'p> Engine<'p> {
         // The request key depends only on the arrival index, so a control run and an
         // experiment run key the same request identically.
         let key = self.streams.request_key(arrival);
+        if client == NONE
+            && let Entry::Function(f, Invocation::Sync) = self.prog.entry
+        {
+            // The invocation is the request's frame; a throttled request gets one of its own
+            // to be answered through the queue, as below.
+            if self.start_invocation_for(NONE, f, key, 0, true).is_err() {
+                let root = self.alloc(
+                    NONE,
+                    NONE,
+                    key,
+                    u64::MAX,
+                    State::Request { arrival, client },
+                );
+                self.deliver_later(root, outcome::THROTTLE);
+            }
+            return;
+        }
         let root = self.alloc(
             NONE,
             NONE,
@@ -213,22 +245,7 @@ impl<'p> Engine<'p> {
         let State::Request { client, arrival } = f.state else {
             return;
         };
-        self.in_flight_requests -= 1;
-        self.m.work_end_ns = self.now;
-        match out {
-            outcome::OK | outcome::FALLBACK => {
-                if out == outcome::OK {
-                    self.m.succeeded += 1;
-                } else {
-                    self.m.fallback_served += 1;
-                }
-                self.latency.record((self.now - f.start).max(1));
-                self.tl.record_latency(self.now - f.start);
-            }
-            outcome::TIMEOUT => self.m.failed_timeout += 1,
-            outcome::THROTTLE => self.m.failed_throttle += 1,
-            _ => self.m.failed_error += 1,
-        }
+        self.request_ended(f.start, out);
         self.release(id);
         if client != NONE
             && let LoadShape::Closed(closed) = &self.scenario.load.shape
@@ -239,6 +256,28 @@ impl<'p> Engine<'p> {
             );
             let think = closed.think_time.sample_nanos(&mut rng);
             self.push(think, Kind::ClientWake, NONE, 0, 0, 0, client);
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// A request that arrived at `start` ended now with `out`: its counts and latency.
+    pub(super) fn request_ended(&mut self, start: u64, out: u8) {
+        self.in_flight_requests -= 1;
+        self.m.work_end_ns = self.now;
+        match out {
+            outcome::OK | outcome::FALLBACK => {
+                if out == outcome::OK {
+                    self.m.succeeded += 1;
+                } else {
+                    self.m.fallback_served += 1;
+                }
+                self.latency.record((self.now - start).max(1));
+                self.tl.record_latency(self.now - start);
+            }
+            outcome::TIMEOUT => self.m.failed_timeout += 1,
+            outcome::THROTTLE => self.m.failed_throttle += 1,
+            _ => self.m.failed_error += 1,
         }
     }
 }

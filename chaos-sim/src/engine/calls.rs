@@ -34,14 +34,12 @@ impl<'p> Engine<'p> {
             return;
         }
         self.m.attempts += 1;
-        let (replica, site) = if cs.in_failover {
-            (
-                node.failover.unwrap_or(node.primary),
-                node.site_failover.as_str(),
-            )
+        let replica = if cs.in_failover {
+            node.failover.unwrap_or(node.primary)
         } else {
-            (node.primary, node.site_primary.as_str())
+            node.primary
         };
+        // The site of the phase: `site_primary` or `site_failover`.
         let phase = usize::from(cs.in_failover);
         let dep = &self.prog.deps[node.dep];
         let generation = frame.generation;
@@ -50,9 +48,9 @@ impl<'p> Engine<'p> {
                 let reply = Reply::Attempt(id);
                 let (key, deadline) = (frame.key, frame.deadline);
                 let (mut delay, mut out) = if node.network[phase] {
-                    self.network_attempt(node, replica, site, key, tag, deadline, reply)
+                    self.network_attempt(node, replica, phase, key, tag, deadline, reply)
                 } else {
-                    self.immediate_attempt(node, replica, site, key, tag, deadline)
+                    self.immediate_attempt(node, replica, phase, key, tag, deadline)
                 };
                 if out == outcome::HELD {
                     (delay, out) = self.held_attempt(node, replica, key, tag, deadline, reply);
@@ -62,7 +60,7 @@ impl<'p> Engine<'p> {
                 }
             }
             Capacity::OptimisticItem => {
-                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                let decided = self.fault_verdict(node, phase, frame.key, tag, frame.deadline);
                 match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
@@ -100,7 +98,7 @@ impl<'p> Engine<'p> {
                 }
             }
             Capacity::Server { .. } => {
-                let decided = self.fault_verdict(node, site, frame.key, tag, frame.deadline);
+                let decided = self.fault_verdict(node, phase, frame.key, tag, frame.deadline);
                 match self.delivery(decided) {
                     Err((delay, out)) => {
                         self.push(delay, Kind::AttemptDone, id, generation, out, tag, 0)
@@ -178,7 +176,7 @@ impl<'p> Engine<'p> {
     pub(super) fn fault_verdict(
         &mut self,
         node: &CallNode,
-        site: &str,
+        phase: usize,
         request_key: u64,
         tag: u16,
         deadline: u64,
@@ -186,20 +184,30 @@ impl<'p> Engine<'p> {
         if self.plan.is_none() {
             return Ok(0);
         }
-        self.evaluate_faults(node, site, request_key, tag, deadline)
+        self.evaluate_faults(node, phase, request_key, tag, deadline)
     }
 
     #[inline(never)]
     pub(super) fn evaluate_faults(
         &mut self,
         node: &CallNode,
-        site: &str,
+        phase: usize,
         request_key: u64,
         tag: u16,
         deadline: u64,
     ) -> Result<u64, (u64, u8)> {
         let Some(plan) = self.plan else {
             return Ok(0);
+        };
+        let resolved = &self.call_sites[node.id as usize][phase];
+        if resolved.is_empty() {
+            // No rule can match the site: `evaluate` would find none (and count nothing).
+            return Ok(0);
+        }
+        let site = if phase == 0 {
+            &node.site_primary
+        } else {
+            &node.site_failover
         };
         let call = Call {
             request_key,
@@ -211,7 +219,8 @@ impl<'p> Engine<'p> {
             attempt: u32::from(tag),
             event: None,
         };
-        let verdict = plan.evaluate(&call, Duration::from_nanos(self.now), &self.counter);
+        let elapsed = Duration::from_nanos(self.now);
+        let verdict = plan.evaluate_resolved(resolved, &call, elapsed, &self.counter);
         // The caller's deadline, when one is known: the attempt's timeout or what is left of
         // the frame's deadline.
         let budget = match (node.timeout_ns, deadline) {
@@ -246,13 +255,13 @@ impl<'p> Engine<'p> {
         &mut self,
         node: &CallNode,
         replica: usize,
-        site: &str,
+        phase: usize,
         request_key: u64,
         tag: u16,
         deadline: u64,
     ) -> (u64, u8) {
         let (delay, out, served) =
-            self.immediate_attempt_unrecorded(node, replica, site, request_key, tag, deadline);
+            self.immediate_attempt_unrecorded(node, replica, phase, request_key, tag, deadline);
         if served {
             self.tl.in_flight(node.dep, self.now, delay);
         }
@@ -267,12 +276,12 @@ impl<'p> Engine<'p> {
         &mut self,
         node: &CallNode,
         replica: usize,
-        site: &str,
+        phase: usize,
         request_key: u64,
         tag: u16,
         deadline: u64,
     ) -> (u64, u8, bool) {
-        let added = match self.fault_verdict(node, site, request_key, tag, deadline) {
+        let added = match self.fault_verdict(node, phase, request_key, tag, deadline) {
             Ok(added) => added,
             Err((delay, out)) => return (delay, out, false),
         };

@@ -15,6 +15,23 @@ impl<'p> Engine<'p> {
         tag: u16,
         data: u32,
     ) {
+        self.push_or_stop(delay, kind, frame, generation, outcome, tag, data);
+    }
+
+    /// `push`, answering whether the event crossed the bound on waiting events (the run
+    /// stops): a loop of pushes then needs no test of `stopped` of its own.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push_or_stop(
+        &mut self,
+        delay: u64,
+        kind: Kind,
+        frame: u32,
+        generation: u32,
+        outcome: u8,
+        tag: u16,
+        data: u32,
+    ) -> bool {
         self.seq += 1;
         self.heap.push(Event {
             key: (u128::from(self.now.saturating_add(delay)) << 64) | u128::from(self.seq),
@@ -31,8 +48,10 @@ impl<'p> Engine<'p> {
             self.m.peak_event_queue = waiting;
             if waiting > MAX_EVENTS_IN_FLIGHT as u64 {
                 self.too_many_events();
+                return true;
             }
         }
+        false
     }
 
     /// Out of line: the message's formatting stays out of every place `push` is inlined.
@@ -72,7 +91,7 @@ impl<'p> Engine<'p> {
     }
 
     /// A timer with the fixed delay of `lane`: appended to that lane, already in order.
-    #[inline]
+    #[inline(always)]
     pub(super) fn lane_timer(&mut self, lane: usize, kind: Kind, frame: u32, tag: u16) {
         self.seq += 1;
         let event = Event {
@@ -88,21 +107,27 @@ impl<'p> Engine<'p> {
         let was_empty = self.lanes[lane].is_empty();
         self.lanes[lane].push_back(event);
         // A lane's front changes only when it was empty (it is FIFO in time).
-        if was_empty && event.key < self.lane_front.0 {
-            self.lane_front = (event.key, lane);
+        if was_empty {
+            self.lane_fronts[lane] = event.key;
+            if event.key < self.lane_front.0 {
+                self.lane_front = (event.key, lane);
+                self.pop_bound = event.key.min(self.horizon_key);
+            }
         }
     }
 
-    /// The earliest front of the lanes, after one was popped.
-    fn refresh_lane_front(&mut self) {
-        self.lane_front = (NO_LANE_EVENT, 0);
-        for (i, lane) in self.lanes.iter().enumerate() {
-            if let Some(e) = lane.front()
-                && e.key < self.lane_front.0
-            {
-                self.lane_front = (e.key, i);
+    /// The earliest front of the lanes, after lane `popped` lost its front: a scan of the
+    /// fronts' keys, kept side by side so that it reads one small array.
+    fn refresh_lane_front(&mut self, popped: usize) {
+        self.lane_fronts[popped] = self.lanes[popped].front().map_or(NO_LANE_EVENT, |e| e.key);
+        let mut front = (NO_LANE_EVENT, 0);
+        for (i, &key) in self.lane_fronts.iter().enumerate() {
+            if key < front.0 {
+                front = (key, i);
             }
         }
+        self.lane_front = front;
+        self.pop_bound = front.0.min(self.horizon_key);
     }
 
     /// The earliest event of the heap and the lanes, if it is not past the horizon.
@@ -113,24 +138,18 @@ impl<'p> Engine<'p> {
     #[inline]
     pub(super) fn next_event(&mut self) -> Option<Event> {
         loop {
-            let (lane_key, lane) = self.lane_front;
-            let horizon = self.horizon;
-            // One bound for both tests: before the lanes' front and at most at the horizon
-            // (every key of time <= horizon is below `(horizon + 1) << 64`).
-            let bound = match horizon.checked_add(1) {
-                Some(after) => lane_key.min(u128::from(after) << 64),
-                None => lane_key,
-            };
-            let from_queue = self.heap.pop_if(|key| key < bound);
+            let from_queue = self.heap.pop_below(self.pop_bound);
             if from_queue.is_some() {
                 return from_queue;
             }
             // The queue is empty, or its next event comes after the lanes' or the horizon.
+            let (lane_key, lane) = self.lane_front;
+            let horizon = self.horizon;
             if lane_key == NO_LANE_EVENT || (lane_key >> 64) as u64 > horizon {
                 return None;
             }
             let event = self.lanes[lane].pop_front();
-            self.refresh_lane_front();
+            self.refresh_lane_front(lane);
             match event {
                 Some(timer) if !self.valid(timer.frame, timer.generation) => {
                     self.m.cancelled_timers += 1;
@@ -140,7 +159,7 @@ impl<'p> Engine<'p> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn alloc(
         &mut self,
         parent: u32,
@@ -226,7 +245,23 @@ impl<'p> Engine<'p> {
     /// counts as abandoned), so no further step, attempt, retry or hedge starts for them.
     /// Invocations and asynchronous events below it are detached instead: a function invoked
     /// by a caller that gave up runs to its own end, as on the platform.
+    #[inline(always)]
     pub(super) fn release(&mut self, id: u32) {
+        if self.frames[id as usize].first_child != NONE {
+            self.release_children(id);
+        }
+        self.unlink(id);
+        let f = &mut self.frames[id as usize];
+        f.generation = f.generation.wrapping_add(1);
+        f.state = State::Free;
+        f.parent = NONE;
+        self.frames_in_use -= 1;
+        self.free.push(id);
+    }
+
+    /// `release`'s first part for a frame with live children (most have none).
+    #[inline(never)]
+    fn release_children(&mut self, id: u32) {
         loop {
             let child = self.frames[id as usize].first_child;
             if child == NONE {
@@ -240,21 +275,18 @@ impl<'p> Engine<'p> {
                 _ => self.release(child),
             }
         }
-        self.unlink(id);
-        let f = &mut self.frames[id as usize];
-        f.generation = f.generation.wrapping_add(1);
-        f.state = State::Free;
-        f.parent = NONE;
-        self.frames_in_use -= 1;
-        self.free.push(id);
     }
 
     #[inline]
     pub(super) fn valid(&self, frame: u32, generation: u32) -> bool {
-        frame != NONE && self.frames[frame as usize].generation == generation
+        // `NONE` is past every frame (at most `MAX_FRAMES_IN_FLIGHT` exist): one bounds test.
+        self.frames
+            .get(frame as usize)
+            .is_some_and(|f| f.generation == generation)
     }
 
     /// Finishes `id` and reports `outcome` to its parent.
+    #[inline]
     pub(super) fn complete(&mut self, id: u32, outcome: u8) {
         let Frame {
             parent,

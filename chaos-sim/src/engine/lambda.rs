@@ -11,6 +11,19 @@ impl<'p> Engine<'p> {
         key: u64,
         retry: u32,
     ) -> Result<u32, ()> {
+        self.start_invocation_for(parent, function, key, retry, false)
+    }
+
+    /// `start_invocation`; with `request`, the invocation is an open-loop request's whole
+    /// work (no parent: see `State::Invocation::request`).
+    pub(super) fn start_invocation_for(
+        &mut self,
+        parent: u32,
+        function: usize,
+        key: u64,
+        retry: u32,
+        request: bool,
+    ) -> Result<u32, ()> {
         let def = &self.prog.functions[function];
         let region = def.region;
         let fits = match def.limit {
@@ -83,6 +96,7 @@ impl<'p> Engine<'p> {
                 init_ns: 0,
                 env_born: reused.map_or(now, |env| env.born),
                 quota_slot,
+                request,
             },
         );
         if warm {
@@ -112,11 +126,15 @@ impl<'p> Engine<'p> {
             return;
         };
         *handler_start = now;
-        let def = &self.prog.functions[*function as usize];
+        let function = *function as usize;
+        let def = &self.prog.functions[function];
         frame.deadline = now.saturating_add(def.timeout_ns);
         let key = frame.key;
         self.lane_timer(def.timeout_lane, Kind::InvocationTimeout, id, 0);
-        if let Some(plan) = self.plan {
+        // A site no rule can match passes every call (`evaluate` would count nothing).
+        if let Some(plan) = self.plan
+            && !self.function_sites[function].is_empty()
+        {
             let call = Call {
                 request_key: key,
                 site: &def.site,
@@ -127,7 +145,9 @@ impl<'p> Engine<'p> {
                 attempt: 0,
                 event: None,
             };
-            let verdict = plan.evaluate(&call, Duration::from_nanos(now), &self.counter);
+            let resolved = &self.function_sites[function];
+            let elapsed = Duration::from_nanos(now);
+            let verdict = plan.evaluate_resolved(resolved, &call, elapsed, &self.counter);
             let added = nanos(verdict.added_latency);
             if let Some(failure) = verdict.failure.as_deref() {
                 if matches!(
@@ -161,8 +181,9 @@ impl<'p> Engine<'p> {
     }
 
     pub(super) fn run_handler(&mut self, id: u32) {
-        let f = self.frames[id as usize];
-        self.start_node(f.node, id, f.key, f.deadline);
+        let f = &self.frames[id as usize];
+        let (node, key, deadline) = (f.node, f.key, f.deadline);
+        self.start_node(node, id, key, deadline);
     }
 
     pub(super) fn release_environment(
@@ -218,13 +239,19 @@ impl<'p> Engine<'p> {
     /// Ends an invocation with `out`: counts it, releases its environment (not reused warm
     /// after a timeout: Lambda restarts the runtime), and completes its frame.
     pub(super) fn end_invocation(&mut self, id: u32, out: u8, timed_out: bool) {
-        let State::Invocation {
-            function,
-            handler_start,
-            init_ns,
-            env_born,
-            quota_slot,
-        } = self.frames[id as usize].state
+        let Frame {
+            start,
+            state:
+                State::Invocation {
+                    function,
+                    handler_start,
+                    init_ns,
+                    env_born,
+                    quota_slot,
+                    request,
+                },
+            ..
+        } = self.frames[id as usize]
         else {
             return;
         };
@@ -243,6 +270,9 @@ impl<'p> Engine<'p> {
             quota_slot,
         );
         self.complete(id, out);
+        if request {
+            self.request_ended(start, out);
+        }
     }
 }
 

@@ -38,7 +38,9 @@ use retry_quota::RetryQuota;
 use shedding::QueueDelayState;
 use token_bucket::TokenBucket;
 
-use crate::core_api::{Call, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter};
+use crate::core_api::{
+    Call, CallSite, CompiledPlan, ErrorKind, Failure, Fault, LocalMatchCounter, ResolvedSite,
+};
 use crate::metrics::latency_counts::ThreeDigitCounts;
 use crate::metrics::{FunctionMetrics, RunMetrics};
 use crate::model::{
@@ -166,6 +168,9 @@ enum State {
         env_born: u64,
         /// Its environment's slot of SDK retry quotas (`NONE`: none).
         quota_slot: u32,
+        /// It is an open-loop request's whole work (the entry function, invoked
+        /// synchronously): the request has no frame of its own and ends when it ends.
+        request: bool,
     },
     Async {
         function: u32,
@@ -182,13 +187,12 @@ enum State {
         fallback: bool,
     },
     FanOut {
-        ok: u32,
-        failed: u32,
+        /// Successes still needed to decide the join (at least 1 while it runs), and
+        /// failures it still survives: counted down, so that a branch's answer needs no look
+        /// at the program and one test.
+        successes_left: u32,
+        failures_left: u32,
         fallback: bool,
-        /// Successes that decide the join, and failures it survives (from the node, kept
-        /// here so that a branch's answer needs no look at the program).
-        needed: u32,
-        max_failed: u32,
     },
     Compute,
     Call(CallState),
@@ -286,6 +290,11 @@ pub(crate) struct Engine<'p> {
     prog: &'p Program,
     plan: Option<&'p CompiledPlan>,
     counter: LocalMatchCounter,
+    /// The plan's rules that can match each call node's sites ([primary, failover], by node
+    /// index; empty without a plan), resolved once: a site no rule matches skips deciding.
+    call_sites: Vec<[ResolvedSite; 2]>,
+    /// The same for each function's invocations.
+    function_sites: Vec<ResolvedSite>,
     now: u64,
     seq: u64,
     heap: EventQueue<Event>,
@@ -293,6 +302,8 @@ pub(crate) struct Engine<'p> {
     /// The earliest key at the front of a lane and its lane (`NO_LANE_EVENT` when all are
     /// empty), kept so that taking the next event need not look at every lane.
     lane_front: (u128, usize),
+    /// Each lane's front key (`NO_LANE_EVENT` when empty).
+    lane_fronts: Vec<u128>,
     /// Reused buffer of (delay, branch, outcome) for collapsed fan-outs.
     scratch: Vec<(u64, u32, u8)>,
     frames: Vec<Frame>,
@@ -326,6 +337,12 @@ pub(crate) struct Engine<'p> {
     stop_at: u64,
     max_requests: u64,
     horizon: u64,
+    /// Keys below this are at or before the horizon: `(horizon + 1) << 64`, or `u128::MAX`
+    /// while the horizon is `u64::MAX` (every key of time <= horizon is below it).
+    horizon_key: u128,
+    /// The queue's events below this key come next: `min(lane_front.0, horizon_key)`, kept
+    /// whenever either changes (one load per event instead of the comparison).
+    pop_bound: u128,
     arrivals_open: bool,
     m: RunMetrics,
     collapse: bool,
@@ -333,6 +350,8 @@ pub(crate) struct Engine<'p> {
     frames_in_use: u64,
     /// Set when a resource bound stops the run; loops that start work check it.
     stopped: Option<String>,
+    /// `stopped.is_some()`, kept as a flag the run loop tests in one instruction.
+    halted: bool,
     /// Per-interval series.
     tl: Recorder,
     /// Successful requests' latencies, handed over to `m.latency` when the run ends.
@@ -383,16 +402,22 @@ impl<'p> Engine<'p> {
             LoadShape::Open(open) => Some(RateSchedule::new(open)),
             LoadShape::Closed(_) => None,
         };
+        let plan = plan.filter(|p| p.rule_count() > 0);
+        let (call_sites, function_sites) =
+            plan.map_or((Vec::new(), Vec::new()), |plan| resolve_sites(plan, prog));
         Self {
             scenario,
             prog,
-            plan: plan.filter(|p| p.rule_count() > 0),
+            plan,
+            call_sites,
+            function_sites,
             counter: LocalMatchCounter::new(plan.map_or(0, |p| p.rule_count())),
             now: 0,
             seq: 0,
             heap: EventQueue::new(),
             lanes: prog.lanes.iter().map(|_| VecDeque::new()).collect(),
             lane_front: (NO_LANE_EVENT, 0),
+            lane_fronts: vec![NO_LANE_EVENT; prog.lanes.len()],
             scratch: Vec::new(),
             frames: Vec::with_capacity(1024),
             free: Vec::with_capacity(1024),
@@ -432,12 +457,15 @@ impl<'p> Engine<'p> {
             stop_at: scenario.duration.map_or(u64::MAX, nanos),
             max_requests: scenario.requests.unwrap_or(u64::MAX),
             horizon: u64::MAX,
+            horizon_key: u128::MAX,
+            pop_bound: u128::MAX,
             arrivals_open: true,
             m: RunMetrics::new(),
             collapse: true,
             in_flight_requests: 0,
             frames_in_use: 0,
             stopped: None,
+            halted: false,
             tl: Recorder::new(
                 crate::timeline::interval_of(scenario),
                 prog.functions.iter().map(|f| f.name.clone()),
@@ -460,7 +488,7 @@ impl<'p> Engine<'p> {
     pub(crate) fn run(mut self) -> RunMetrics {
         self.start_load();
         let max_events = self.scenario.max_events;
-        while self.stopped.is_none()
+        while !self.halted
             && let Some(ev) = self.next_event()
         {
             if self.m.events >= max_events {
@@ -483,6 +511,13 @@ impl<'p> Engine<'p> {
             }
             self.now = time;
             self.m.events += 1;
+            // The commonest event (a branch's or a step's answer) first, tested once.
+            if ev.kind == Kind::Deliver {
+                if self.valid(ev.frame, ev.generation) {
+                    self.child_done(ev.frame, ev.outcome);
+                }
+                continue;
+            }
             self.dispatch(ev);
         }
         self.finish()
@@ -493,6 +528,7 @@ impl<'p> Engine<'p> {
     fn stop(&mut self, reason: String) {
         if self.stopped.is_none() {
             self.stopped = Some(reason);
+            self.halted = true;
         }
     }
 
@@ -543,14 +579,8 @@ impl<'p> Engine<'p> {
         self.m
     }
 
+    /// Every event but `Deliver` (handled in the run loop).
     fn dispatch(&mut self, ev: Event) {
-        // The commonest event (a branch's or a step's answer) first, tested once.
-        if ev.kind == Kind::Deliver {
-            if self.valid(ev.frame, ev.generation) {
-                self.child_done(ev.frame, ev.outcome);
-            }
-            return;
-        }
         match ev.kind {
             Kind::Arrival => self.on_arrival(),
             Kind::Burst => {
@@ -583,8 +613,11 @@ impl<'p> Engine<'p> {
                     self.arrive(ev.data);
                 }
             }
-            // Handled before the match.
-            Kind::Deliver => {}
+            Kind::Deliver => {
+                if self.valid(ev.frame, ev.generation) {
+                    self.child_done(ev.frame, ev.outcome);
+                }
+            }
             Kind::ComputeDone => self.complete(ev.frame, outcome::OK),
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),
@@ -606,6 +639,36 @@ impl<'p> Engine<'p> {
             Kind::AsyncRetry => self.async_try(ev.frame),
         }
     }
+}
+
+/// The plan's candidates at every call node's sites and every function's invocation site.
+fn resolve_sites(
+    plan: &CompiledPlan,
+    prog: &Program,
+) -> (Vec<[ResolvedSite; 2]>, Vec<ResolvedSite>) {
+    let calls = prog
+        .nodes
+        .iter()
+        .map(|node| match node {
+            Node::Call(call) => {
+                let service = prog.deps[call.dep].name.as_str();
+                [&call.site_primary, &call.site_failover].map(|site| {
+                    plan.resolve(
+                        &CallSite::new(site)
+                            .service(service)
+                            .operation(&call.operation),
+                    )
+                })
+            }
+            _ => [ResolvedSite::EMPTY, ResolvedSite::EMPTY],
+        })
+        .collect();
+    let functions = prog
+        .functions
+        .iter()
+        .map(|f| plan.resolve(&CallSite::new(&f.site).service("lambda").operation("invoke")))
+        .collect();
+    (calls, functions)
 }
 
 fn fm_cold(fm: &mut FunctionMetrics) {

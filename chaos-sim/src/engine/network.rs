@@ -92,13 +92,13 @@ impl<'p> Engine<'p> {
         &mut self,
         node: &CallNode,
         replica: usize,
-        site: &str,
+        phase: usize,
         request_key: u64,
         tag: u16,
         deadline: u64,
         reply: Reply,
     ) -> (u64, u8) {
-        let decided = self.fault_verdict(node, site, request_key, tag, deadline);
+        let decided = self.fault_verdict(node, phase, request_key, tag, deadline);
         match self.delivery(decided) {
             Ok(delivery) => self.attempt_over_network(
                 node,

@@ -36,11 +36,9 @@ impl<'p> Engine<'p> {
                     key,
                     deadline,
                     State::FanOut {
-                        ok: 0,
-                        failed: 0,
+                        successes_left: needed,
+                        failures_left: count - needed,
                         fallback: false,
-                        needed,
-                        max_failed: count - needed,
                     },
                 );
                 if let Node::Call(call) = &prog.nodes[*child as usize]
@@ -106,12 +104,12 @@ impl<'p> Engine<'p> {
             // Nobody waits for the answer, but the dependency still sees the request (a held
             // or hopped request reaches it later).
             self.m.attempts += 1;
-            let site = call.site_primary.as_str();
+            let phase = 0; // the primary replica's site
             let reply = Reply::Plain(NONE);
             if call.network[0] {
-                self.network_attempt(call, call.primary, site, key, 0, deadline, reply);
+                self.network_attempt(call, call.primary, phase, key, 0, deadline, reply);
             } else {
-                let (_, out) = self.immediate_attempt(call, call.primary, site, key, 0, deadline);
+                let (_, out) = self.immediate_attempt(call, call.primary, phase, key, 0, deadline);
                 if out == outcome::HELD {
                     self.held_attempt(call, call.primary, key, 0, deadline, reply);
                 }
@@ -133,12 +131,12 @@ impl<'p> Engine<'p> {
         deadline: u64,
     ) {
         self.m.attempts += 1;
-        let site = call.site_primary.as_str();
+        let phase = 0; // the primary replica's site
         let (mut delay, mut out) = if call.network[0] {
             let reply = Reply::Plain(parent);
-            self.network_attempt(call, call.primary, site, key, 0, deadline, reply)
+            self.network_attempt(call, call.primary, phase, key, 0, deadline, reply)
         } else {
-            self.immediate_attempt(call, call.primary, site, key, 0, deadline)
+            self.immediate_attempt(call, call.primary, phase, key, 0, deadline)
         };
         // `HELD` and `SENT` sort with the failures: the common path tests nothing more.
         if outcome::is_failure(out) {
@@ -205,13 +203,16 @@ impl<'p> Engine<'p> {
         count: u32,
     ) {
         let mut work_here = 0u128;
+        let mut sent = 0;
+        // Only a push can stop the run inside the loop (it answers when it does).
+        let mut stopped = self.stopped.is_some();
         for i in 0..count {
-            if self.stopped.is_some() {
+            if stopped {
                 break;
             }
-            self.m.attempts += 1;
+            sent += 1;
             let service = self.unfaulted_branch(&fan_out, i, &mut work_here);
-            self.push(
+            stopped = self.push_or_stop(
                 service,
                 Kind::Deliver,
                 parent,
@@ -221,6 +222,7 @@ impl<'p> Engine<'p> {
                 0,
             );
         }
+        self.m.attempts += sent;
         self.tl.add_in_flight_here(fan_out.dep, work_here);
     }
 
@@ -248,7 +250,7 @@ impl<'p> Engine<'p> {
             return;
         };
         let call: &CallNode = call;
-        let site = call.site_primary.as_str();
+        let phase = 0; // the primary replica's site
         let mut results = std::mem::take(&mut self.scratch);
         results.clear();
         // Tested once per fan-out, not per branch. `plain_leaf` admits only calls answered at
@@ -268,7 +270,7 @@ impl<'p> Engine<'p> {
                 self.m.attempts += 1;
                 let branch_key = combine(key, u64::from(i));
                 let (delay, out) =
-                    self.network_attempt(call, call.primary, site, branch_key, 0, deadline, reply);
+                    self.network_attempt(call, call.primary, phase, branch_key, 0, deadline, reply);
                 results.push((delay, i, outcome::cause_of(out)));
             }
         } else {
@@ -278,7 +280,7 @@ impl<'p> Engine<'p> {
                 let (mut delay, mut out, served) = self.immediate_attempt_unrecorded(
                     call,
                     call.primary,
-                    site,
+                    phase,
                     branch_key,
                     0,
                     deadline,
@@ -364,23 +366,23 @@ impl<'p> Engine<'p> {
     #[inline]
     pub(super) fn child_done(&mut self, id: u32, out: u8) {
         if let State::FanOut {
-            ok,
-            failed,
+            successes_left,
+            failures_left,
             fallback,
-            needed,
-            max_failed,
         } = &mut self.frames[id as usize].state
         {
             // Counted in place when the join is not decided (the deciding branch leaves the
             // state as it was for `child_done_deciding`).
             if outcome::is_failure(out) {
-                if *ok < *needed && *failed < *max_failed {
-                    *failed += 1;
+                if *failures_left > 0 {
+                    *failures_left -= 1;
                     return;
                 }
-            } else if *ok + 1 < *needed && *failed <= *max_failed {
-                *ok += 1;
-                *fallback |= out == outcome::FALLBACK;
+            } else if *successes_left > 1 {
+                *successes_left -= 1;
+                if out != outcome::OK {
+                    *fallback = true; // the only other success
+                }
                 return;
             }
         }
@@ -425,34 +427,34 @@ impl<'p> Engine<'p> {
                 self.start_node(child, id, combine(key, u64::from(next)), deadline);
             }
             State::FanOut {
-                mut ok,
-                mut failed,
-                mut fallback,
-                needed,
-                max_failed,
+                successes_left,
+                failures_left,
+                fallback,
             } => {
+                // A join's deciding answer (a success or failure the join cannot absorb);
+                // other answers were counted in place by `child_done`.
                 if outcome::is_failure(out) {
-                    failed += 1;
-                } else {
-                    ok += 1;
-                    fallback |= out == outcome::FALLBACK;
-                }
-                let success = if fallback {
-                    outcome::FALLBACK
-                } else {
-                    outcome::OK
-                };
-                if ok >= needed {
+                    if failures_left == 0 {
+                        self.complete(id, out);
+                    } else {
+                        self.frames[id as usize].state = State::FanOut {
+                            successes_left,
+                            failures_left: failures_left - 1,
+                            fallback,
+                        };
+                    }
+                } else if successes_left <= 1 {
+                    let success = if fallback || out == outcome::FALLBACK {
+                        outcome::FALLBACK
+                    } else {
+                        outcome::OK
+                    };
                     self.complete(id, success);
-                } else if failed > max_failed {
-                    self.complete(id, out);
                 } else {
                     self.frames[id as usize].state = State::FanOut {
-                        ok,
-                        failed,
-                        fallback,
-                        needed,
-                        max_failed,
+                        successes_left: successes_left - 1,
+                        failures_left,
+                        fallback: fallback || out == outcome::FALLBACK,
                     };
                 }
             }

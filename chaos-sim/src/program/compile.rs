@@ -543,6 +543,8 @@ impl<'s> Compiler<'s> {
         let hedge_lane = call.hedge.as_ref().map_or(0, |h| self.lane(nanos(h.after)));
         let guarded = breaker.is_some() || quota.is_some() || budget.is_some();
         let node = CallNode {
+            // Pushed next, below.
+            id: self.nodes.len() as u32,
             plain,
             guarded,
             network: routes.map(|r| self.routes[r].has_hops),

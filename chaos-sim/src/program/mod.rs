@@ -168,6 +168,8 @@ pub(crate) struct RouteDef {
 
 #[derive(Clone, Debug)]
 pub(crate) struct CallNode {
+    /// This node's index in `Program::nodes` (the engine keeps per-node state by it).
+    pub id: u32,
     pub dep: usize,
     pub primary: usize,
     pub failover: Option<usize>,
