@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::fault::{ErrorKind, Fault};
@@ -10,6 +10,7 @@ use crate::plan::{Call, Observer};
 
 use super::Shared;
 use super::cache::Loaded;
+use super::fast::FastSite;
 
 /// Counters of the current plan, added up over threads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,24 +234,40 @@ impl RuleCounters {
 /// evaluated by every candidate. One count here stands for one `evaluated` count of each
 /// candidate, added in when counters are read: the short path writes one counter, however
 /// many rules the site has. Only its thread writes it (a load and a store); aligned like
-/// [`Line`], so two threads' tallies never share a cache line.
+/// [`Line`], so two threads' tallies never share a cache line. A site with one rule at most
+/// may hold an entry of its thread's table of single-roll sites ([`FastSite`]), whose count
+/// is then this tally's too, until the tally is retired.
 #[repr(align(128))]
 #[derive(Debug)]
 pub(super) struct SiteTally {
     calls: AtomicU64,
+    /// The entry of the thread's table this site decides at, while it holds it (only the
+    /// owning thread releases it, under the plan's registry lock, as snapshots read it).
+    fast: Option<&'static FastSite>,
+    holds_fast: AtomicBool,
     /// The site's candidate rules (indices into the plan).
     rules: Box<[u32]>,
 }
 
 impl SiteTally {
-    pub(super) fn new(rules: impl IntoIterator<Item = usize>) -> Self {
+    pub(super) fn new(
+        rules: impl IntoIterator<Item = usize>,
+        fast: Option<&'static FastSite>,
+    ) -> Self {
         Self {
             calls: AtomicU64::new(0),
+            fast,
+            holds_fast: AtomicBool::new(fast.is_some()),
             rules: rules
                 .into_iter()
                 .filter_map(|rule| u32::try_from(rule).ok())
                 .collect(),
         }
+    }
+
+    /// Whether the site decides on its thread's table of single-roll sites.
+    pub(super) fn is_fast(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// Counts one call; only the owning thread calls this. Wrapping: a count of 2^64 calls
@@ -263,9 +280,18 @@ impl SiteTally {
         );
     }
 
+    /// The calls counted, here and in the table entry the tally holds.
+    fn total_calls(&self) -> u64 {
+        let fast = match self.fast {
+            Some(entry) if self.holds_fast.load(Ordering::Relaxed) => entry.calls(),
+            _ => 0,
+        };
+        self.calls.load(Ordering::Relaxed).wrapping_add(fast)
+    }
+
     /// Adds this tally's counts to per-rule `totals` (indexed by rule, then counter).
     pub(super) fn add_to(&self, totals: &mut [[u64; COUNTERS_PER_RULE]]) {
-        let calls = self.calls.load(Ordering::Relaxed);
+        let calls = self.total_calls();
         if calls == 0 {
             return;
         }
@@ -276,9 +302,19 @@ impl SiteTally {
         }
     }
 
-    /// Moves this tally's counts into `shared` (a thread stops using it).
-    pub(super) fn move_into(&self, shared: &RuleCounters) {
-        let calls = self.calls.swap(0, Ordering::Relaxed);
+    /// The thread stops using this tally: its table entry is freed, and its counts move into
+    /// `shared` (when the tally is still registered; the owning thread, under the plan's
+    /// registry lock).
+    pub(super) fn retire(&self, shared: Option<&RuleCounters>) {
+        let mut calls = self.calls.swap(0, Ordering::Relaxed);
+        if let Some(entry) = self.fast
+            && self.holds_fast.swap(false, Ordering::Relaxed)
+        {
+            calls = calls.wrapping_add(entry.release());
+        }
+        let Some(shared) = shared else {
+            return;
+        };
         if calls == 0 {
             return;
         }
