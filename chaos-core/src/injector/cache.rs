@@ -501,9 +501,10 @@ pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
 /// site's tally, and returns `true`; `false` (nothing counted) leaves the decision to the
 /// general path. No hashing, no shared write: a thread-local borrow, two compares to find
 /// the entry, then per candidate a keyed mix short of its last step and one compare.
-/// Always inlined: a call would cost about as much as the rest (saved registers, and a
-/// `Verdict` returned through memory instead of a branch the caller folds).
-#[inline(always)]
+/// Out of line (it returns a flag in a register, so callers still branch straight to their
+/// answer): sites with one rule at most decide on the thread's table of single-roll sites
+/// before this, and callers' loops keep fewer registers live without it.
+#[inline(never)]
 fn site_quick(version: u64, token: Token, call_word: u64) -> bool {
     PLAN_CACHE
         .try_with(|cache| {
@@ -662,8 +663,9 @@ impl Injector {
         })
     }
 
-    /// Decides a call at a [`Site`] with the plan at `version`: the short path when it can
-    /// (see [`site_quick`]), the general one otherwise.
+    /// Decides a call at a [`Site`] with the plan at `version`: the thread's table of
+    /// single-roll sites when it can (see [`fast::passes`]), the general short path (see
+    /// [`site_quick`]) or the slow path otherwise.
     #[inline(always)]
     pub(super) fn decide_site_enabled<'s, R: Decided>(
         &self,
