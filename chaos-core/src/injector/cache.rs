@@ -13,7 +13,7 @@ use crate::plan::{Call, CompiledPlan, Observer, ResolvedSite, SharedMatchCounter
 use super::counters::{
     COUNTERS_PER_RULE, Counting, EVALUATED, INJECTED, InjectorObserver, RuleCounters, SiteTally,
 };
-use super::fast::{self, FastSite, FastSites};
+use super::fast::{self, FastHolders, FastSite};
 use super::guardrails::Guardrails;
 use super::site::{self, Site, SiteCall, Token};
 use super::{Injector, NEXT_ID};
@@ -190,7 +190,7 @@ pub(super) struct SiteTables<'a> {
     resolved: &'a mut ResolvedSites,
     quick: &'a mut Vec<QuickSite>,
     /// The thread's table of single-roll sites, taken on first need.
-    fast: &'a mut Option<&'static FastSites>,
+    fast: &'a mut FastHolders,
     /// The version of the plan `resolved` belongs to.
     version: u64,
 }
@@ -215,7 +215,7 @@ impl ResolvedSites {
         guardrails: &Guardrails,
         token: Token,
         site: &Site<'_>,
-        fast: &mut Option<&'static FastSites>,
+        fast: &mut FastHolders,
     ) -> &ThreadSite {
         let slot = site::slot_of(token);
         if self.0.len() <= slot {
@@ -231,16 +231,15 @@ impl ResolvedSites {
             let resolved = loaded.plan.resolve(&site.call_site());
             let plain = resolved.is_plain() && guardrails.expire_after.is_none();
             let tally = plain.then(|| {
-                let held = (resolved.candidate_count() <= 1)
-                    .then(|| {
-                        FastSites::for_this_thread(fast).take(
-                            token,
-                            loaded.version,
-                            resolved.plain_rolls().next(),
-                        )
-                    })
-                    .flatten();
-                loaded.register_site(&resolved, held)
+                if resolved.candidate_count() > 1 {
+                    return loaded.register_site(&resolved, None);
+                }
+                let entry = fast.take(token, loaded.version, resolved.plain_rolls().next());
+                let tally = loaded.register_site(&resolved, entry);
+                if entry.is_some() {
+                    fast.held_by(token, &tally);
+                }
+                tally
             });
             *entry = ThreadSite {
                 token,
@@ -265,8 +264,9 @@ pub(super) const CACHED_PLANS_PER_THREAD: usize = 8;
 /// decides at on the short path.
 pub(super) struct ThreadCache {
     plans: Vec<CachedPlan>,
-    /// The thread's table of single-roll sites ([`FastSites`]), once it has one.
-    fast: Option<&'static FastSites>,
+    /// The thread's table of single-roll sites ([`FastSites`]), once it has one, and the
+    /// tally holding each entry.
+    fast: FastHolders,
     /// By site slot ([`site::slot_of`]): what the short path at that site needs, for the
     /// plan version it was resolved against. Filled by the general path; an entry is only
     /// read when both its token and its version are the call's, and entries of a plan this
@@ -295,13 +295,13 @@ impl Drop for ThreadCache {
     fn drop(&mut self) {
         self.sites.clear();
         self.plans.clear();
-        FastSites::give_back(&mut self.fast);
+        self.fast.give_back();
     }
 }
 
 thread_local! {
     pub(super) static PLAN_CACHE: RefCell<ThreadCache> = const {
-        RefCell::new(ThreadCache { plans: Vec::new(), fast: None, sites: Vec::new() })
+        RefCell::new(ThreadCache { plans: Vec::new(), fast: FastHolders::NONE, sites: Vec::new() })
     };
 }
 
@@ -722,7 +722,7 @@ impl Injector {
             // thread's table of single-roll sites when the site holds its entry there, or
             // the general one.
             let slot = site::slot_of(token);
-            if !tally.is_fast() {
+            if !tally.holds_fast_entry() {
                 if tables.quick.len() <= slot {
                     tables.quick.resize_with(slot + 1, Default::default);
                 }

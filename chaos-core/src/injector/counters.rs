@@ -1,8 +1,8 @@
 //! Per-rule counters, one set per thread, and the snapshot that adds them up.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::fault::{ErrorKind, Fault};
@@ -236,15 +236,15 @@ impl RuleCounters {
 /// many rules the site has. Only its thread writes it (a load and a store); aligned like
 /// [`Line`], so two threads' tallies never share a cache line. A site with one rule at most
 /// may hold an entry of its thread's table of single-roll sites ([`FastSite`]), whose count
-/// is then this tally's too, until the tally is retired.
+/// is then this tally's too, until the tally is retired or gives the entry up.
 #[repr(align(128))]
 #[derive(Debug)]
 pub(super) struct SiteTally {
     calls: AtomicU64,
-    /// The entry of the thread's table this site decides at, while it holds it (only the
-    /// owning thread releases it, under the plan's registry lock, as snapshots read it).
-    fast: Option<&'static FastSite>,
-    holds_fast: AtomicBool,
+    /// The entry of the thread's table this site decides at, while it holds it. Only the
+    /// owning thread takes it away, under this lock, which snapshots take too (inside the
+    /// plan's registry lock): a count moving from the entry to `calls` is seen once.
+    fast: Mutex<Option<&'static FastSite>>,
     /// The site's candidate rules (indices into the plan).
     rules: Box<[u32]>,
 }
@@ -256,8 +256,7 @@ impl SiteTally {
     ) -> Self {
         Self {
             calls: AtomicU64::new(0),
-            fast,
-            holds_fast: AtomicBool::new(fast.is_some()),
+            fast: Mutex::new(fast),
             rules: rules
                 .into_iter()
                 .filter_map(|rule| u32::try_from(rule).ok())
@@ -265,9 +264,24 @@ impl SiteTally {
         }
     }
 
+    fn fast_entry(&self) -> MutexGuard<'_, Option<&'static FastSite>> {
+        self.fast.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Whether the site decides on its thread's table of single-roll sites.
-    pub(super) fn is_fast(&self) -> bool {
-        self.fast.is_some()
+    pub(super) fn holds_fast_entry(&self) -> bool {
+        self.fast_entry().is_some()
+    }
+
+    /// Gives the table entry up (another site or plan takes it): its count moves to this
+    /// tally's own, and the site decides on the general short path from now on.
+    pub(super) fn give_up_fast_entry(&self) {
+        let mut fast = self.fast_entry();
+        if let Some(entry) = fast.take() {
+            let calls = self.calls.load(Ordering::Relaxed);
+            self.calls
+                .store(calls.wrapping_add(entry.release()), Ordering::Relaxed);
+        }
     }
 
     /// Counts one call; only the owning thread calls this. Wrapping: a count of 2^64 calls
@@ -282,11 +296,9 @@ impl SiteTally {
 
     /// The calls counted, here and in the table entry the tally holds.
     fn total_calls(&self) -> u64 {
-        let fast = match self.fast {
-            Some(entry) if self.holds_fast.load(Ordering::Relaxed) => entry.calls(),
-            _ => 0,
-        };
-        self.calls.load(Ordering::Relaxed).wrapping_add(fast)
+        let fast = self.fast_entry();
+        let in_entry = fast.map_or(0, FastSite::calls);
+        self.calls.load(Ordering::Relaxed).wrapping_add(in_entry)
     }
 
     /// Adds this tally's counts to per-rule `totals` (indexed by rule, then counter).
@@ -306,12 +318,12 @@ impl SiteTally {
     /// `shared` (when the tally is still registered; the owning thread, under the plan's
     /// registry lock).
     pub(super) fn retire(&self, shared: Option<&RuleCounters>) {
+        let mut fast = self.fast_entry();
         let mut calls = self.calls.swap(0, Ordering::Relaxed);
-        if let Some(entry) = self.fast
-            && self.holds_fast.swap(false, Ordering::Relaxed)
-        {
+        if let Some(entry) = fast.take() {
             calls = calls.wrapping_add(entry.release());
         }
+        drop(fast);
         let Some(shared) = shared else {
             return;
         };

@@ -15,11 +15,12 @@
 //! that tally is retired, so each count is in exactly one place.
 
 use std::cell::Cell;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::decision::{DecisionKey, Probability};
 
+use super::counters::SiteTally;
 use super::site::{self, Token};
 
 /// Entries per thread: sites whose slots share an entry (slots this far apart) take turns,
@@ -85,6 +86,62 @@ impl FastSite {
 #[derive(Debug)]
 pub(super) struct FastSites([FastSite; FAST_SITES]);
 
+/// A thread's table of single-roll sites, if it has one, and the tally that holds each
+/// entry; kept in the thread's cache (only its thread reads it).
+pub(super) struct FastHolders {
+    table: Option<&'static FastSites>,
+    /// By entry; a tally retired since may still be named (its entry was released with it).
+    holders: Vec<Option<Arc<SiteTally>>>,
+}
+
+impl FastHolders {
+    /// No table yet.
+    pub(super) const NONE: Self = Self {
+        table: None,
+        holders: Vec::new(),
+    };
+
+    /// Takes the entry of the site with `token` for the plan at `version` (see
+    /// [`FastSites::take`]). A tally holding it gives it up: the newest resolution decides
+    /// fastest, and since each resolution takes the entry once, two plans (or two sites
+    /// whose slots share the entry) never trade it back and forth.
+    pub(super) fn take(
+        &mut self,
+        token: Token,
+        version: u64,
+        rule: Option<(DecisionKey, Probability)>,
+    ) -> Option<&'static FastSite> {
+        let table = FastSites::for_this_thread(&mut self.table);
+        let index = entry_index(token);
+        if let Some(holder) = self.holders.get_mut(index).and_then(Option::take) {
+            holder.give_up_fast_entry();
+        }
+        table.take(token, version, rule)
+    }
+
+    /// Notes that `tally` holds the entry of the site with `token`.
+    pub(super) fn held_by(&mut self, token: Token, tally: &Arc<SiteTally>) {
+        if self.holders.is_empty() {
+            self.holders.resize_with(FAST_SITES, || None);
+        }
+        if let Some(holder) = self.holders.get_mut(entry_index(token)) {
+            *holder = Some(Arc::clone(tally));
+        }
+    }
+
+    /// The thread is ending (see [`FastSites::give_back`]).
+    pub(super) fn give_back(&mut self) {
+        self.holders.clear();
+        FastSites::give_back(&mut self.table);
+    }
+}
+
+/// The entry of a site's token.
+#[inline(always)]
+fn entry_index(token: Token) -> usize {
+    site::slot_of(token) % FAST_SITES
+}
+
 /// Tables of threads that ended, for the next threads to take.
 static SPARE_TABLES: Mutex<Vec<&'static FastSites>> = Mutex::new(Vec::new());
 
@@ -108,13 +165,13 @@ impl FastSites {
     /// The entry the site with `token` maps to.
     #[inline(always)]
     fn entry(&'static self, token: Token) -> &'static FastSite {
-        &self.0[site::slot_of(token) % FAST_SITES]
+        &self.0[entry_index(token)]
     }
 
     /// This thread's table, taking one (a spare, or a new one) on first use. Only the owner
     /// of the thread's cache calls this, and keeps the result to hand back with
     /// [`give_back`](Self::give_back) when the thread ends.
-    pub(super) fn for_this_thread(held: &mut Option<&'static Self>) -> &'static Self {
+    fn for_this_thread(held: &mut Option<&'static Self>) -> &'static Self {
         if let Some(table) = *held {
             return table;
         }
@@ -131,7 +188,7 @@ impl FastSites {
 
     /// Takes the entry of the site with `token` for the plan at `version`, with one plain
     /// rule (its key and probability) or none: `None` when another site or plan holds it.
-    pub(super) fn take(
+    fn take(
         &'static self,
         token: Token,
         version: u64,
@@ -155,7 +212,7 @@ impl FastSites {
     /// The thread is ending: the fastest path stops reading the table, and the table goes to
     /// the spares. Every entry was released with its tally before (the thread's plans were
     /// dropped first); any left is freed, its count lost only if a tally was never retired.
-    pub(super) fn give_back(held: &mut Option<&'static Self>) {
+    fn give_back(held: &mut Option<&'static Self>) {
         // Decisions from destructors that run later take the other paths.
         THREAD_TABLE.set(None);
         if let Some(table) = held.take() {

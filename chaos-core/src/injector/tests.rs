@@ -744,26 +744,35 @@ fn threads_that_come_and_go_reuse_tables_and_keep_counts_exact() {
 }
 
 #[test]
-fn two_injectors_at_one_site_on_one_thread_share_its_entry_fairly() {
-    // One holds the site's entry, the other decides on the general short path; both exact.
+fn two_injectors_at_one_site_on_one_thread_hand_its_entry_over_once() {
+    // The second injector's resolution takes the site's entry from the first (whose count so
+    // far moves to its tally), and the first decides on the general short path; both exact,
+    // whether they take turns or run one after the other (as benchmarks do).
     let make =
         |seed| quiet(Plan::new(seed).with_rule(for_service("dynamodb").with_probability(0.3)));
     let (first, second) = (make(1), make(2));
     let (first_probe, second_probe) = (make(1), make(2));
+    let pair = [(&first, &first_probe), (&second, &second_probe)];
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut injected = [0u64; 2];
-            for key in 0..500 {
-                for (index, (injector, probe)) in [(&first, &first_probe), (&second, &second_probe)]
-                    .into_iter()
-                    .enumerate()
-                {
+            let mut decide = |index: usize, keys: std::ops::Range<u64>| {
+                let (injector, probe) = pair[index];
+                for key in keys {
                     let verdict = injector.decide_at(&PUT_ORDER, key);
                     assert_eq!(verdict, probe.decide(&PUT_ORDER.call(key).to_call()));
                     injected[index] += u64::from(!verdict.is_pass());
                 }
+            };
+            decide(0, 0..300);
+            decide(1, 0..300);
+            for key in 300..500 {
+                decide(0, key..key + 1);
+                decide(1, key..key + 1);
             }
-            assert_eq!(rule_counts(&first), [(500, injected[0])]);
+            decide(0, 500..800);
+            assert_eq!(FastSites::held_on_this_thread(), 1);
+            assert_eq!(rule_counts(&first), [(800, injected[0])]);
             assert_eq!(rule_counts(&second), [(500, injected[1])]);
         });
     });
