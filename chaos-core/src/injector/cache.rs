@@ -208,7 +208,7 @@ struct ThreadSite {
 impl ResolvedSites {
     /// The resolution of the site with `token` in `loaded`, resolving it on first use (and
     /// then, where one plain rule at most can match, taking the site's entry of the thread's
-    /// table of single-roll sites when it is free).
+    /// table of single-roll sites).
     fn get(
         &mut self,
         loaded: &Loaded,
@@ -264,8 +264,8 @@ pub(super) const CACHED_PLANS_PER_THREAD: usize = 8;
 /// decides at on the short path.
 pub(super) struct ThreadCache {
     plans: Vec<CachedPlan>,
-    /// The thread's table of single-roll sites ([`FastSites`]), once it has one, and the
-    /// tally holding each entry.
+    /// The thread's table of single-roll sites, once it has one, and the tally holding each
+    /// entry.
     fast: FastHolders,
     /// By site slot ([`site::slot_of`]): what the short path at that site needs, for the
     /// plan version it was resolved against. Filled by the general path; an entry is only

@@ -12,7 +12,8 @@
 //! atomics (only the owning thread writes them, with plain loads and stores): a snapshot on
 //! another thread reads the counts through the [`SiteTally`](super::counters::SiteTally)
 //! that holds the entry. An entry is taken when a site's tally is made and given back when
-//! that tally is retired, so each count is in exactly one place.
+//! that tally is retired, or given up to a newer tally (its count then moves into the
+//! holder's own, under the holder's lock), so each count is in exactly one place.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +24,8 @@ use crate::decision::{DecisionKey, Probability};
 use super::counters::SiteTally;
 use super::site::{self, Token};
 
-/// Entries per thread: sites whose slots share an entry (slots this far apart) take turns,
-/// the later ones deciding on the general short path while the entry is held.
+/// Entries per thread: of sites whose slots share an entry (slots this far apart), the one
+/// resolved last holds it, and the others decide on the general short path.
 pub(super) const FAST_SITES: usize = 128;
 
 /// One site where one plain rule at most can match, as the fastest path reads it.
