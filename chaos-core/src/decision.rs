@@ -133,6 +133,20 @@ impl DecisionKey {
         Self(mix64(seed ^ mix64(rule_id.wrapping_add(GOLDEN))))
     }
 
+    /// The key as one word, for tables that keep it in an atomic.
+    #[cfg(feature = "runtime")]
+    #[inline]
+    pub(crate) const fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    /// The key [`to_bits`](Self::to_bits) gave.
+    #[cfg(feature = "runtime")]
+    #[inline]
+    pub(crate) const fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
     /// The 64-bit decision word of this rule for a call.
     #[inline]
     pub const fn for_call(self, request_key: u64, site_hash: u64, attempt: u32) -> u64 {

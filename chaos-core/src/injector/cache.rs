@@ -13,6 +13,7 @@ use crate::plan::{Call, CompiledPlan, Observer, ResolvedSite, SharedMatchCounter
 use super::counters::{
     COUNTERS_PER_RULE, Counting, EVALUATED, INJECTED, InjectorObserver, RuleCounters, SiteTally,
 };
+use super::fast::{self, FastHolders, FastSite};
 use super::guardrails::Guardrails;
 use super::site::{self, Site, SiteCall, Token};
 use super::{Injector, NEXT_ID};
@@ -90,9 +91,14 @@ impl Loaded {
         counters
     }
 
-    /// A tally for a site this thread resolved (plain, so the short path decides there).
-    fn register_site(&self, resolved: &ResolvedSite) -> Arc<SiteTally> {
-        let tally = Arc::new(SiteTally::new(resolved.candidate_rules()));
+    /// A tally for a site this thread resolved (plain, so the short path decides there),
+    /// counting in `fast` too when the site holds an entry of the thread's table.
+    fn register_site(
+        &self,
+        resolved: &ResolvedSite,
+        fast: Option<&'static FastSite>,
+    ) -> Arc<SiteTally> {
+        let tally = Arc::new(SiteTally::new(resolved.candidate_rules(), fast));
         self.counts().sites.push(Arc::clone(&tally));
         tally
     }
@@ -129,8 +135,10 @@ impl Loaded {
     }
 
     fn retire_tally(registry: &mut ThreadCounts, shared: &RuleCounters, tally: &Arc<SiteTally>) {
-        if let Some(position) = registry.sites.iter().position(|t| Arc::ptr_eq(t, tally)) {
-            tally.move_into(shared);
+        let position = registry.sites.iter().position(|t| Arc::ptr_eq(t, tally));
+        // Its table entry, if any, is freed even when it was retired before.
+        tally.retire(position.map(|_| shared));
+        if let Some(position) = position {
             registry.sites.swap_remove(position);
         }
     }
@@ -181,6 +189,8 @@ pub(super) struct ResolvedSites(Vec<ThreadSite>);
 pub(super) struct SiteTables<'a> {
     resolved: &'a mut ResolvedSites,
     quick: &'a mut Vec<QuickSite>,
+    /// The thread's table of single-roll sites, taken on first need.
+    fast: &'a mut FastHolders,
     /// The version of the plan `resolved` belongs to.
     version: u64,
 }
@@ -196,13 +206,16 @@ struct ThreadSite {
 }
 
 impl ResolvedSites {
-    /// The resolution of the site with `token` in `loaded`, resolving it on first use.
+    /// The resolution of the site with `token` in `loaded`, resolving it on first use (and
+    /// then, where one plain rule at most can match, taking the site's entry of the thread's
+    /// table of single-roll sites).
     fn get(
         &mut self,
         loaded: &Loaded,
         guardrails: &Guardrails,
         token: Token,
         site: &Site<'_>,
+        fast: &mut FastHolders,
     ) -> &ThreadSite {
         let slot = site::slot_of(token);
         if self.0.len() <= slot {
@@ -217,9 +230,20 @@ impl ResolvedSites {
             }
             let resolved = loaded.plan.resolve(&site.call_site());
             let plain = resolved.is_plain() && guardrails.expire_after.is_none();
+            let tally = plain.then(|| {
+                if resolved.candidate_count() > 1 {
+                    return loaded.register_site(&resolved, None);
+                }
+                let entry = fast.take(token, loaded.version, resolved.plain_rolls().next());
+                let tally = loaded.register_site(&resolved, entry);
+                if entry.is_some() {
+                    fast.held_by(token, &tally);
+                }
+                tally
+            });
             *entry = ThreadSite {
                 token,
-                tally: plain.then(|| loaded.register_site(&resolved)),
+                tally,
                 resolved,
             };
         }
@@ -240,6 +264,9 @@ pub(super) const CACHED_PLANS_PER_THREAD: usize = 8;
 /// decides at on the short path.
 pub(super) struct ThreadCache {
     plans: Vec<CachedPlan>,
+    /// The thread's table of single-roll sites, once it has one, and the tally holding each
+    /// entry.
+    fast: FastHolders,
     /// By site slot ([`site::slot_of`]): what the short path at that site needs, for the
     /// plan version it was resolved against. Filled by the general path; an entry is only
     /// read when both its token and its version are the call's, and entries of a plan this
@@ -262,9 +289,19 @@ impl ThreadCache {
     }
 }
 
+impl Drop for ThreadCache {
+    /// The thread ends: its plans are dropped first, which retires every tally and frees
+    /// the table entries they held; then the table goes to the next thread.
+    fn drop(&mut self) {
+        self.sites.clear();
+        self.plans.clear();
+        self.fast.give_back();
+    }
+}
+
 thread_local! {
     pub(super) static PLAN_CACHE: RefCell<ThreadCache> = const {
-        RefCell::new(ThreadCache { plans: Vec::new(), sites: Vec::new() })
+        RefCell::new(ThreadCache { plans: Vec::new(), fast: FastHolders::NONE, sites: Vec::new() })
     };
 }
 
@@ -464,9 +501,10 @@ pub(super) fn ad_hoc_quick(version: u64, call: &Call<'_>) -> Quick {
 /// site's tally, and returns `true`; `false` (nothing counted) leaves the decision to the
 /// general path. No hashing, no shared write: a thread-local borrow, two compares to find
 /// the entry, then per candidate a keyed mix short of its last step and one compare.
-/// Always inlined: a call would cost about as much as the rest (saved registers, and a
-/// `Verdict` returned through memory instead of a branch the caller folds).
-#[inline(always)]
+/// Out of line (it returns a flag in a register, so callers still branch straight to their
+/// answer): sites with one rule at most decide on the thread's table of single-roll sites
+/// before this, and callers' loops keep fewer registers live without it.
+#[inline(never)]
 fn site_quick(version: u64, token: Token, call_word: u64) -> bool {
     PLAN_CACHE
         .try_with(|cache| {
@@ -521,7 +559,7 @@ impl Injector {
                 }
                 _ => self.cache_miss(&mut cache, version)?,
             };
-            let ThreadCache { plans, sites } = &mut *cache;
+            let ThreadCache { plans, fast, sites } = &mut *cache;
             let entry = plans.get_mut(position)?;
             let decide = decide.take()?;
             Some(decide(
@@ -530,6 +568,7 @@ impl Injector {
                 Some(SiteTables {
                     resolved: &mut entry.sites,
                     quick: sites,
+                    fast,
                     version: entry.version,
                 }),
             ))
@@ -624,8 +663,9 @@ impl Injector {
         })
     }
 
-    /// Decides a call at a [`Site`] with the plan at `version`: the short path when it can
-    /// (see [`site_quick`]), the general one otherwise.
+    /// Decides a call at a [`Site`] with the plan at `version`: the thread's table of
+    /// single-roll sites when it can (see [`fast::passes`]), the general short path (see
+    /// [`site_quick`]) or the slow path otherwise.
     #[inline(always)]
     pub(super) fn decide_site_enabled<'s, R: Decided>(
         &self,
@@ -636,14 +676,11 @@ impl Injector {
         event: Option<&'s serde_json::Value>,
     ) -> R {
         let token = site.token();
-        if let Some(token) = token
-            && site_quick(
-                version,
-                token,
-                call_word(request_key, site.call_site().site_hash(), attempt),
-            )
-        {
-            return R::pass();
+        if let Some(token) = token {
+            let call_word = call_word(request_key, site.call_site().site_hash(), attempt);
+            if fast::passes(version, token, call_word) || site_quick(version, token, call_word) {
+                return R::pass();
+            }
         }
         self.decide_site_slow(
             version,
@@ -670,22 +707,31 @@ impl Injector {
                 // No thread cache, or no slot: decided the ad hoc way, to the same verdict.
                 return R::decided(loaded, self.evaluate(loaded, counting, &ad_hoc, None));
             };
-            let site = tables
-                .resolved
-                .get(loaded, &self.shared.guardrails, token, call.site());
+            let site = tables.resolved.get(
+                loaded,
+                &self.shared.guardrails,
+                token,
+                call.site(),
+                tables.fast,
+            );
             let Some(tally) = &site.tally else {
                 let verdict = self.evaluate(loaded, counting, &ad_hoc, Some(&site.resolved));
                 return R::decided(loaded, verdict);
             };
-            // The short path decides here from now on (until this plan leaves the thread).
+            // A short path decides here from now on (until this plan leaves the thread): the
+            // thread's table of single-roll sites when the site holds its entry there, or
+            // the general one.
             let slot = site::slot_of(token);
-            if tables.quick.len() <= slot {
-                tables.quick.resize_with(slot + 1, Default::default);
-            }
-            if let Some(quick) = tables.quick.get_mut(slot)
-                && (quick.token != token || quick.version != tables.version)
-            {
-                *quick = QuickSite::new(token, tables.version, &site.resolved, Arc::clone(tally));
+            if !tally.holds_fast_entry() {
+                if tables.quick.len() <= slot {
+                    tables.quick.resize_with(slot + 1, Default::default);
+                }
+                if let Some(quick) = tables.quick.get_mut(slot)
+                    && (quick.token != token || quick.version != tables.version)
+                {
+                    *quick =
+                        QuickSite::new(token, tables.version, &site.resolved, Arc::clone(tally));
+                }
             }
             // Every candidate is plain, so the call is evaluated by each, fired or not.
             tally.add_owned();

@@ -1,8 +1,8 @@
 //! Per-rule counters, one set per thread, and the snapshot that adds them up.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::fault::{ErrorKind, Fault};
@@ -10,6 +10,7 @@ use crate::plan::{Call, Observer};
 
 use super::Shared;
 use super::cache::Loaded;
+use super::fast::FastSite;
 
 /// Counters of the current plan, added up over threads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,23 +234,53 @@ impl RuleCounters {
 /// evaluated by every candidate. One count here stands for one `evaluated` count of each
 /// candidate, added in when counters are read: the short path writes one counter, however
 /// many rules the site has. Only its thread writes it (a load and a store); aligned like
-/// [`Line`], so two threads' tallies never share a cache line.
+/// [`Line`], so two threads' tallies never share a cache line. A site with one rule at most
+/// may hold an entry of its thread's table of single-roll sites ([`FastSite`]), whose count
+/// is then this tally's too, until the tally is retired or gives the entry up.
 #[repr(align(128))]
 #[derive(Debug)]
 pub(super) struct SiteTally {
     calls: AtomicU64,
+    /// The entry of the thread's table this site decides at, while it holds it. Only the
+    /// owning thread takes it away, under this lock, which snapshots take too (inside the
+    /// plan's registry lock): a count moving from the entry to `calls` is seen once.
+    fast: Mutex<Option<&'static FastSite>>,
     /// The site's candidate rules (indices into the plan).
     rules: Box<[u32]>,
 }
 
 impl SiteTally {
-    pub(super) fn new(rules: impl IntoIterator<Item = usize>) -> Self {
+    pub(super) fn new(
+        rules: impl IntoIterator<Item = usize>,
+        fast: Option<&'static FastSite>,
+    ) -> Self {
         Self {
             calls: AtomicU64::new(0),
+            fast: Mutex::new(fast),
             rules: rules
                 .into_iter()
                 .filter_map(|rule| u32::try_from(rule).ok())
                 .collect(),
+        }
+    }
+
+    fn fast_entry(&self) -> MutexGuard<'_, Option<&'static FastSite>> {
+        self.fast.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the site decides on its thread's table of single-roll sites.
+    pub(super) fn holds_fast_entry(&self) -> bool {
+        self.fast_entry().is_some()
+    }
+
+    /// Gives the table entry up (another site or plan takes it): its count moves to this
+    /// tally's own, and the site decides on the general short path from now on.
+    pub(super) fn give_up_fast_entry(&self) {
+        let mut fast = self.fast_entry();
+        if let Some(entry) = fast.take() {
+            let calls = self.calls.load(Ordering::Relaxed);
+            self.calls
+                .store(calls.wrapping_add(entry.release()), Ordering::Relaxed);
         }
     }
 
@@ -263,9 +294,16 @@ impl SiteTally {
         );
     }
 
+    /// The calls counted, here and in the table entry the tally holds.
+    fn total_calls(&self) -> u64 {
+        let fast = self.fast_entry();
+        let in_entry = fast.map_or(0, FastSite::calls);
+        self.calls.load(Ordering::Relaxed).wrapping_add(in_entry)
+    }
+
     /// Adds this tally's counts to per-rule `totals` (indexed by rule, then counter).
     pub(super) fn add_to(&self, totals: &mut [[u64; COUNTERS_PER_RULE]]) {
-        let calls = self.calls.load(Ordering::Relaxed);
+        let calls = self.total_calls();
         if calls == 0 {
             return;
         }
@@ -276,9 +314,19 @@ impl SiteTally {
         }
     }
 
-    /// Moves this tally's counts into `shared` (a thread stops using it).
-    pub(super) fn move_into(&self, shared: &RuleCounters) {
-        let calls = self.calls.swap(0, Ordering::Relaxed);
+    /// The thread stops using this tally: its table entry is freed, and its counts move into
+    /// `shared` (when the tally is still registered; the owning thread, under the plan's
+    /// registry lock).
+    pub(super) fn retire(&self, shared: Option<&RuleCounters>) {
+        let mut fast = self.fast_entry();
+        let mut calls = self.calls.swap(0, Ordering::Relaxed);
+        if let Some(entry) = fast.take() {
+            calls = calls.wrapping_add(entry.release());
+        }
+        drop(fast);
+        let Some(shared) = shared else {
+            return;
+        };
         if calls == 0 {
             return;
         }

@@ -179,6 +179,54 @@ fn totals_never_go_back_while_threads_decide_through_reloads() {
     );
 }
 
+#[test]
+fn totals_stay_exact_at_single_roll_sites_while_threads_decide_through_reloads() {
+    // Sites with one plain rule count in their threads' tables of single-roll sites; each
+    // reload retires those counts (and a snapshot reads them) while the threads go on.
+    static ORDERS: crate::Site<'static> = crate::Site::new("orders").service("dynamodb");
+    let plan = || {
+        Plan::new(3).with_rule(
+            Rule::error(ErrorKind::Throttle)
+                .named("some")
+                .for_service("dynamodb")
+                .with_probability(0.25),
+        )
+    };
+    let injector = built(plan(), WindowOrigin::default());
+    // The same seed and rule name in every plan: each key's verdict never changes.
+    let probe = built(plan(), WindowOrigin::default());
+    const THREADS: u64 = 3;
+    const CALLS: u64 = 20_000;
+    let deciders: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let injector = injector.clone();
+            std::thread::spawn(move || {
+                (0..CALLS)
+                    .filter(|key| !injector.decide_at(&ORDERS, thread * CALLS + key).is_pass())
+                    .count() as u64
+            })
+        })
+        .collect();
+    let mut last = (0, 0);
+    for round in 1..200 {
+        if round % 20 == 0 {
+            injector.reload(plan()).expect("valid");
+        }
+        let now = totals(&injector, "some");
+        assert!(now.0 >= last.0 && now.1 >= last.1, "{now:?} < {last:?}");
+        last = now;
+    }
+    let injected: u64 = deciders
+        .into_iter()
+        .map(|decider| decider.join().expect("no panic"))
+        .sum();
+    let expected = (0..THREADS * CALLS)
+        .filter(|&key| !probe.decide_at(&ORDERS, key).is_pass())
+        .count() as u64;
+    assert_eq!(injected, expected);
+    assert_eq!(totals(&injector, "some"), (THREADS * CALLS, expected));
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_partition_holds_until_its_window_ends_counted_from_the_plans_origin() {
     let s = Duration::from_secs;

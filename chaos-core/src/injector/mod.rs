@@ -35,6 +35,7 @@
 mod apply;
 mod cache;
 mod counters;
+mod fast;
 mod guardrails;
 #[cfg(test)]
 mod live_tests;

@@ -656,3 +656,154 @@ fn a_site_keeps_exact_counts_when_the_thread_evicts_its_plan() {
     assert_eq!((stats.evaluated, stats.injected), (200, injected));
     assert!(injected > 50 && injected < 150, "{injected}");
 }
+
+// ---- The table of single-roll sites ----
+
+use super::fast::{FAST_SITES, FastSites};
+
+/// Snapshot counts as `(evaluated, injected)` per rule.
+fn rule_counts(injector: &Injector) -> Vec<(u64, u64)> {
+    injector
+        .snapshot()
+        .rules
+        .iter()
+        .map(|rule| (rule.evaluated, rule.injected))
+        .collect()
+}
+
+#[test]
+fn sites_beyond_the_tables_capacity_decide_alike_and_count_exactly() {
+    // Three times as many sites as a thread's table has entries: slots share entries, so
+    // some sites hold one and the rest decide on the general short path.
+    let plan = || {
+        Plan::new(9)
+            .with_rule(for_service("dynamodb").named("d").with_probability(0.2))
+            .with_rule(for_service("s3").named("s").with_probability(0.4))
+    };
+    let injector = quiet(plan());
+    let probe = quiet(plan());
+    let services = ["dynamodb", "s3", "sqs"];
+    let sites: Vec<Site<'static>> = (0..3 * FAST_SITES)
+        .map(|index| Site::new("orders").service(services[index % 3]))
+        .collect();
+    let (expected, held) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let mut expected = [(0u64, 0u64); 2];
+                for round in 0..4u64 {
+                    for (index, site) in sites.iter().enumerate() {
+                        let key = round * 10_000 + index as u64;
+                        let verdict = injector.decide_at(site, key);
+                        assert_eq!(verdict, probe.decide(&site.call(key).to_call()));
+                        let rule = match index % 3 {
+                            0 => 0,
+                            1 => 1,
+                            _ => continue,
+                        };
+                        expected[rule].0 += 1;
+                        expected[rule].1 += u64::from(!verdict.is_pass());
+                    }
+                }
+                (expected, FastSites::held_on_this_thread())
+            })
+            .join()
+            .unwrap()
+    });
+    assert!(held > 0 && held <= FAST_SITES, "{held}");
+    assert_eq!(rule_counts(&injector), expected);
+}
+
+#[test]
+fn threads_that_come_and_go_reuse_tables_and_keep_counts_exact() {
+    let injector = quiet(Plan::new(4).with_rule(for_service("dynamodb").with_probability(0.5)));
+    let threads = 40u64;
+    let made_before = FastSites::made();
+    let mut injected = 0;
+    for thread in 0..threads {
+        injected += std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let faulted = (0..100)
+                        .filter(|key| !injector.decide_at(&PUT_ORDER, thread * 100 + key).is_pass())
+                        .count() as u64;
+                    // The site decided on this thread's table.
+                    assert_eq!(FastSites::held_on_this_thread(), 1);
+                    faulted
+                })
+                .join()
+                .unwrap()
+        });
+    }
+    assert_eq!(rule_counts(&injector), [(threads * 100, injected)]);
+    // Each thread handed its table on when it ended (other tests' threads may take some).
+    let made = FastSites::made() - made_before;
+    assert!(
+        made < threads as usize / 2,
+        "{made} tables for {threads} threads"
+    );
+}
+
+#[test]
+fn two_injectors_at_one_site_on_one_thread_hand_its_entry_over_once() {
+    // The second injector's resolution takes the site's entry from the first (whose count so
+    // far moves to its tally), and the first decides on the general short path; both exact,
+    // whether they take turns or run one after the other (as benchmarks do).
+    let make =
+        |seed| quiet(Plan::new(seed).with_rule(for_service("dynamodb").with_probability(0.3)));
+    let (first, second) = (make(1), make(2));
+    let (first_probe, second_probe) = (make(1), make(2));
+    let pair = [(&first, &first_probe), (&second, &second_probe)];
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut injected = [0u64; 2];
+            let mut decide = |index: usize, keys: std::ops::Range<u64>| {
+                let (injector, probe) = pair[index];
+                for key in keys {
+                    let verdict = injector.decide_at(&PUT_ORDER, key);
+                    assert_eq!(verdict, probe.decide(&PUT_ORDER.call(key).to_call()));
+                    injected[index] += u64::from(!verdict.is_pass());
+                }
+            };
+            decide(0, 0..300);
+            decide(1, 0..300);
+            for key in 300..500 {
+                decide(0, key..key + 1);
+                decide(1, key..key + 1);
+            }
+            decide(0, 500..800);
+            assert_eq!(FastSites::held_on_this_thread(), 1);
+            assert_eq!(rule_counts(&first), [(800, injected[0])]);
+            assert_eq!(rule_counts(&second), [(500, injected[1])]);
+        });
+    });
+}
+
+#[test]
+fn a_reload_hands_the_sites_entry_to_the_new_plan() {
+    let injector = quiet(Plan::new(1).with_rule(for_service("dynamodb").with_probability(0.5)));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let site = Site::new("orders").service("dynamodb");
+            let decided = |range: std::ops::Range<u64>| {
+                range
+                    .filter(|&key| !injector.decide_at(&site, key).is_pass())
+                    .count() as u64
+            };
+            let before = decided(0..200);
+            assert_eq!(FastSites::held_on_this_thread(), 1);
+            injector
+                .reload(Plan::new(2).with_rule(for_service("dynamo*").with_probability(0.5)))
+                .unwrap();
+            let after = decided(200..500);
+            assert_eq!(FastSites::held_on_this_thread(), 1, "released, then taken");
+            assert_eq!(rule_counts(&injector), [(300, after)]);
+            let totals = &injector.snapshot().totals["#0"];
+            assert_eq!((totals.evaluated, totals.injected), (500, before + after));
+            // A site no rule can match holds an entry too, and counts nothing.
+            let s3 = Site::new("orders").service("s3");
+            assert!((0..100).all(|key| injector.decide_at(&s3, key).is_pass()));
+            assert_eq!(FastSites::held_on_this_thread(), 2);
+            assert_eq!(rule_counts(&injector), [(300, after)]);
+        });
+    });
+}
