@@ -175,6 +175,37 @@ fn a_new_environment_brings_a_full_quota_unless_the_function_shares_one() {
     );
 }
 
+/// Two environments live at once, each holding its own quota per table: a burst of two
+/// requests every 10 s (each request ends within 6.02 s, the keep-alive is 10 minutes), so
+/// every burst finds both environments idle and each serves one of its requests, 80 each.
+/// `orders` throttles every attempt and never succeeds, so each request takes 10 tokens for
+/// good from its environment's `orders` quota: 500 / 10 = 50 requests per environment get
+/// both retries, the other 30 are refused at their first. Sharing one environment's quotas
+/// would grant 50 requests in all and refuse 110.
+#[test]
+fn environments_alive_at_once_keep_a_quota_per_table_each() {
+    let bursts: Vec<String> = (1..=80)
+        .map(|k| format!("{{ at = \"{}s\", count = 2 }}", 10 * k))
+        .collect();
+    let load = format!(
+        "[simulation]\nseed = 5\nduration = \"900s\"\n[load]\ntarget = \"api\"\nkind = \"constant\"\nrate_per_s = 0\nbursts = [{}]",
+        bursts.join(", ")
+    );
+    let text = two_tables(Partitions::PerTable, "environment", "10m");
+    let (_, rest) = text
+        .split_once("[[function]]")
+        .expect("the scenario has a function");
+    // Only `orders` throttles (the `carts` rule's window starts after the last burst).
+    let m = run(&format!("{load}\n[[function]]{rest}"));
+    assert_eq!(m.cold_starts, 2, "two environments serve every burst");
+    let per_environment = (2 * 50, 80 - 50);
+    check(
+        &m,
+        (2 * per_environment.0, 2 * per_environment.1),
+        "two environments, a quota per table each",
+    );
+}
+
 #[test]
 fn a_partition_is_kept_per_region_served() {
     // The SDK's default partition is `<service>-<Region>`: `carts` served from another

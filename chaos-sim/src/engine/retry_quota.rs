@@ -249,4 +249,36 @@ mod tests {
         operation(&mut q, &[Ok(())]);
         assert_eq!(q.tokens(), QUOTA_CAPACITY, "never above capacity");
     }
+
+    /// Each new environment gets `per_env` full quotas of its own, at the next slot; a retired
+    /// environment's slot is reused by the next one, with its quotas reset to full.
+    #[test]
+    fn environments_get_fresh_quota_slots_and_reuse_retired_ones_reset() {
+        let mut state = FnState::default();
+        assert_eq!(state.new_quota_slot(0), NONE, "no quotas, no slot");
+        assert!(state.env_quotas.is_empty());
+
+        assert_eq!(state.new_quota_slot(3), 0);
+        assert_eq!(state.new_quota_slot(3), 1);
+        assert_eq!(state.env_quotas.len(), 6);
+
+        // The second environment drains one quota and retires.
+        assert_eq!(state.env_quotas[4].take(true), Some(THROTTLE_RETRY_COST));
+        assert_eq!(state.env_quotas[5].take(false), Some(RETRY_COST));
+        state.free_quota_slots.push(1);
+
+        assert_eq!(state.new_quota_slot(3), 1, "the retired slot is reused");
+        assert_eq!(state.env_quotas.len(), 6, "reuse does not grow the quotas");
+        assert!(
+            state
+                .env_quotas
+                .iter()
+                .all(|q| q.tokens() == QUOTA_CAPACITY && q.held() == 0),
+            "a reused slot starts full: {:?}",
+            state.env_quotas
+        );
+
+        assert_eq!(state.new_quota_slot(3), 2, "no free slot: the next one");
+        assert_eq!(state.env_quotas.len(), 9);
+    }
 }
