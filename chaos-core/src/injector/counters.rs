@@ -9,8 +9,8 @@ use crate::fault::{ErrorKind, Fault};
 use crate::plan::{Call, Observer};
 
 use super::Shared;
-use super::cache::Loaded;
 use super::fast::FastSite;
+use super::loaded::Loaded;
 
 /// Counters of the current plan, added up over threads.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::plan::{CompiledPlan, IntoCompiledPlan, Plan, PlanError};
 
-use super::cache::Loaded;
+use super::loaded::Loaded;
 use super::{Injector, KILLED, NEXT_ID, Shared};
 
 /// The environment variable that switches every injector off when set: any non-empty value

@@ -39,8 +39,11 @@ mod fast;
 mod guardrails;
 #[cfg(test)]
 mod live_tests;
+mod loaded;
 mod reload;
 mod site;
+#[cfg(test)]
+mod site_tests;
 #[cfg(test)]
 mod tests;
 
@@ -62,9 +65,9 @@ pub use guardrails::{
 };
 pub use site::{Site, SiteCall};
 
-use cache::Loaded;
 use counters::{EVALUATED, INJECTED};
 use guardrails::Budget;
+use loaded::Loaded;
 
 /// The runtime fault injector. Cheap to clone (an `Arc`); share it across tasks and threads.
 #[derive(Clone, Debug)]

@@ -7,7 +7,7 @@ use crate::plan::{CompiledPlan, IntoCompiledPlan, PlanError};
 
 use tokio::time::Instant;
 
-use super::cache::Loaded;
+use super::loaded::Loaded;
 use super::{Injector, OnRejectedReload, REJECTED, Shared, WindowOrigin};
 
 impl Injector {

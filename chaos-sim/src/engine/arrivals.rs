@@ -206,24 +206,12 @@ impl<'p> Engine<'p> {
             // The invocation is the request's frame; a throttled request gets one of its own
             // to be answered through the queue, as below.
             if self.start_invocation_for(NONE, f, key, 0, true).is_err() {
-                let root = self.alloc(
-                    NONE,
-                    NONE,
-                    key,
-                    u64::MAX,
-                    State::Request { arrival, client },
-                );
+                let root = self.alloc_request(key, arrival, client);
                 self.deliver_later(root, outcome::THROTTLE);
             }
             return;
         }
-        let root = self.alloc(
-            NONE,
-            NONE,
-            key,
-            u64::MAX,
-            State::Request { arrival, client },
-        );
+        let root = self.alloc_request(key, arrival, client);
         match self.prog.entry {
             Entry::Function(f, Invocation::Async) => {
                 self.start_async(root, f, key);
@@ -238,6 +226,19 @@ impl<'p> Engine<'p> {
                 self.publish(q, root, generation, key);
             }
         }
+    }
+
+    /// A frame of its own for request `arrival` (from `client`, or `NONE` when open-loop),
+    /// with no parent, no program node and no deadline.
+    #[inline(always)]
+    fn alloc_request(&mut self, key: u64, arrival: u64, client: u32) -> u32 {
+        self.alloc(
+            NONE,
+            NONE,
+            key,
+            u64::MAX,
+            State::Request { arrival, client },
+        )
     }
 
     pub(super) fn request_done(&mut self, id: u32, out: u8) {
