@@ -513,9 +513,7 @@ impl<'p> Engine<'p> {
             self.m.events += 1;
             // The commonest event (a branch's or a step's answer) first, tested once.
             if ev.kind == Kind::Deliver {
-                if self.valid(ev.frame, ev.generation) {
-                    self.child_done(ev.frame, ev.outcome);
-                }
+                self.on_deliver(ev);
                 continue;
             }
             self.dispatch(ev);
@@ -579,7 +577,15 @@ impl<'p> Engine<'p> {
         self.m
     }
 
-    /// Every event but `Deliver` (handled in the run loop).
+    /// An answer for a frame, dropped if the frame has ended since.
+    #[inline(always)]
+    fn on_deliver(&mut self, ev: Event) {
+        if self.valid(ev.frame, ev.generation) {
+            self.child_done(ev.frame, ev.outcome);
+        }
+    }
+
+    /// Every event but `Deliver` (which the run loop takes first).
     fn dispatch(&mut self, ev: Event) {
         match ev.kind {
             Kind::Arrival => self.on_arrival(),
@@ -613,11 +619,7 @@ impl<'p> Engine<'p> {
                     self.arrive(ev.data);
                 }
             }
-            Kind::Deliver => {
-                if self.valid(ev.frame, ev.generation) {
-                    self.child_done(ev.frame, ev.outcome);
-                }
-            }
+            Kind::Deliver => self.on_deliver(ev),
             Kind::ComputeDone => self.complete(ev.frame, outcome::OK),
             Kind::AttemptDone => self.attempt_result(ev.frame, ev.tag, ev.outcome, ev.data),
             Kind::AttemptTimeout => self.attempt_result(ev.frame, ev.tag, outcome::TIMEOUT, 0),
